@@ -1,0 +1,63 @@
+import fp from 'fastify-plugin'
+import type { FastifyPluginAsync } from 'fastify'
+import configPlugin from './plugins/config.js'
+import storePlugin from './plugins/store.js'
+import tokensPlugin from './plugins/tokens.js'
+import authPlugin from './plugins/auth.js'
+import openapiPlugin from './plugins/openapi.js'
+import { problemErrorHandler } from './plugins/errors.js'
+import { useStrictValidation } from './plugins/validation.js'
+import wellKnownRoutes from './routes/well-known/index.js'
+import oauthRoutes from './routes/oauth/index.js'
+import authRoutes from './routes/auth/index.js'
+import usersRoutes from './routes/users/index.js'
+import { AuthorizationServerMetadataSchema, JwksSchema, OAuthErrorSchema, TokenResponseSchema } from './schemas/oauth.js'
+import { ProblemSchema } from './schemas/problem.js'
+import { UserCreateSchema, UserSchema, UserUpdateSchema } from './schemas/user.js'
+import type { FastifyUsersOptions } from './schemas/options.js'
+
+export type { FastifyUsersOptions, ClientOption, SigningKeyOption } from './schemas/options.js'
+export type { User, UserCreate, UserUpdate } from './schemas/user.js'
+export type { Problem } from './schemas/problem.js'
+export type { OAuthError, TokenResponse } from './schemas/oauth.js'
+export type { UserStore, StoredUser, NewUser, UserChanges, StoredSigningKey } from './stores/types.js'
+export type { AuthRequirement, RequestAuth } from './plugins/auth.js'
+export type { AccessTokenClaims } from './services/tokens.js'
+export type { UsersConfig } from './plugins/config.js'
+export type { MongoStoreOptions } from './stores/mongo.js'
+export { EmailAlreadyExistsError, normalizeEmail } from './stores/types.js'
+export { memoryStore } from './stores/memory.js'
+export { mongoStore } from './stores/mongo.js'
+export { SUPERUSER_SCOPE } from './plugins/config.js'
+export { SWAGGER_UI_CLIENT_ID } from './plugins/openapi.js'
+
+const sharedSchemas = [
+  UserSchema, UserCreateSchema, UserUpdateSchema, ProblemSchema,
+  TokenResponseSchema, OAuthErrorSchema, JwksSchema, AuthorizationServerMetadataSchema
+]
+
+const fastifyUsers: FastifyPluginAsync<FastifyUsersOptions> = async (app, options) => {
+  await app.register(configPlugin, { raw: options })
+  // Added at the app's root so that the OpenAPI document has one component per model
+  // and the app's own routes can $ref them too.
+  for (const schema of sharedSchemas) app.addSchema(schema)
+  await app.register(storePlugin)
+  await app.register(tokensPlugin)
+  await app.register(authPlugin)
+  await app.register(openapiPlugin)
+
+  const { prefix, bodyLimit } = app.usersConfig
+  await app.register(async function fastifyUsersRoutes (scope) {
+    useStrictValidation(scope)
+    scope.setErrorHandler(problemErrorHandler)
+    scope.addHook('onRoute', (route) => { route.bodyLimit ??= bodyLimit })
+    await scope.register(wellKnownRoutes, { prefix: `${prefix}/.well-known` })
+    await scope.register(oauthRoutes, { prefix: `${prefix}/oauth` })
+    await scope.register(authRoutes, { prefix: `${prefix}/auth` })
+    await scope.register(usersRoutes, { prefix: `${prefix}/users` })
+  })
+}
+
+const plugin = fp(fastifyUsers, { name: 'fastify-users', fastify: '5.x' })
+export default plugin
+export { plugin as fastifyUsers }

@@ -1,0 +1,133 @@
+import fp from 'fastify-plugin'
+import type { FastifyReply, FastifyRequest, onRequestAsyncHookHandler, RouteOptions } from 'fastify'
+import type { User } from '../schemas/user.js'
+import type { AccessTokenClaims } from '../services/tokens.js'
+import { InvalidTokenError } from '../services/tokens.js'
+import { toPublicUser } from '../services/users.js'
+import { problem } from './errors.js'
+
+/** What a route needs, declared once in `config.auth`. */
+export type AuthRequirement = true | {
+  /** Every one of these scopes must be granted to the token. */
+  scopes?: string[]
+  /** The user's email must be verified. */
+  verified?: boolean
+  /** The user must be a superuser. */
+  superuser?: boolean
+}
+
+export interface RequestAuth {
+  claims: AccessTokenClaims
+  scopes: ReadonlySet<string>
+  clientId: string
+}
+
+declare module 'fastify' {
+  interface FastifyContextConfig {
+    auth?: AuthRequirement
+  }
+  interface FastifyRequest {
+    /** The authenticated user on guarded routes, null elsewhere. */
+    user: User | null
+    /** The verified token behind request.user. */
+    auth: RequestAuth | null
+  }
+  interface FastifyInstance {
+    /** The guard behind `config.auth`, for wiring by hand (no OpenAPI security then). */
+    authenticate: (requirement?: AuthRequirement) => onRequestAsyncHookHandler
+  }
+}
+
+const BEARER = /^Bearer +([A-Za-z0-9\-._~+/]+=*) *$/i
+
+// RFC 6750 §3: quoted-string values; our descriptions never contain quotes or backslashes,
+// but scope names and messages go through this anyway.
+const quote = (value: string) => `"${value.replace(/["\\]/g, '')}"`
+
+function normalize (requirement: AuthRequirement | undefined, where: string): { scopes: string[], verified: boolean, superuser: boolean } {
+  if (requirement === true || requirement === undefined) return { scopes: [], verified: false, superuser: false }
+  if (typeof requirement !== 'object' || requirement === null) throw new Error(`fastify-users: ${where}: config.auth must be true or an object`)
+  const { scopes = [], verified = false, superuser = false, ...rest } = requirement
+  const unknown = Object.keys(rest)
+  if (unknown.length > 0) throw new Error(`fastify-users: ${where}: unknown config.auth field ${unknown.join(', ')}`)
+  if (!Array.isArray(scopes) || scopes.some((s) => typeof s !== 'string' || !/^[\x21\x23-\x5B\x5D-\x7E]+$/.test(s))) {
+    throw new Error(`fastify-users: ${where}: config.auth.scopes must be an array of scope names`)
+  }
+  return { scopes, verified, superuser }
+}
+
+export default fp(async function usersAuthPlugin (app) {
+  const { usersTokens: tokens, usersStore: store, usersConfig: config } = app
+  const realm = quote(config.issuer)
+
+  app.decorateRequest('user', null)
+  app.decorateRequest('auth', null)
+
+  function deny (reply: FastifyReply, status: 401 | 403, error: string | undefined, detail: string, scopes: string[] = []) {
+    const challenge = [`Bearer realm=${realm}`]
+    if (error) challenge.push(`error=${quote(error)}`, `error_description=${quote(detail)}`)
+    if (scopes.length > 0) challenge.push(`scope=${quote(scopes.join(' '))}`)
+    return reply
+      .code(status)
+      .header('www-authenticate', challenge.join(', '))
+      .type('application/problem+json')
+      .send(problem(status, detail, error?.toUpperCase()))
+  }
+
+  function guard (requirement?: AuthRequirement): onRequestAsyncHookHandler {
+    const need = normalize(requirement, 'authenticate()')
+    return async function fastifyUsersGuard (request: FastifyRequest, reply: FastifyReply) {
+      const header = request.headers.authorization
+      if (header === undefined || !/^Bearer /i.test(header)) {
+        // RFC 6750 §3.1: no credentials, no error code.
+        return deny(reply, 401, undefined, 'Authentication required', need.scopes)
+      }
+      const token = BEARER.exec(header)?.[1]
+      if (!token) return deny(reply, 401, 'invalid_token', 'Malformed bearer token', need.scopes)
+      let claims: AccessTokenClaims
+      try {
+        claims = await tokens.verifyAccessToken(token)
+      } catch (err) {
+        const detail = err instanceof InvalidTokenError ? err.message : 'The access token is invalid'
+        return deny(reply, 401, 'invalid_token', detail, need.scopes)
+      }
+      const user = await store.getUserById(claims.sub)
+      if (!user || !user.isActive) return deny(reply, 401, 'invalid_token', 'The user of this token is inactive or gone', need.scopes)
+      const granted = new Set(claims.scope.split(' '))
+      const missing = need.scopes.filter((s) => !granted.has(s))
+      if (missing.length > 0) return deny(reply, 403, 'insufficient_scope', `Missing scope: ${missing.join(' ')}`, need.scopes)
+      if (need.superuser && !user.isSuperuser) return deny(reply, 403, 'insufficient_scope', 'Superusers only')
+      if (need.verified && !user.isVerified) {
+        return reply.code(403).type('application/problem+json').send(problem(403, 'The email address is not verified', 'USER_NOT_VERIFIED'))
+      }
+      request.user = toPublicUser(user)
+      request.auth = { claims, scopes: granted, clientId: claims.client_id }
+    }
+  }
+
+  app.decorate('authenticate', guard)
+
+  app.addHook('onRoute', (route: RouteOptions) => {
+    const requirement = route.config?.auth
+    if (requirement === undefined || requirement === false as unknown) return
+    const where = `${String(route.method)} ${route.url}`
+    const need = normalize(requirement, where)
+    for (const scope of need.scopes) config.scopes[scope] ??= ''
+    const hooks = route.onRequest === undefined ? [] : Array.isArray(route.onRequest) ? route.onRequest : [route.onRequest]
+    route.onRequest = [guard(requirement), ...hooks]
+    const schema = route.schema ?? {}
+    route.schema = {
+      ...schema,
+      security: schema.security ?? [{ oauth2: need.scopes }],
+      response: {
+        401: { $ref: 'Problem#', description: 'Missing, invalid or expired access token' },
+        403: { $ref: 'Problem#', description: 'The token lacks a scope, or the user a right, this route needs' },
+        ...(schema.response as object | undefined)
+      }
+    }
+  })
+}, {
+  name: 'fastify-users-auth',
+  fastify: '5.x',
+  dependencies: ['fastify-users-config', 'fastify-users-store', 'fastify-users-tokens']
+})

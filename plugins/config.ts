@@ -1,0 +1,123 @@
+import fp from 'fastify-plugin'
+import { Value } from '@sinclair/typebox/value'
+import { FastifyUsersOptionsSchema, type FastifyUsersOptions } from '../schemas/options.js'
+import type { User } from '../schemas/user.js'
+import { createClientRegistry, type Client } from '../services/clients.js'
+import type { PasswordPolicy } from '../services/password.js'
+import type { UserStore } from '../stores/types.js'
+
+export const SUPERUSER_SCOPE = 'users:admin'
+
+/** The options after validation, with every default applied. */
+export interface UsersConfig {
+  issuer: string
+  audience: string
+  prefix: string
+  accessTokenTtl: number
+  store: UserStore
+  /** scope → description: declared ones, superuser ones, and those routes require (added as routes appear) */
+  scopes: Record<string, string>
+  defaultScopes?: string[]
+  allowedScopes: (user: User) => string[] | Promise<string[]>
+  signingKeys?: FastifyUsersOptions['signingKeys']
+  signingAlgorithm: 'EdDSA' | 'ES256'
+  clients: ReadonlyMap<string, Client>
+  docs: false | { path: string, title: string, version: string, description?: string }
+  passwordPolicy: PasswordPolicy
+  onAfterRegister?: (user: User) => void | Promise<void>
+  registration: boolean
+  bodyLimit: number
+  /** Absolute URLs of our endpoints, as published in metadata and the OpenAPI document. */
+  endpoints: { token: string, jwks: string }
+}
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    usersConfig: UsersConfig
+  }
+}
+
+/** Turns '/clients/0/clientId' into 'clients[0].clientId', the way the option is written. */
+function optionName (path: string): string {
+  return path.split('/').filter(Boolean).reduce((name, part) => /^\d+$/.test(part) ? `${name}[${part}]` : name ? `${name}.${part}` : part, '')
+}
+
+export function validateOptions (options: unknown): FastifyUsersOptions {
+  const error = Value.Errors(FastifyUsersOptionsSchema, options).First()
+  if (error) {
+    const name = optionName(error.path)
+    throw new Error(name ? `fastify-users: invalid option "${name}": ${error.message}` : `fastify-users: invalid options: ${error.message}`)
+  }
+  return options as FastifyUsersOptions
+}
+
+function checkUrl (name: string, value: string): URL {
+  try {
+    return new URL(value)
+  } catch {
+    throw new Error(`fastify-users: invalid option "${name}": not a URL`)
+  }
+}
+
+export function resolveConfig (raw: unknown): UsersConfig {
+  const options = validateOptions(raw)
+  checkUrl('issuer', options.issuer)
+  const issuer = options.issuer.replace(/\/+$/, '')
+  const prefix = options.prefix ?? ''
+  const docs = options.docs === undefined || options.docs === false
+    ? false as const
+    : { path: options.docs.path ?? '/docs', title: options.docs.title ?? 'API', version: options.docs.version ?? '1.0.0', description: options.docs.description }
+
+  const superuserScopes = options.superuserScopes ?? [SUPERUSER_SCOPE]
+  const scopes: Record<string, string> = { ...options.scopes }
+  for (const s of superuserScopes) scopes[s] ??= 'Administer users (superusers only)'
+  for (const [i, s] of (options.defaultScopes ?? []).entries()) {
+    if (!Object.hasOwn(scopes, s)) throw new Error(`fastify-users: invalid option "defaultScopes[${i}]": unknown scope ${s}`)
+  }
+
+  const clientOptions = [...(options.clients ?? [])]
+  for (const [i, c] of clientOptions.entries()) {
+    for (const [j, uri] of (c.redirectUris ?? []).entries()) checkUrl(`clients[${i}].redirectUris[${j}]`, uri)
+    for (const [j, s] of (c.scopes ?? []).entries()) {
+      if (!Object.hasOwn(scopes, s)) throw new Error(`fastify-users: invalid option "clients[${i}].scopes[${j}]": unknown scope ${s}`)
+    }
+  }
+  // Swagger UI is a built-in public, first-party client: it runs on our own origin.
+  if (docs && !clientOptions.some((c) => c.clientId === 'swagger-ui')) {
+    clientOptions.push({
+      clientId: 'swagger-ui',
+      name: 'Swagger UI',
+      firstParty: true,
+      grantTypes: ['password'],
+      redirectUris: [`${issuer}${prefix}${docs.path}/static/oauth2-redirect.html`]
+    })
+  }
+
+  return {
+    issuer,
+    audience: options.audience ?? issuer,
+    prefix,
+    accessTokenTtl: options.accessTokenTtl ?? 900,
+    store: options.store,
+    scopes,
+    defaultScopes: options.defaultScopes,
+    allowedScopes: options.allowedScopes ??
+      ((user) => Object.keys(scopes).filter((s) => user.isSuperuser || !superuserScopes.includes(s))),
+    signingKeys: options.signingKeys,
+    signingAlgorithm: options.signingAlgorithm ?? 'EdDSA',
+    clients: createClientRegistry(clientOptions),
+    docs,
+    passwordPolicy: { minLength: options.passwordMinLength ?? 8, validate: options.validatePassword },
+    onAfterRegister: options.onAfterRegister,
+    registration: options.registration ?? true,
+    bodyLimit: options.bodyLimit ?? 64 * 1024,
+    endpoints: {
+      token: `${issuer}${prefix}/oauth/token`,
+      jwks: `${issuer}${prefix}/.well-known/jwks.json`
+    }
+  }
+}
+
+export default fp(async function usersConfigPlugin (app, options: { raw: unknown }) {
+  app.decorate('usersConfig', resolveConfig(options.raw))
+}, { name: 'fastify-users-config', fastify: '5.x' })

@@ -1,0 +1,51 @@
+import fp from 'fastify-plugin'
+import swagger from '@fastify/swagger'
+import swaggerUi from '@fastify/swagger-ui'
+
+/** Swagger UI's built-in OAuth client, public and first-party. */
+export const SWAGGER_UI_CLIENT_ID = 'swagger-ui'
+
+/**
+ * @fastify/swagger and @fastify/swagger-ui, wired to our authorization server: the
+ * oauth2 security scheme points at our endpoints and lists every scope that options
+ * and routes declare, and Swagger UI's Authorize dialog is preset with our client.
+ */
+export default fp(async function usersOpenapiPlugin (app) {
+  const config = app.usersConfig
+  if (config.docs === false) return
+  const docs = config.docs
+
+  await app.register(swagger, {
+    openapi: {
+      openapi: '3.1.0',
+      info: { title: docs.title, version: docs.version, description: docs.description },
+      components: { securitySchemes: {} }
+    },
+    // Scopes are read when the document is built: routes add theirs as they are declared.
+    transformObject: (documentObject) => {
+      if (!('openapiObject' in documentObject)) return documentObject.swaggerObject
+      const { openapiObject } = documentObject
+      openapiObject.components ??= {}
+      openapiObject.components.securitySchemes = {
+        ...openapiObject.components.securitySchemes,
+        oauth2: {
+          type: 'oauth2',
+          description: `Sign in through this server. Swagger UI's client id is "${SWAGGER_UI_CLIENT_ID}" (public, no secret).`,
+          flows: {
+            password: { tokenUrl: config.endpoints.token, scopes: { ...config.scopes } }
+          }
+        }
+      }
+      return openapiObject
+    }
+  })
+
+  await app.register(swaggerUi, {
+    routePrefix: config.prefix + docs.path,
+    initOAuth: {
+      clientId: SWAGGER_UI_CLIENT_ID,
+      usePkceWithAuthorizationCodeGrant: true
+    },
+    uiConfig: { persistAuthorization: false }
+  })
+}, { name: 'fastify-users-openapi', fastify: '5.x', dependencies: ['fastify-users-config'] })

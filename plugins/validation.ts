@@ -1,0 +1,44 @@
+import { Ajv, type AnySchema } from 'ajv'
+import addFormatsModule from 'ajv-formats'
+import type { FastifyInstance, FastifySchema, FastifySchemaCompiler } from 'fastify'
+
+// ajv-formats is CommonJS; under NodeNext its default import is the module object.
+const addFormats = addFormatsModule as unknown as typeof addFormatsModule.default
+
+/**
+ * Fastify's default Ajv removes unknown properties silently. Our routes instead refuse
+ * them (a typo in a field name must not pass for a valid request) and never coerce body
+ * types; query strings and params are still coerced, as they are only ever strings.
+ * Installed on our own encapsulated routes only: the app's routes keep its settings.
+ */
+export function useStrictValidation (scope: FastifyInstance) {
+  const make = (coerce: boolean) => {
+    const ajv = new Ajv({
+      removeAdditional: false,
+      useDefaults: true,
+      coerceTypes: coerce ? 'array' : false,
+      allErrors: false,
+      strict: false
+    })
+    addFormats(ajv)
+    return ajv
+  }
+  const bodyAjv = make(false)
+  const paramAjv = make(true)
+  let schemasAdded = false
+
+  const compiler: FastifySchemaCompiler<FastifySchema> = ({ schema, httpPart }) => {
+    if (!schemasAdded) {
+      // Shared schemas ($id + addSchema) are known once the routes compile, not before.
+      for (const shared of Object.values(scope.getSchemas()) as AnySchema[]) {
+        bodyAjv.addSchema(shared)
+        paramAjv.addSchema(shared)
+      }
+      schemasAdded = true
+    }
+    const ajv = httpPart === 'body' ? bodyAjv : paramAjv
+    // An Ajv function (boolean + .errors) lets Fastify word the error as it does for its own.
+    return ajv.compile(schema as AnySchema)
+  }
+  scope.setValidatorCompiler(compiler)
+}

@@ -1,0 +1,66 @@
+import { Type, type Static } from '@sinclair/typebox'
+import type { UserStore } from '../stores/types.js'
+import type { User } from './user.js'
+
+const ScopeName = Type.String({ pattern: '^[\\x21\\x23-\\x5B\\x5D-\\x7E]+$', maxLength: 128 })
+
+// Checked at registration so that a wrong object fails early with a clear message.
+const storeMethods = ['init', 'close', 'createUser', 'getUserById', 'getUserByEmail', 'updateUser', 'deleteUser', 'listSigningKeys', 'addSigningKey'] satisfies (keyof UserStore)[]
+
+const fn = <T>(description: string) => Type.Unsafe<T>(Type.Function([], Type.Unknown(), { description }))
+
+export const SigningKeyOptionSchema = Type.Object({
+  privateKey: Type.Union([
+    Type.String({ minLength: 1, description: 'PKCS#8 PEM' }),
+    Type.Object({ kty: Type.String(), d: Type.String() }, { additionalProperties: true, description: 'Private JWK' })
+  ]),
+  kid: Type.Optional(Type.String({ minLength: 1, maxLength: 128 })),
+  alg: Type.Optional(Type.Union([Type.Literal('EdDSA'), Type.Literal('ES256'), Type.Literal('RS256')]))
+}, { additionalProperties: false })
+export type SigningKeyOption = Static<typeof SigningKeyOptionSchema>
+
+export const GrantType = Type.Union([Type.Literal('password')])
+
+export const ClientOptionSchema = Type.Object({
+  clientId: Type.String({ minLength: 1, maxLength: 128, pattern: '^[\\x21-\\x7E]+$' }),
+  clientSecret: Type.Optional(Type.String({ minLength: 16, maxLength: 512, description: 'Makes the client confidential' })),
+  name: Type.Optional(Type.String({ maxLength: 200 })),
+  firstParty: Type.Optional(Type.Boolean({ description: 'Trusted client of the same operator: may use the password grant' })),
+  grantTypes: Type.Optional(Type.Array(GrantType, { uniqueItems: true })),
+  scopes: Type.Optional(Type.Array(ScopeName, { uniqueItems: true, description: 'Scopes the client may obtain; default all' })),
+  redirectUris: Type.Optional(Type.Array(Type.String({ pattern: '^[A-Za-z][A-Za-z0-9+.-]*:[^#]+$' }), { uniqueItems: true }))
+}, { additionalProperties: false })
+export type ClientOption = Static<typeof ClientOptionSchema>
+
+export const DocsOptionSchema = Type.Object({
+  path: Type.Optional(Type.String({ pattern: '^/[^?#]*$', default: '/docs' })),
+  title: Type.Optional(Type.String()),
+  version: Type.Optional(Type.String()),
+  description: Type.Optional(Type.String())
+}, { additionalProperties: false })
+
+export const FastifyUsersOptionsSchema = Type.Object({
+  issuer: Type.String({ pattern: '^https?://[^?#]+$', description: 'Our issuer URL (RFC 8414); no query or fragment' }),
+  store: Type.Unsafe<UserStore>(Type.Object(
+    Object.fromEntries(storeMethods.map((m) => [m, Type.Function([], Type.Unknown())])),
+    { description: 'A UserStore, e.g. memoryStore() or mongoStore({ url })' }
+  )),
+  audience: Type.Optional(Type.String({ minLength: 1, description: 'aud of access tokens; default: the issuer' })),
+  prefix: Type.Optional(Type.String({ pattern: '^(/[A-Za-z0-9._~-]+)*$', description: 'URL prefix of every route of ours' })),
+  accessTokenTtl: Type.Optional(Type.Integer({ minimum: 30, maximum: 86400, description: 'Seconds' })),
+  scopes: Type.Optional(Type.Record(ScopeName, Type.String({ maxLength: 500 }), { description: 'Scope name → description' })),
+  superuserScopes: Type.Optional(Type.Array(ScopeName, { uniqueItems: true })),
+  defaultScopes: Type.Optional(Type.Array(ScopeName, { uniqueItems: true })),
+  allowedScopes: Type.Optional(fn<(user: User) => string[] | Promise<string[]>>('Scopes a user may have; default: every declared scope, superuser scopes to superusers only')),
+  signingKeys: Type.Optional(Type.Array(SigningKeyOptionSchema, { minItems: 1, description: 'The first one signs; all verify' })),
+  signingAlgorithm: Type.Optional(Type.Union([Type.Literal('EdDSA'), Type.Literal('ES256')], { description: 'For keys generated and kept in the store' })),
+  clients: Type.Optional(Type.Array(ClientOptionSchema)),
+  docs: Type.Optional(Type.Union([Type.Literal(false), DocsOptionSchema])),
+  passwordMinLength: Type.Optional(Type.Integer({ minimum: 8, maximum: 256 })),
+  validatePassword: Type.Optional(fn<(password: string, user: { email: string }) => string | undefined | Promise<string | undefined>>('Returns a message when the password is refused')),
+  onAfterRegister: Type.Optional(fn<(user: User) => void | Promise<void>>('Called after a user registered')),
+  registration: Type.Optional(Type.Boolean({ description: 'Expose POST /auth/register (default true)' })),
+  bodyLimit: Type.Optional(Type.Integer({ minimum: 1024, maximum: 1048576, description: 'Bytes accepted by our routes' }))
+}, { additionalProperties: false })
+
+export type FastifyUsersOptions = Static<typeof FastifyUsersOptionsSchema>

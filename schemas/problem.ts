@@ -1,0 +1,15 @@
+import { Type, type Static } from '@sinclair/typebox'
+
+// RFC 9457 problem details, used by every non-OAuth endpoint for errors.
+export const ProblemSchema = Type.Object({
+  type: Type.String({ description: 'URI reference identifying the problem type' }),
+  title: Type.String(),
+  status: Type.Integer(),
+  detail: Type.Optional(Type.String()),
+  code: Type.Optional(Type.String({ description: 'Stable machine-readable error code, e.g. REGISTER_USER_ALREADY_EXISTS' })),
+  errors: Type.Optional(Type.Array(Type.Object({
+    path: Type.String(),
+    message: Type.String()
+  })))
+}, { $id: 'Problem', title: 'Problem' })
+export type Problem = Static<typeof ProblemSchema>

@@ -1,0 +1,30 @@
+import createError from '@fastify/error'
+import type { OAuthErrorCode } from '../schemas/oauth.js'
+
+// Codes follow fastapi-users' (REGISTER_USER_ALREADY_EXISTS, ...) behind our FST_USERS_
+// prefix; the problem body carries the code without the prefix.
+export const ERROR_PREFIX = 'FST_USERS_'
+
+export const UserAlreadyExistsError = createError(`${ERROR_PREFIX}REGISTER_USER_ALREADY_EXISTS`, 'A user with this email already exists', 400)
+export const RegisterInvalidPasswordError = createError<[string]>(`${ERROR_PREFIX}REGISTER_INVALID_PASSWORD`, '%s', 400)
+export const UpdateEmailAlreadyExistsError = createError(`${ERROR_PREFIX}UPDATE_USER_EMAIL_ALREADY_EXISTS`, 'A user with this email already exists', 400)
+export const UpdateInvalidPasswordError = createError<[string]>(`${ERROR_PREFIX}UPDATE_USER_INVALID_PASSWORD`, '%s', 400)
+
+export const UserNotFoundError = createError(`${ERROR_PREFIX}USER_NOT_FOUND`, 'The user does not exist', 404)
+
+const OAUTH_PREFIX = `${ERROR_PREFIX}OAUTH_`
+
+/** An RFC 6749 §5.2 error; the error handler turns it into { error, error_description }. */
+export class OAuthProtocolError extends Error {
+  readonly code: string
+  readonly statusCode: number
+  constructor (readonly error: OAuthErrorCode, description: string) {
+    super(description)
+    this.name = 'OAuthProtocolError'
+    this.code = OAUTH_PREFIX + error.toUpperCase()
+    // RFC 6749 §5.2: 400, except invalid_client which is 401 when the client tried to authenticate.
+    this.statusCode = error === 'invalid_client' ? 401 : error === 'server_error' ? 500 : 400
+  }
+}
+
+export const oauthError = (error: OAuthErrorCode, description: string) => new OAuthProtocolError(error, description)

@@ -1,0 +1,98 @@
+import type { User, UserCreate, UserUpdate } from '../schemas/user.js'
+import { EmailAlreadyExistsError, normalizeEmail, type StoredUser, type UserChanges, type UserStore } from '../stores/types.js'
+import {
+  RegisterInvalidPasswordError,
+  UpdateEmailAlreadyExistsError,
+  UpdateInvalidPasswordError,
+  UserNotFoundError,
+  UserAlreadyExistsError
+} from './errors.js'
+import { checkPasswordPolicy, createDummyVerifier, hashPassword, verifyPassword, type PasswordPolicy } from './password.js'
+
+export interface UserServiceOptions {
+  store: UserStore
+  passwordPolicy: PasswordPolicy
+  onAfterRegister?: (user: User) => void | Promise<void>
+}
+
+export interface UserService {
+  register (input: UserCreate, flags?: { isVerified?: boolean, isSuperuser?: boolean }): Promise<User>
+  /** The user when the credentials are right and the user is active; null otherwise, in equal time. */
+  authenticate (email: string, password: string): Promise<StoredUser | null>
+  update (user: StoredUser, changes: UserUpdate): Promise<User>
+}
+
+/** The public view of a user: everything but secrets, dates as ISO strings. */
+export function toPublicUser (user: StoredUser): User {
+  return {
+    id: user.id,
+    email: user.email,
+    isActive: user.isActive,
+    isVerified: user.isVerified,
+    isSuperuser: user.isSuperuser,
+    createdAt: user.createdAt.toISOString(),
+    updatedAt: user.updatedAt.toISOString()
+  }
+}
+
+export function createUserService ({ store, passwordPolicy, onAfterRegister }: UserServiceOptions): UserService {
+  const dummyVerify = createDummyVerifier()
+
+  return {
+    async register ({ email, password }, flags = {}) {
+      const refusal = await checkPasswordPolicy(passwordPolicy, password, { email })
+      if (refusal) throw new RegisterInvalidPasswordError(refusal)
+      // A cheap pre-check spares an argon2 hash for the common duplicate; the unique
+      // index still decides races.
+      if (await store.getUserByEmail(email)) throw new UserAlreadyExistsError()
+      const hashedPassword = await hashPassword(password)
+      let stored: StoredUser
+      try {
+        stored = await store.createUser({ email, hashedPassword, ...flags })
+      } catch (err) {
+        if (err instanceof EmailAlreadyExistsError) throw new UserAlreadyExistsError()
+        throw err
+      }
+      const user = toPublicUser(stored)
+      await onAfterRegister?.(user)
+      return user
+    },
+
+    async authenticate (email, password) {
+      const user = await store.getUserByEmail(email)
+      if (!user?.hashedPassword) {
+        await dummyVerify()
+        return null
+      }
+      const ok = await verifyPassword(user.hashedPassword, password)
+      return ok && user.isActive ? user : null
+    },
+
+    async update (user, { email, password, currentPassword }) {
+      const changes: UserChanges = {}
+      if (password !== undefined) {
+        if (user.hashedPassword) {
+          if (currentPassword === undefined) throw new UpdateInvalidPasswordError('currentPassword is required to change the password')
+          if (!await verifyPassword(user.hashedPassword, currentPassword)) throw new UpdateInvalidPasswordError('The current password is wrong')
+        }
+        const refusal = await checkPasswordPolicy(passwordPolicy, password, { email: email ?? user.email })
+        if (refusal) throw new UpdateInvalidPasswordError(refusal)
+        changes.hashedPassword = await hashPassword(password)
+      }
+      if (email !== undefined && email.trim() !== user.email) {
+        changes.email = email
+        // A new address has not been proven to belong to the user; a change of case is no new address.
+        if (normalizeEmail(email) !== normalizeEmail(user.email)) changes.isVerified = false
+      }
+      if (Object.keys(changes).length === 0) return toPublicUser(user)
+      try {
+        const updated = await store.updateUser(user.id, changes)
+        if (!updated) throw new UserNotFoundError()
+        return toPublicUser(updated)
+      } catch (err) {
+        if (err instanceof EmailAlreadyExistsError) throw new UpdateEmailAlreadyExistsError()
+        throw err
+      }
+    }
+  }
+}

@@ -1,0 +1,98 @@
+import { randomUUID } from 'node:crypto'
+import {
+  EmailAlreadyExistsError,
+  normalizeEmail,
+  type NewUser,
+  type StoredSigningKey,
+  type StoredUser,
+  type UserChanges,
+  type UserStore
+} from './types.js'
+
+/**
+ * An in-process store: the demo's default and a convenient store for your own tests.
+ * Same semantics as mongoStore, uniqueness included; everything is lost on exit.
+ */
+export function memoryStore (): UserStore {
+  const users = new Map<string, StoredUser>()
+  const idByEmail = new Map<string, string>()
+  const keys = new Map<string, StoredSigningKey>()
+
+  // structuredClone keeps Dates as Dates and guarantees callers never share our objects.
+  const copy = <T>(value: T): T => structuredClone(value)
+
+  return {
+    async init () {},
+    async close () {},
+
+    async createUser (input: NewUser) {
+      const normalized = normalizeEmail(input.email)
+      if (idByEmail.has(normalized)) throw new EmailAlreadyExistsError()
+      const now = new Date()
+      const user: StoredUser = {
+        id: randomUUID(),
+        email: input.email.trim(),
+        hashedPassword: input.hashedPassword,
+        isActive: input.isActive ?? true,
+        isVerified: input.isVerified ?? false,
+        isSuperuser: input.isSuperuser ?? false,
+        createdAt: now,
+        updatedAt: now
+      }
+      users.set(user.id, user)
+      idByEmail.set(normalized, user.id)
+      return copy(user)
+    },
+
+    async getUserById (id) {
+      const user = users.get(id)
+      return user ? copy(user) : null
+    },
+
+    async getUserByEmail (email) {
+      const id = idByEmail.get(normalizeEmail(email))
+      const user = id === undefined ? undefined : users.get(id)
+      return user ? copy(user) : null
+    },
+
+    async updateUser (id, changes: UserChanges) {
+      const user = users.get(id)
+      if (!user) return null
+      const next: StoredUser = { ...user, ...definedOnly(changes), updatedAt: new Date() }
+      if (changes.email !== undefined) {
+        next.email = changes.email.trim()
+        const oldKey = normalizeEmail(user.email)
+        const newKey = normalizeEmail(changes.email)
+        if (newKey !== oldKey) {
+          if (idByEmail.has(newKey)) throw new EmailAlreadyExistsError()
+          idByEmail.delete(oldKey)
+          idByEmail.set(newKey, id)
+        }
+      }
+      users.set(id, next)
+      return copy(next)
+    },
+
+    async deleteUser (id) {
+      const user = users.get(id)
+      if (!user) return false
+      users.delete(id)
+      idByEmail.delete(normalizeEmail(user.email))
+      return true
+    },
+
+    async listSigningKeys () {
+      return [...keys.values()]
+        .sort((a, b) => b.createdAt.getTime() - a.createdAt.getTime())
+        .map(copy)
+    },
+
+    async addSigningKey (key) {
+      if (!keys.has(key.kid)) keys.set(key.kid, copy(key))
+    }
+  }
+}
+
+function definedOnly<T extends object> (changes: T): Partial<T> {
+  return Object.fromEntries(Object.entries(changes).filter(([, v]) => v !== undefined)) as Partial<T>
+}

@@ -1,0 +1,154 @@
+import { randomUUID } from 'node:crypto'
+import { MongoClient, MongoServerError, type Collection, type Db } from 'mongodb'
+import {
+  EmailAlreadyExistsError,
+  normalizeEmail,
+  type StoredSigningKey,
+  type StoredUser,
+  type UserChanges,
+  type UserStore
+} from './types.js'
+
+export interface MongoStoreOptions {
+  /** Connection string; the database named in it is used unless dbName is given. */
+  url?: string
+  /** An already created client (connected or not); its lifecycle stays yours. */
+  client?: MongoClient
+  /** Database name; default: the one in the URL, else 'fastify_users'. */
+  dbName?: string
+  /** Prepended to every collection name, e.g. 'auth_'. */
+  collectionPrefix?: string
+}
+
+interface UserDoc extends Omit<StoredUser, 'id'> {
+  _id: string
+  normalizedEmail: string
+}
+
+interface KeyDoc extends Omit<StoredSigningKey, 'kid'> {
+  _id: string
+}
+
+const DUPLICATE_KEY = 11000
+
+function isDuplicateKey (err: unknown): boolean {
+  return err instanceof MongoServerError && err.code === DUPLICATE_KEY
+}
+
+function toUser (doc: UserDoc): StoredUser {
+  return {
+    id: doc._id,
+    email: doc.email,
+    hashedPassword: doc.hashedPassword,
+    isActive: doc.isActive,
+    isVerified: doc.isVerified,
+    isSuperuser: doc.isSuperuser,
+    createdAt: doc.createdAt,
+    updatedAt: doc.updatedAt
+  }
+}
+
+/**
+ * A store on the official MongoDB driver. Collections: users (unique index on the
+ * normalized email) and keys. Only single-document atomic operations are used, so it
+ * behaves the same on a standalone server, a replica set or a sharded cluster.
+ */
+export function mongoStore (options: MongoStoreOptions): UserStore {
+  if (!options.url && !options.client) throw new Error('mongoStore: give either url or client')
+  const ownsClient = !options.client
+  const client = options.client ?? new MongoClient(options.url as string)
+  const prefix = options.collectionPrefix ?? ''
+  let db: Db | undefined
+
+  const collection = <T extends object>(name: string): Collection<T> => {
+    if (!db) throw new Error('mongoStore: used before init()')
+    return db.collection<T>(prefix + name)
+  }
+  const users = () => collection<UserDoc>('users')
+  const keys = () => collection<KeyDoc>('keys')
+
+  return {
+    async init () {
+      if (db) return
+      await client.connect()
+      db = client.db(options.dbName ?? (client.options.dbName || 'fastify_users'))
+      await users().createIndex({ normalizedEmail: 1 }, { unique: true, name: 'normalizedEmail_unique' })
+      await keys().createIndex({ createdAt: -1 }, { name: 'createdAt' })
+    },
+
+    async close () {
+      if (ownsClient) await client.close()
+      db = undefined
+    },
+
+    async createUser (input) {
+      const now = new Date()
+      const doc: UserDoc = {
+        _id: randomUUID(),
+        email: input.email.trim(),
+        normalizedEmail: normalizeEmail(input.email),
+        hashedPassword: input.hashedPassword,
+        isActive: input.isActive ?? true,
+        isVerified: input.isVerified ?? false,
+        isSuperuser: input.isSuperuser ?? false,
+        createdAt: now,
+        updatedAt: now
+      }
+      try {
+        await users().insertOne(doc)
+      } catch (err) {
+        if (isDuplicateKey(err)) throw new EmailAlreadyExistsError()
+        throw err
+      }
+      return toUser(doc)
+    },
+
+    async getUserById (id) {
+      const doc = await users().findOne({ _id: id })
+      return doc ? toUser(doc) : null
+    },
+
+    async getUserByEmail (email) {
+      const doc = await users().findOne({ normalizedEmail: normalizeEmail(email) })
+      return doc ? toUser(doc) : null
+    },
+
+    async updateUser (id, changes: UserChanges) {
+      const set: Partial<UserDoc> = { updatedAt: new Date() }
+      for (const [key, value] of Object.entries(changes) as [keyof UserChanges, unknown][]) {
+        if (value !== undefined) Object.assign(set, { [key]: value })
+      }
+      if (changes.email !== undefined) {
+        set.email = changes.email.trim()
+        set.normalizedEmail = normalizeEmail(changes.email)
+      }
+      try {
+        const doc = await users().findOneAndUpdate({ _id: id }, { $set: set }, { returnDocument: 'after' })
+        return doc ? toUser(doc) : null
+      } catch (err) {
+        if (isDuplicateKey(err)) throw new EmailAlreadyExistsError()
+        throw err
+      }
+    },
+
+    async deleteUser (id) {
+      const result = await users().deleteOne({ _id: id })
+      return result.deletedCount === 1
+    },
+
+    async listSigningKeys () {
+      const docs = await keys().find({}).sort({ createdAt: -1 }).toArray()
+      return docs.map(({ _id, ...rest }) => ({ kid: _id, ...rest }))
+    },
+
+    async addSigningKey (key) {
+      const { kid, ...rest } = key
+      try {
+        await keys().insertOne({ _id: kid, ...rest })
+      } catch (err) {
+        // Two instances starting together may both generate a key; the first one wins.
+        if (!isDuplicateKey(err)) throw err
+      }
+    }
+  }
+}
