@@ -22,7 +22,7 @@ export const TokenResponseSchema = Type.Object({
 }, { $id: 'TokenResponse', title: 'TokenResponse' })
 export type TokenResponse = Static<typeof TokenResponseSchema>
 
-export const OAuthErrorCode = Type.Union([
+export const OAuthErrorCodeSchema = Type.Union([
   Type.Literal('invalid_request'),
   Type.Literal('invalid_client'),
   Type.Literal('invalid_grant'),
@@ -32,11 +32,11 @@ export const OAuthErrorCode = Type.Union([
   Type.Literal('server_error'),
   Type.Literal('temporarily_unavailable')
 ])
-export type OAuthErrorCode = Static<typeof OAuthErrorCode>
+export type OAuthErrorCode = Static<typeof OAuthErrorCodeSchema>
 
 // RFC 6749 §5.2
 export const OAuthErrorSchema = Type.Object({
-  error: OAuthErrorCode,
+  error: OAuthErrorCodeSchema,
   error_description: Type.Optional(Type.String())
 }, { $id: 'OAuthError', title: 'OAuthError' })
 export type OAuthError = Static<typeof OAuthErrorSchema>
