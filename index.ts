@@ -49,6 +49,8 @@ const fastifyUsers: FastifyPluginAsync<FastifyUsersOptions> = async (app, option
   const { prefix, bodyLimit } = app.usersConfig
   await app.register(async function fastifyUsersRoutes (scope) {
     useStrictValidation(scope)
+    // Our endpoints take JSON (and forms, under /oauth): a text body is a wrong content type (415).
+    scope.removeContentTypeParser('text/plain')
     scope.setErrorHandler(problemErrorHandler)
     scope.addHook('onRoute', (route) => { route.bodyLimit ??= bodyLimit })
     await scope.register(wellKnownRoutes, { prefix: `${prefix}/.well-known` })
