@@ -38,6 +38,8 @@ declare module 'fastify' {
   }
 }
 
+const GUARDED = Symbol('fastify-users guarded')
+
 const BEARER = /^Bearer +([A-Za-z0-9\-._~+/]+=*) *$/i
 
 // RFC 6750 §3: quoted-string values; our descriptions never contain quotes or backslashes,
@@ -78,7 +80,7 @@ export default fp(async function usersAuthPlugin (app) {
     const need = normalize(requirement, 'authenticate()')
     return async function fastifyUsersGuard (request: FastifyRequest, reply: FastifyReply) {
       const header = request.headers.authorization
-      if (header === undefined || !/^Bearer /i.test(header)) {
+      if (header === undefined || !/^Bearer(?: |$)/i.test(header)) {
         // RFC 6750 §3.1: no credentials, no error code.
         return deny(reply, 401, undefined, 'Authentication required', need.scopes)
       }
@@ -107,11 +109,29 @@ export default fp(async function usersAuthPlugin (app) {
 
   app.decorate('authenticate', guard)
 
+  // Fail closed: a route declared before this plugin finished loading (app.get right
+  // after an un-awaited register) never reached the onRoute hook below. It is still
+  // guarded, lazily, here; only its OpenAPI security is missing, which we warn about.
+  const lateGuards = new WeakMap<object, onRequestAsyncHookHandler>()
+  app.addHook('onRequest', function fastifyUsersLateGuard (request, reply, done) {
+    const routeConfig = request.routeOptions.config as { auth?: AuthRequirement, [GUARDED]?: true }
+    if (routeConfig.auth === undefined || routeConfig[GUARDED]) return done()
+    let late = lateGuards.get(routeConfig)
+    if (!late) {
+      request.log.warn({ route: request.routeOptions.url }, 'fastify-users: route declared before the plugin loaded; guarded at request time, no OpenAPI security. Await app.register(fastifyUsers) before declaring routes.')
+      late = guard(routeConfig.auth)
+      lateGuards.set(routeConfig, late)
+    }
+    late.call(app, request, reply).then(() => done(), done)
+  })
+
   app.addHook('onRoute', (route: RouteOptions) => {
     const requirement = route.config?.auth
     if (requirement === undefined || requirement === false as unknown) return
     const where = `${String(route.method)} ${route.url}`
     const need = normalize(requirement, where)
+    // Fastify copies config (symbol keys included) into request.routeOptions.config.
+    route.config = { ...route.config, [GUARDED]: true } as RouteOptions['config']
     for (const scope of need.scopes) config.scopes[scope] ??= ''
     const hooks = route.onRequest === undefined ? [] : Array.isArray(route.onRequest) ? route.onRequest : [route.onRequest]
     route.onRequest = [guard(requirement), ...hooks]

@@ -15,27 +15,26 @@ export default fp(async function usersOpenapiPlugin (app) {
   if (config.docs === false) return
   const docs = config.docs
 
+  const oauth2 = () => ({
+    type: 'oauth2' as const,
+    description: `Sign in through this server. Swagger UI's client id is "${SWAGGER_UI_CLIENT_ID}" (public, no secret).`,
+    flows: {
+      password: { tokenUrl: config.endpoints.token, scopes: { ...config.scopes } }
+    }
+  })
+
   await app.register(swagger, {
     openapi: {
       openapi: '3.1.0',
       info: { title: docs.title, version: docs.version, description: docs.description },
-      components: { securitySchemes: {} }
+      components: { securitySchemes: { oauth2: oauth2() } }
     },
-    // Scopes are read when the document is built: routes add theirs as they are declared.
+    // Routes add their scopes as they are declared, after this registration: the
+    // scheme is rebuilt when the document is.
     transformObject: (documentObject) => {
       if (!('openapiObject' in documentObject)) return documentObject.swaggerObject
       const { openapiObject } = documentObject
-      openapiObject.components ??= {}
-      openapiObject.components.securitySchemes = {
-        ...openapiObject.components.securitySchemes,
-        oauth2: {
-          type: 'oauth2',
-          description: `Sign in through this server. Swagger UI's client id is "${SWAGGER_UI_CLIENT_ID}" (public, no secret).`,
-          flows: {
-            password: { tokenUrl: config.endpoints.token, scopes: { ...config.scopes } }
-          }
-        }
-      }
+      openapiObject.components = { ...openapiObject.components, securitySchemes: { ...openapiObject.components?.securitySchemes, oauth2: oauth2() } }
       return openapiObject
     }
   })

@@ -1,0 +1,143 @@
+import { test } from 'node:test'
+import assert from 'node:assert/strict'
+import Fastify from 'fastify'
+import fastifyUsers, { memoryStore } from '../index.js'
+import { build, ISSUER, passwordToken, register } from './support/app.js'
+
+interface OpenApiDoc {
+  paths: Record<string, Record<string, { security?: unknown, responses: Record<string, unknown> }>>
+  components: { securitySchemes: Record<string, { flows: { password: { scopes: Record<string, string> } } }> }
+}
+
+const routes = (app: import('fastify').FastifyInstance) => {
+  app.get('/open', async () => ({ ok: true }))
+  app.get('/any', { config: { auth: true } }, async (request) => ({ email: request.user?.email, scopes: [...request.auth?.scopes ?? []] }))
+  app.get('/read', { config: { auth: { scopes: ['items:read'] } } }, async () => ({ ok: true }))
+  app.get('/both', { config: { auth: { scopes: ['items:read', 'items:write'] } } }, async () => ({ ok: true }))
+  app.get('/verified', { config: { auth: { verified: true } } }, async () => ({ ok: true }))
+  app.get('/admin', { config: { auth: { superuser: true } } }, async () => ({ ok: true }))
+  app.get('/hand', { onRequest: app.authenticate({ scopes: ['items:read'] }) }, async (request) => ({ id: request.user?.id }))
+}
+
+test('no token: 401 with a Bearer challenge and no error code (RFC 6750 §3.1)', async (t) => {
+  const app = await build(t, { routes })
+  for (const authorization of [undefined, 'Basic YTpi', 'Token abc']) {
+    const res = await app.inject({ url: '/read', headers: authorization ? { authorization } : {} })
+    assert.equal(res.statusCode, 401)
+    assert.equal(res.headers['www-authenticate'], `Bearer realm="${ISSUER}", scope="items:read"`)
+    assert.equal(res.headers['content-type'], 'application/problem+json; charset=utf-8')
+    assert.equal(res.json().status, 401)
+  }
+  assert.equal((await app.inject({ url: '/open' })).statusCode, 200)
+})
+
+test('a malformed bearer token is invalid_token', async (t) => {
+  const app = await build(t, { routes })
+  for (const authorization of ['Bearer', 'Bearer ', 'Bearer a b', 'Bearer ä']) {
+    const res = await app.inject({ url: '/any', headers: { authorization } })
+    assert.equal(res.statusCode, 401, authorization)
+    assert.match(String(res.headers['www-authenticate']), /error="invalid_token"/)
+  }
+})
+
+test('scopes: the token must carry every scope the route declares, else 403 insufficient_scope', async (t) => {
+  const app = await build(t, { routes })
+  await register(app, 'ada@example.com')
+  const { access_token: readOnly } = await passwordToken(app, 'ada@example.com', undefined, 'items:read')
+  const auth = { authorization: `Bearer ${readOnly}` }
+  assert.equal((await app.inject({ url: '/read', headers: auth })).statusCode, 200)
+  const any = await app.inject({ url: '/any', headers: auth })
+  assert.deepEqual(any.json(), { email: 'ada@example.com', scopes: ['items:read'] })
+  const both = await app.inject({ url: '/both', headers: auth })
+  assert.equal(both.statusCode, 403)
+  assert.equal(both.headers['www-authenticate'], `Bearer realm="${ISSUER}", error="insufficient_scope", error_description="Missing scope: items:write", scope="items:read items:write"`)
+  assert.equal(both.json().code, 'INSUFFICIENT_SCOPE')
+  const hand = await app.inject({ url: '/hand', headers: auth })
+  assert.equal(hand.statusCode, 200)
+})
+
+test('verified and superuser requirements answer 403 to users without them', async (t) => {
+  const app = await build(t, { routes })
+  await register(app, 'ada@example.com')
+  await app.usersService.register({ email: 'root@example.com', password: 'correct horse battery' }, { isSuperuser: true, isVerified: true })
+  const ada = { authorization: `Bearer ${(await passwordToken(app, 'ada@example.com')).access_token}` }
+  const root = { authorization: `Bearer ${(await passwordToken(app, 'root@example.com')).access_token}` }
+  const verified = await app.inject({ url: '/verified', headers: ada })
+  assert.equal(verified.statusCode, 403)
+  assert.equal(verified.json().code, 'USER_NOT_VERIFIED')
+  assert.equal((await app.inject({ url: '/admin', headers: ada })).statusCode, 403)
+  assert.equal((await app.inject({ url: '/verified', headers: root })).statusCode, 200)
+  assert.equal((await app.inject({ url: '/admin', headers: root })).statusCode, 200)
+})
+
+test('a deactivated or deleted user is refused at once, though the token is still valid', async (t) => {
+  const app = await build(t, { routes })
+  const ada = await register(app, 'ada@example.com')
+  const bob = await register(app, 'bob@example.com')
+  const adaAuth = { authorization: `Bearer ${(await passwordToken(app, 'ada@example.com')).access_token}` }
+  const bobAuth = { authorization: `Bearer ${(await passwordToken(app, 'bob@example.com')).access_token}` }
+  assert.equal((await app.inject({ url: '/any', headers: adaAuth })).statusCode, 200)
+  await app.usersStore.updateUser(ada.id, { isActive: false })
+  await app.usersStore.deleteUser(bob.id)
+  for (const headers of [adaAuth, bobAuth]) {
+    const res = await app.inject({ url: '/any', headers })
+    assert.equal(res.statusCode, 401)
+    assert.match(String(res.headers['www-authenticate']), /error="invalid_token"/)
+  }
+})
+
+test('config.auth adds the OpenAPI security requirement and 401/403 responses by itself', async (t) => {
+  const app = await build(t, { routes })
+  const doc = (await app.inject({ url: '/docs/json' })).json<OpenApiDoc>()
+  assert.deepEqual(doc.paths['/read']?.get?.security, [{ oauth2: ['items:read'] }])
+  assert.deepEqual(doc.paths['/any']?.get?.security, [{ oauth2: [] }])
+  assert.ok(doc.paths['/read']?.get?.responses['401'])
+  assert.ok(doc.paths['/read']?.get?.responses['403'])
+  assert.equal(doc.paths['/open']?.get?.security, undefined)
+  assert.ok('items:write' in (doc.components.securitySchemes.oauth2?.flows.password.scopes ?? {}))
+})
+
+test('a scope only a route declares is listed in the OpenAPI document and may be granted', async (t) => {
+  const app = await build(t, {
+    routes: (app) => { app.get('/reports', { config: { auth: { scopes: ['reports:read'] } } }, async () => ({ ok: true })) }
+  })
+  await register(app, 'ada@example.com')
+  const doc = (await app.inject({ url: '/docs/json' })).json<OpenApiDoc>()
+  assert.ok('reports:read' in (doc.components.securitySchemes.oauth2?.flows.password.scopes ?? {}))
+  const { access_token: token } = await passwordToken(app, 'ada@example.com', undefined, 'reports:read')
+  assert.equal((await app.inject({ url: '/reports', headers: { authorization: `Bearer ${token}` } })).statusCode, 200)
+})
+
+test('routes declared right after register, without await, are guarded too', async (t) => {
+  const app = Fastify()
+  t.after(() => app.close())
+  app.register(fastifyUsers, { issuer: ISSUER, store: memoryStore() })
+  app.after(() => {
+    app.get('/late', { config: { auth: true } }, async () => ({ ok: true }))
+  })
+  await app.ready()
+  assert.equal((await app.inject({ url: '/late' })).statusCode, 401)
+})
+
+test('a bad config.auth fails at start-up with a message naming the route', async (t) => {
+  const app = Fastify()
+  t.after(() => app.close())
+  await app.register(fastifyUsers, { issuer: ISSUER, store: memoryStore() })
+  assert.throws(
+    () => app.get('/x', { config: { auth: { scope: ['typo'] } as never } }, async () => ({})),
+    /GET \/x: unknown config.auth field scope/
+  )
+})
+
+test('a route declared synchronously right after an un-awaited register is still guarded (fail closed)', async (t) => {
+  const app = Fastify()
+  t.after(() => app.close())
+  app.register(fastifyUsers, { issuer: ISSUER, store: memoryStore(), scopes: { 'items:read': 'Read' }, docs: {} })
+  app.get('/early', { config: { auth: { scopes: ['items:read'] } } }, async () => ({ ok: true }))
+  await app.ready()
+  const res = await app.inject({ url: '/early' })
+  assert.equal(res.statusCode, 401)
+  await register(app, 'ada@example.com')
+  const { access_token: token } = await passwordToken(app, 'ada@example.com', undefined, 'items:read')
+  assert.equal((await app.inject({ url: '/early', headers: { authorization: `Bearer ${token}` } })).statusCode, 200)
+})
