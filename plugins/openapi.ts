@@ -29,6 +29,11 @@ export default fp(async function usersOpenapiPlugin (app) {
       info: { title: docs.title, version: docs.version, description: docs.description },
       components: { securitySchemes: { oauth2: oauth2() } }
     },
+    // Components named after the models' $id (User, Problem, ...) rather than def-N, so
+    // that generated clients get meaningful type names.
+    refResolver: {
+      buildLocalReference: (json, _baseUri, _fragment, i) => typeof json.$id === 'string' ? json.$id : `def-${i}`
+    },
     // Routes add their scopes as they are declared, after this registration: the
     // scheme is rebuilt when the document is.
     transformObject: (documentObject) => {

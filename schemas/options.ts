@@ -48,7 +48,7 @@ export const FastifyUsersOptionsSchema = Type.Object({
   audience: Type.Optional(Type.String({ minLength: 1, description: 'aud of access tokens; default: the issuer' })),
   prefix: Type.Optional(Type.String({ pattern: '^(/[A-Za-z0-9._~-]+)*$', description: 'URL prefix of every route of ours' })),
   accessTokenTtl: Type.Optional(Type.Integer({ minimum: 30, maximum: 86400, description: 'Seconds' })),
-  scopes: Type.Optional(Type.Record(ScopeName, Type.String({ maxLength: 500 }), { description: 'Scope name → description' })),
+  scopes: Type.Optional(Type.Record(ScopeName, Type.String({ maxLength: 500 }), { additionalProperties: false, description: 'Scope name → description' })),
   superuserScopes: Type.Optional(Type.Array(ScopeName, { uniqueItems: true })),
   defaultScopes: Type.Optional(Type.Array(ScopeName, { uniqueItems: true })),
   allowedScopes: Type.Optional(fn<(user: User) => string[] | Promise<string[]>>('Scopes a user may have; default: every declared scope, superuser scopes to superusers only')),

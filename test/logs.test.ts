@@ -1,0 +1,31 @@
+import { test } from 'node:test'
+import assert from 'node:assert/strict'
+import { Writable } from 'node:stream'
+import { buildDemo } from '../demo/app.js'
+import { form, FORM } from './support/app.js'
+
+test('passwords, tokens and keys never reach the logs, even at trace level', async (t) => {
+  const lines: string[] = []
+  const stream = new Writable({ write (chunk, _enc, cb) { lines.push(String(chunk)); cb() } })
+  const app = await buildDemo({ issuer: 'http://localhost:3000', logger: { level: 'trace', stream } })
+  t.after(() => app.close())
+  const password = 'very-secret-password-42'
+  await app.inject({ method: 'POST', url: '/auth/register', payload: { email: 'ada@example.com', password } })
+  const tokenRes = await app.inject({
+    method: 'POST', url: '/oauth/token', headers: FORM,
+    payload: form({ grant_type: 'password', username: 'ada@example.com', password, client_id: 'swagger-ui' })
+  })
+  const token = tokenRes.json().access_token as string
+  await app.inject({ url: '/items', headers: { authorization: `Bearer ${token}` } })
+  await app.inject({ url: '/items', headers: { authorization: `Bearer ${token}x` } })
+  await app.inject({
+    method: 'POST', url: '/oauth/token', headers: FORM,
+    payload: form({ grant_type: 'password', username: 'ada@example.com', password: 'wrong-secret-guess', client_id: 'swagger-ui' })
+  })
+  const [key] = await app.usersStore.listSigningKeys()
+  const log = lines.join('')
+  assert.ok(lines.length > 5, 'the logger wrote something')
+  for (const secret of [password, 'wrong-secret-guess', token, token.split('.')[2] as string, String(key?.privateJwk.d)]) {
+    assert.ok(!log.includes(secret), `a secret leaked into the logs: ${secret.slice(0, 8)}…`)
+  }
+})

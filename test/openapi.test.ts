@@ -1,0 +1,49 @@
+import { test } from 'node:test'
+import assert from 'node:assert/strict'
+import { Validator } from '@seriousme/openapi-schema-validator'
+import { buildDemo } from '../demo/app.js'
+import { build } from './support/app.js'
+
+test('the demo OpenAPI document passes an OpenAPI 3.1 validator', async (t) => {
+  const app = await buildDemo({ issuer: 'http://localhost:3000' })
+  t.after(() => app.close())
+  const res = await app.inject({ url: '/docs/json' })
+  assert.equal(res.statusCode, 200)
+  const doc = res.json()
+  assert.equal(doc.openapi, '3.1.0')
+  const result = await new Validator().validate(doc)
+  assert.equal(result.valid, true, JSON.stringify(result.errors, null, 2))
+})
+
+test('the oauth2 scheme has the password flow on our token endpoint, with every scope', async (t) => {
+  const app = await buildDemo({ issuer: 'http://localhost:3000' })
+  t.after(() => app.close())
+  const doc = (await app.inject({ url: '/docs/json' })).json()
+  assert.deepEqual(doc.components.securitySchemes.oauth2.flows, {
+    password: {
+      tokenUrl: 'http://localhost:3000/oauth/token',
+      scopes: { 'items:read': 'Read items', 'items:write': 'Create items', 'users:admin': 'Administer users (superusers only)' }
+    }
+  })
+  assert.deepEqual(doc.paths['/items'].get.security, [{ oauth2: ['items:read'] }])
+  assert.deepEqual(doc.paths['/items'].post.security, [{ oauth2: ['items:write'] }])
+  assert.deepEqual(doc.paths['/users/me'].get.security, [{ oauth2: [] }])
+  assert.equal(doc.paths['/health'].get.security, undefined)
+  // One component per model, referenced rather than inlined.
+  for (const name of ['User', 'UserCreate', 'UserUpdate', 'Problem', 'TokenResponse', 'OAuthError']) assert.ok(doc.components.schemas[name], name)
+  assert.equal(doc.paths['/auth/register'].post.requestBody.content['application/json'].schema.$ref, '#/components/schemas/UserCreate')
+  assert.ok(doc.paths['/oauth/token'].post.requestBody.content['application/x-www-form-urlencoded'])
+})
+
+test('no secret reaches the OpenAPI document or Swagger UI', async (t) => {
+  const secret = 'confidential-client-secret-value'
+  const app = await build(t, { clients: [{ clientId: 'backend', clientSecret: secret }] })
+  for (const url of ['/docs/json', '/docs/yaml', '/docs/static/swagger-initializer.js', '/docs']) {
+    const res = await app.inject({ url })
+    assert.equal(res.statusCode, 200, url)
+    assert.ok(!res.body.includes(secret), url)
+    assert.ok(!res.body.includes('"d":'), url)
+  }
+  const init = await app.inject({ url: '/docs/static/swagger-initializer.js' })
+  assert.match(init.body, /swagger-ui/)
+})
