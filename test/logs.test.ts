@@ -12,14 +12,18 @@ test('passwords, tokens and keys never reach the logs, even at trace level', asy
   const password = 'very-secret-password-42'
   await app.inject({ method: 'POST', url: '/auth/register', payload: { email: 'ada@example.com', password } })
   const tokenRes = await app.inject({
-    method: 'POST', url: '/oauth/token', headers: FORM,
+    method: 'POST',
+    url: '/oauth/token',
+    headers: FORM,
     payload: form({ grant_type: 'password', username: 'ada@example.com', password, client_id: 'swagger-ui' })
   })
   const token = tokenRes.json().access_token as string
   await app.inject({ url: '/items', headers: { authorization: `Bearer ${token}` } })
   await app.inject({ url: '/items', headers: { authorization: `Bearer ${token}x` } })
   await app.inject({
-    method: 'POST', url: '/oauth/token', headers: FORM,
+    method: 'POST',
+    url: '/oauth/token',
+    headers: FORM,
     payload: form({ grant_type: 'password', username: 'ada@example.com', password: 'wrong-secret-guess', client_id: 'swagger-ui' })
   })
   const [key] = await app.usersStore.listSigningKeys()
