@@ -18,7 +18,10 @@ export function memoryStore (): UserStore {
   const idByEmail = new Map<string, string>()
   const keys = new Map<string, StoredSigningKey>()
 
-  // structuredClone keeps Dates as Dates and guarantees callers never share our objects.
+  // Callers never share our objects. Users are read on every guarded request, so they
+  // get a hand-made copy (all fields are primitives but two Dates), far cheaper than
+  // structuredClone; keys are rare and nested, and get structuredClone.
+  const copyUser = (u: StoredUser): StoredUser => ({ ...u, createdAt: new Date(u.createdAt), updatedAt: new Date(u.updatedAt) })
   const copy = <T>(value: T): T => structuredClone(value)
 
   return {
@@ -41,18 +44,18 @@ export function memoryStore (): UserStore {
       }
       users.set(user.id, user)
       idByEmail.set(normalized, user.id)
-      return copy(user)
+      return copyUser(user)
     },
 
     async getUserById (id) {
       const user = users.get(id)
-      return user ? copy(user) : null
+      return user ? copyUser(user) : null
     },
 
     async getUserByEmail (email) {
       const id = idByEmail.get(normalizeEmail(email))
       const user = id === undefined ? undefined : users.get(id)
-      return user ? copy(user) : null
+      return user ? copyUser(user) : null
     },
 
     async updateUser (id, changes: UserChanges) {
@@ -70,7 +73,7 @@ export function memoryStore (): UserStore {
         }
       }
       users.set(id, next)
-      return copy(next)
+      return copyUser(next)
     },
 
     async deleteUser (id) {
