@@ -1,5 +1,4 @@
-import { randomUUID } from 'node:crypto'
-import { MongoClient, MongoServerError, type Collection, type Db } from 'mongodb'
+import { MongoClient, MongoServerError, ObjectId, type Collection, type Db } from 'mongodb'
 import {
   EmailAlreadyExistsError,
   normalizeEmail,
@@ -21,12 +20,18 @@ export interface MongoStoreOptions {
 }
 
 interface UserDoc extends Omit<StoredUser, 'id'> {
-  _id: string
+  _id: ObjectId
   normalizedEmail: string
 }
 
-interface KeyDoc extends Omit<StoredSigningKey, 'kid'> {
-  _id: string
+type KeyDoc = StoredSigningKey
+
+/**
+ * Ids are ObjectIds, MongoDB's native key, shown to the rest of the library as their hex
+ * form. A string that is not one cannot name a document: lookups by it find nothing.
+ */
+function objectId (id: string): ObjectId | null {
+  return /^[0-9a-f]{24}$/i.test(id) ? ObjectId.createFromHexString(id) : null
 }
 
 const DUPLICATE_KEY = 11000
@@ -37,7 +42,7 @@ function isDuplicateKey (err: unknown): boolean {
 
 function toUser (doc: UserDoc): StoredUser {
   return {
-    id: doc._id,
+    id: doc._id.toHexString(),
     email: doc.email,
     hashedPassword: doc.hashedPassword,
     isActive: doc.isActive,
@@ -73,6 +78,7 @@ export function mongoStore (options: MongoStoreOptions): UserStore {
       await client.connect()
       db = client.db(options.dbName ?? (client.options.dbName || 'fastify_users'))
       await users().createIndex({ normalizedEmail: 1 }, { unique: true, name: 'normalizedEmail_unique' })
+      await keys().createIndex({ kid: 1 }, { unique: true, name: 'kid_unique' })
       await keys().createIndex({ createdAt: -1 }, { name: 'createdAt' })
     },
 
@@ -84,7 +90,7 @@ export function mongoStore (options: MongoStoreOptions): UserStore {
     async createUser (input) {
       const now = new Date()
       const doc: UserDoc = {
-        _id: randomUUID(),
+        _id: new ObjectId(),
         email: input.email.trim(),
         normalizedEmail: normalizeEmail(input.email),
         hashedPassword: input.hashedPassword,
@@ -104,7 +110,9 @@ export function mongoStore (options: MongoStoreOptions): UserStore {
     },
 
     async getUserById (id) {
-      const doc = await users().findOne({ _id: id })
+      const _id = objectId(id)
+      if (!_id) return null
+      const doc = await users().findOne({ _id })
       return doc ? toUser(doc) : null
     },
 
@@ -114,6 +122,8 @@ export function mongoStore (options: MongoStoreOptions): UserStore {
     },
 
     async updateUser (id, changes: UserChanges) {
+      const _id = objectId(id)
+      if (!_id) return null
       const set: Partial<UserDoc> = { updatedAt: new Date() }
       for (const [key, value] of Object.entries(changes) as [keyof UserChanges, unknown][]) {
         if (value !== undefined) Object.assign(set, { [key]: value })
@@ -123,7 +133,7 @@ export function mongoStore (options: MongoStoreOptions): UserStore {
         set.normalizedEmail = normalizeEmail(changes.email)
       }
       try {
-        const doc = await users().findOneAndUpdate({ _id: id }, { $set: set }, { returnDocument: 'after' })
+        const doc = await users().findOneAndUpdate({ _id }, { $set: set }, { returnDocument: 'after' })
         return doc ? toUser(doc) : null
       } catch (err) {
         if (isDuplicateKey(err)) throw new EmailAlreadyExistsError()
@@ -132,19 +142,22 @@ export function mongoStore (options: MongoStoreOptions): UserStore {
     },
 
     async deleteUser (id) {
-      const result = await users().deleteOne({ _id: id })
+      const _id = objectId(id)
+      if (!_id) return false
+      const result = await users().deleteOne({ _id })
       return result.deletedCount === 1
     },
 
     async listSigningKeys () {
-      const docs = await keys().find({}).sort({ createdAt: -1 }).toArray()
-      return docs.map(({ _id, ...rest }) => ({ kid: _id, ...rest }))
+      const docs = await keys().find({}, { projection: { _id: 0 } }).sort({ createdAt: -1 }).toArray()
+      return docs.map(({ kid, alg, privateJwk, createdAt }) => ({ kid, alg, privateJwk, createdAt }))
     },
 
     async addSigningKey (key) {
-      const { kid, ...rest } = key
+      const { kid, alg, privateJwk, createdAt } = key
       try {
-        await keys().insertOne({ _id: kid, ...rest })
+        // A copy: insertOne would add an _id to the object it is given.
+        await keys().insertOne({ kid, alg, privateJwk, createdAt })
       } catch (err) {
         // Two instances starting together may both generate a key; the first one wins.
         if (!isDuplicateKey(err)) throw err
