@@ -4,6 +4,8 @@ import configPlugin from './plugins/config.js'
 import storePlugin from './plugins/store.js'
 import tokensPlugin from './plugins/tokens.js'
 import authPlugin from './plugins/auth.js'
+import cookiesPlugin from './plugins/cookies.js'
+import grantsPlugin from './plugins/grants.js'
 import openapiPlugin from './plugins/openapi.js'
 import { problemErrorHandler } from './plugins/errors.js'
 import { useStrictValidation } from './plugins/validation.js'
@@ -11,7 +13,14 @@ import wellKnownRoutes from './routes/well-known/index.js'
 import oauthRoutes from './routes/oauth/index.js'
 import authRoutes from './routes/auth/index.js'
 import usersRoutes from './routes/users/index.js'
-import { AuthorizationServerMetadataSchema, JwksSchema, OAuthErrorSchema, TokenResponseSchema } from './schemas/oauth.js'
+import {
+  AuthorizationServerMetadataSchema,
+  IntrospectionResponseSchema,
+  JwksSchema,
+  OAuthErrorSchema,
+  TokenResponseSchema,
+  UserInfoSchema
+} from './schemas/oauth.js'
 import { ProblemSchema } from './schemas/problem.js'
 import { UserCreateSchema, UserSchema, UserUpdateSchema } from './schemas/user.js'
 import type { FastifyUsersOptions } from './schemas/options.js'
@@ -20,7 +29,10 @@ export type { FastifyUsersOptions, ClientOption, SigningKeyOption } from './sche
 export type { User, UserCreate, UserUpdate } from './schemas/user.js'
 export type { Problem } from './schemas/problem.js'
 export type { OAuthError, TokenResponse } from './schemas/oauth.js'
-export type { UserStore, StoredUser, NewUser, UserChanges, StoredSigningKey } from './stores/types.js'
+export type {
+  UserStore, StoredUser, NewUser, UserChanges, StoredSigningKey,
+  StoredGrant, StoredGrantFamily, StoredSession, GrantKind, FamilySelector
+} from './stores/types.js'
 export type { AuthRequirement, RequestAuth } from './plugins/auth.js'
 export type { AccessTokenClaims } from './services/tokens.js'
 export type { UsersConfig } from './plugins/config.js'
@@ -28,12 +40,14 @@ export type { MongoStoreOptions } from './stores/mongo.js'
 export { EmailAlreadyExistsError, normalizeEmail } from './stores/types.js'
 export { memoryStore } from './stores/memory.js'
 export { mongoStore } from './stores/mongo.js'
-export { SUPERUSER_SCOPE } from './plugins/config.js'
+export { SUPERUSER_SCOPE, OIDC_SCOPES } from './plugins/config.js'
+export { COOKIES } from './plugins/cookies.js'
 export { SWAGGER_UI_CLIENT_ID } from './plugins/openapi.js'
 
 const sharedSchemas = [
   UserSchema, UserCreateSchema, UserUpdateSchema, ProblemSchema,
-  TokenResponseSchema, OAuthErrorSchema, JwksSchema, AuthorizationServerMetadataSchema
+  TokenResponseSchema, OAuthErrorSchema, JwksSchema, AuthorizationServerMetadataSchema,
+  IntrospectionResponseSchema, UserInfoSchema
 ]
 
 const fastifyUsers: FastifyPluginAsync<FastifyUsersOptions> = async (app, options) => {
@@ -43,6 +57,8 @@ const fastifyUsers: FastifyPluginAsync<FastifyUsersOptions> = async (app, option
   for (const schema of sharedSchemas) app.addSchema(schema)
   await app.register(storePlugin)
   await app.register(tokensPlugin)
+  await app.register(grantsPlugin)
+  await app.register(cookiesPlugin)
   await app.register(authPlugin)
   await app.register(openapiPlugin)
 

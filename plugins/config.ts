@@ -8,16 +8,33 @@ import type { UserStore } from '../stores/types.js'
 
 export const SUPERUSER_SCOPE = 'users:admin'
 
+/** OpenID Connect scopes (OIDC Core §3.1.2.1, §5.4), known to every server of ours. */
+export const OIDC_SCOPES: Readonly<Record<string, string>> = {
+  openid: 'Sign you in (OpenID Connect)',
+  email: 'See your email address',
+  profile: 'See your basic profile'
+}
+
 /** The options after validation, with every default applied. */
 export interface UsersConfig {
   issuer: string
   audience: string
   prefix: string
   accessTokenTtl: number
+  refreshTokenIdleTtl: number
+  refreshTokenAbsoluteTtl: number
+  codeTtl: number
+  sessionTtl: number
+  /** Our cookie-signing secrets, first signs; undefined = derive from the signing key. */
+  cookieSecret?: string[]
+  /** Cookies get Secure when the issuer is https. */
+  secureCookies: boolean
   store: UserStore
   /** scope → description: declared ones, superuser ones, and those routes require (added as routes appear) */
   scopes: Record<string, string>
-  defaultScopes?: string[]
+  /** What a request that names no scope gets, of what the user may have. */
+  defaultScopes: (allowed: string[]) => string[]
+  superuserScopes: string[]
   allowedScopes: (user: User) => string[] | Promise<string[]>
   signingKeys?: FastifyUsersOptions['signingKeys']
   signingAlgorithm: 'EdDSA' | 'ES256'
@@ -28,7 +45,14 @@ export interface UsersConfig {
   registration: boolean
   bodyLimit: number
   /** Absolute URLs of our endpoints, as published in metadata and the OpenAPI document. */
-  endpoints: { token: string, jwks: string }
+  endpoints: {
+    authorize: string
+    token: string
+    revoke: string
+    introspect: string
+    userinfo: string
+    jwks: string
+  }
 }
 
 declare module 'fastify' {
@@ -69,7 +93,7 @@ export function resolveConfig (raw: unknown): UsersConfig {
     : { path: options.docs.path ?? '/docs', title: options.docs.title ?? 'API', version: options.docs.version ?? '1.0.0', description: options.docs.description }
 
   const superuserScopes = options.superuserScopes ?? [SUPERUSER_SCOPE]
-  const scopes: Record<string, string> = { ...options.scopes }
+  const scopes: Record<string, string> = { ...OIDC_SCOPES, ...options.scopes }
   for (const s of superuserScopes) scopes[s] ??= 'Administer users (superusers only)'
   for (const [i, s] of (options.defaultScopes ?? []).entries()) {
     if (!Object.hasOwn(scopes, s)) throw new Error(`fastify-users: invalid option "defaultScopes[${i}]": unknown scope ${s}`)
@@ -88,7 +112,7 @@ export function resolveConfig (raw: unknown): UsersConfig {
       clientId: 'swagger-ui',
       name: 'Swagger UI',
       firstParty: true,
-      grantTypes: ['password'],
+      grantTypes: ['authorization_code', 'refresh_token', 'password'],
       redirectUris: [`${issuer}${prefix}${docs.path}/static/oauth2-redirect.html`]
     })
   }
@@ -98,9 +122,18 @@ export function resolveConfig (raw: unknown): UsersConfig {
     audience: options.audience ?? issuer,
     prefix,
     accessTokenTtl: options.accessTokenTtl ?? 900,
+    refreshTokenIdleTtl: options.refreshTokenIdleTtl ?? 14 * 86400,
+    refreshTokenAbsoluteTtl: options.refreshTokenAbsoluteTtl ?? 90 * 86400,
+    // RFC 6749 §4.1.2 asks for at most 10 minutes; a browser redirect needs seconds.
+    codeTtl: 60,
+    sessionTtl: options.sessionTtl ?? 7 * 86400,
+    cookieSecret: options.cookieSecret === undefined ? undefined : [options.cookieSecret].flat(),
+    secureCookies: issuer.startsWith('https:'),
     store: options.store,
     scopes,
-    defaultScopes: options.defaultScopes,
+    // OpenID scopes are a client's to ask for: never granted unasked.
+    defaultScopes: (allowed) => options.defaultScopes?.filter((s) => allowed.includes(s)) ?? allowed.filter((s) => !Object.hasOwn(OIDC_SCOPES, s)),
+    superuserScopes,
     allowedScopes: options.allowedScopes ??
       ((user) => Object.keys(scopes).filter((s) => user.isSuperuser || !superuserScopes.includes(s))),
     signingKeys: options.signingKeys,
@@ -112,7 +145,11 @@ export function resolveConfig (raw: unknown): UsersConfig {
     registration: options.registration ?? true,
     bodyLimit: options.bodyLimit ?? 64 * 1024,
     endpoints: {
+      authorize: `${issuer}${prefix}/oauth/authorize`,
       token: `${issuer}${prefix}/oauth/token`,
+      revoke: `${issuer}${prefix}/oauth/revoke`,
+      introspect: `${issuer}${prefix}/oauth/introspect`,
+      userinfo: `${issuer}${prefix}/oauth/userinfo`,
       jwks: `${issuer}${prefix}/.well-known/jwks.json`
     }
   }

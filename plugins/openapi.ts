@@ -19,7 +19,13 @@ export default fp(async function usersOpenapiPlugin (app) {
     type: 'oauth2' as const,
     description: `Sign in through this server. Swagger UI's client id is "${SWAGGER_UI_CLIENT_ID}" (public, no secret).`,
     flows: {
-      password: { tokenUrl: config.endpoints.token, scopes: { ...config.scopes } }
+      authorizationCode: {
+        authorizationUrl: config.endpoints.authorize,
+        tokenUrl: config.endpoints.token,
+        refreshUrl: config.endpoints.token,
+        scopes: { ...config.scopes }
+      },
+      password: { tokenUrl: config.endpoints.token, refreshUrl: config.endpoints.token, scopes: { ...config.scopes } }
     }
   })
 

@@ -5,7 +5,11 @@ const param = (description: string) => Type.Optional(Type.String({ maxLength: 20
 // One flat schema for every grant: which parameters a grant needs is checked by the
 // grant itself so that a missing one yields invalid_request naming it (RFC 6749 §5.2).
 export const TokenRequestSchema = Type.Object({
-  grant_type: Type.String({ maxLength: 128, description: 'password' }),
+  grant_type: Type.String({ maxLength: 128, description: 'authorization_code, refresh_token, password or client_credentials' }),
+  code: param('The authorization code (authorization_code grant)'),
+  redirect_uri: param('As sent in the authorization request, if it was (authorization_code grant)'),
+  code_verifier: param('PKCE verifier (authorization_code grant)'),
+  refresh_token: param('The refresh token (refresh_token grant)'),
   username: param('Email of the user (password grant)'),
   password: param('Password of the user (password grant)'),
   scope: param('Space-separated scopes to request'),
@@ -18,7 +22,9 @@ export const TokenResponseSchema = Type.Object({
   access_token: Type.String(),
   token_type: Type.Literal('Bearer'),
   expires_in: Type.Integer(),
-  scope: Type.String()
+  scope: Type.String(),
+  refresh_token: Type.Optional(Type.String({ description: 'For clients allowed the refresh_token grant; single use, replaced at every refresh' })),
+  id_token: Type.Optional(Type.String({ description: 'OpenID Connect id_token, when the openid scope was granted' }))
 }, { $id: 'TokenResponse', title: 'TokenResponse' })
 export type TokenResponse = Static<typeof TokenResponseSchema>
 
@@ -29,6 +35,7 @@ export const OAuthErrorCodeSchema = Type.Union([
   Type.Literal('unauthorized_client'),
   Type.Literal('unsupported_grant_type'),
   Type.Literal('invalid_scope'),
+  Type.Literal('unsupported_token_type'),
   Type.Literal('server_error'),
   Type.Literal('temporarily_unavailable')
 ])
@@ -58,13 +65,68 @@ export const JwksSchema = Type.Object({
   keys: Type.Array(JwkSchema)
 }, { $id: 'Jwks', title: 'Jwks' })
 
-// RFC 8414; only what this server really supports is advertised.
+const strings = Type.Array(Type.String())
+
+// RFC 8414 and OpenID Connect Discovery 1.0 §3; only what this server really supports is advertised.
 export const AuthorizationServerMetadataSchema = Type.Object({
   issuer: Type.String(),
+  authorization_endpoint: Type.String(),
   token_endpoint: Type.String(),
   jwks_uri: Type.String(),
-  grant_types_supported: Type.Array(Type.String()),
-  response_types_supported: Type.Array(Type.String()),
-  token_endpoint_auth_methods_supported: Type.Array(Type.String()),
-  scopes_supported: Type.Array(Type.String())
+  userinfo_endpoint: Type.String(),
+  revocation_endpoint: Type.String(),
+  introspection_endpoint: Type.String(),
+  grant_types_supported: strings,
+  response_types_supported: strings,
+  response_modes_supported: strings,
+  code_challenge_methods_supported: strings,
+  token_endpoint_auth_methods_supported: strings,
+  revocation_endpoint_auth_methods_supported: strings,
+  introspection_endpoint_auth_methods_supported: strings,
+  scopes_supported: strings,
+  subject_types_supported: strings,
+  id_token_signing_alg_values_supported: strings,
+  claims_supported: strings,
+  prompt_values_supported: strings,
+  authorization_response_iss_parameter_supported: Type.Boolean(),
+  request_parameter_supported: Type.Boolean(),
+  request_uri_parameter_supported: Type.Boolean()
 }, { $id: 'AuthorizationServerMetadata', title: 'AuthorizationServerMetadata' })
+
+// RFC 7009 §2.1
+export const RevocationRequestSchema = Type.Object({
+  token: Type.String({ maxLength: 4096 }),
+  token_type_hint: param('access_token or refresh_token'),
+  client_id: param('Client id, for public clients and client_secret_post'),
+  client_secret: param('Client secret (client_secret_post)')
+}, { title: 'RevocationRequest', additionalProperties: true })
+
+// RFC 7662 §2.1
+export const IntrospectionRequestSchema = Type.Object({
+  token: Type.String({ maxLength: 4096 }),
+  token_type_hint: param('access_token or refresh_token'),
+  client_id: param('Client id (client_secret_post)'),
+  client_secret: param('Client secret (client_secret_post)')
+}, { title: 'IntrospectionRequest', additionalProperties: true })
+
+// RFC 7662 §2.2: an inactive token says nothing but that.
+export const IntrospectionResponseSchema = Type.Object({
+  active: Type.Boolean(),
+  token_type: Type.Optional(Type.String()),
+  scope: Type.Optional(Type.String()),
+  client_id: Type.Optional(Type.String()),
+  sub: Type.Optional(Type.String()),
+  aud: Type.Optional(Type.String()),
+  iss: Type.Optional(Type.String()),
+  exp: Type.Optional(Type.Integer()),
+  iat: Type.Optional(Type.Integer()),
+  jti: Type.Optional(Type.String())
+}, { $id: 'IntrospectionResponse', title: 'IntrospectionResponse' })
+
+// OIDC Core §5.3.2
+export const UserInfoSchema = Type.Object({
+  sub: Type.String(),
+  email: Type.Optional(Type.String()),
+  email_verified: Type.Optional(Type.Boolean()),
+  updated_at: Type.Optional(Type.Integer())
+}, { $id: 'UserInfo', title: 'UserInfo' })

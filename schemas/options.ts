@@ -5,7 +5,11 @@ import type { User } from './user.js'
 const ScopeName = Type.String({ pattern: '^[\\x21\\x23-\\x5B\\x5D-\\x7E]+$', maxLength: 128 })
 
 // Checked at registration so that a wrong object fails early with a clear message.
-const storeMethods = ['init', 'close', 'createUser', 'getUserById', 'getUserByEmail', 'updateUser', 'deleteUser', 'listSigningKeys', 'addSigningKey'] satisfies (keyof UserStore)[]
+const storeMethods = [
+  'init', 'close', 'createUser', 'getUserById', 'getUserByEmail', 'updateUser', 'deleteUser',
+  'listSigningKeys', 'addSigningKey', 'removeSigningKey', 'createGrant', 'getGrant', 'consumeGrant',
+  'createGrantFamily', 'getGrantFamily', 'revokeGrantFamilies', 'createSession', 'getSession', 'deleteSession'
+] satisfies (keyof UserStore)[]
 
 const fn = <T>(description: string) => Type.Unsafe<T>(Type.Function([], Type.Unknown(), { description }))
 
@@ -19,16 +23,29 @@ export const SigningKeyOptionSchema = Type.Object({
 }, { additionalProperties: false })
 export type SigningKeyOption = Static<typeof SigningKeyOptionSchema>
 
-export const GrantType = Type.Union([Type.Literal('password')])
+export const GrantType = Type.Union([
+  Type.Literal('authorization_code'),
+  Type.Literal('refresh_token'),
+  Type.Literal('password'),
+  Type.Literal('client_credentials')
+])
 
 export const ClientOptionSchema = Type.Object({
   clientId: Type.String({ minLength: 1, maxLength: 128, pattern: '^[\\x21-\\x7E]+$' }),
   clientSecret: Type.Optional(Type.String({ minLength: 16, maxLength: 512, description: 'Makes the client confidential' })),
   name: Type.Optional(Type.String({ maxLength: 200 })),
-  firstParty: Type.Optional(Type.Boolean({ description: 'Trusted client of the same operator: may use the password grant' })),
-  grantTypes: Type.Optional(Type.Array(GrantType, { uniqueItems: true })),
+  firstParty: Type.Optional(Type.Boolean({ description: 'Trusted client of the same operator: no consent screen, may use the password grant' })),
+  grantTypes: Type.Optional(Type.Array(GrantType, {
+    uniqueItems: true,
+    description: 'Default: authorization_code and refresh_token with redirectUris, else client_credentials with a secret, else password for a first-party client'
+  })),
+  requirePkce: Type.Optional(Type.Boolean({ description: 'Default true; only a confidential client may turn it off' })),
+  introspection: Type.Optional(Type.Boolean({ description: 'May call the introspection endpoint (RFC 7662); confidential clients only' })),
   scopes: Type.Optional(Type.Array(ScopeName, { uniqueItems: true, description: 'Scopes the client may obtain; default all' })),
-  redirectUris: Type.Optional(Type.Array(Type.String({ pattern: '^[A-Za-z][A-Za-z0-9+.-]*:[^#]+$' }), { uniqueItems: true }))
+  redirectUris: Type.Optional(Type.Array(Type.String({ pattern: '^[A-Za-z][A-Za-z0-9+.-]*:[^#]+$', maxLength: 2048 }), {
+    uniqueItems: true,
+    description: 'Matched exactly; http://127.0.0.1/... or http://[::1]/... without a port matches any port (RFC 8252)'
+  }))
 }, { additionalProperties: false })
 export type ClientOption = Static<typeof ClientOptionSchema>
 
@@ -47,7 +64,13 @@ export const FastifyUsersOptionsSchema = Type.Object({
   )),
   audience: Type.Optional(Type.String({ minLength: 1, description: 'aud of access tokens; default: the issuer' })),
   prefix: Type.Optional(Type.String({ pattern: '^(/[A-Za-z0-9._~-]+)*$', description: 'URL prefix of every route of ours' })),
-  accessTokenTtl: Type.Optional(Type.Integer({ minimum: 30, maximum: 86400, description: 'Seconds' })),
+  accessTokenTtl: Type.Optional(Type.Integer({ minimum: 30, maximum: 86400, description: 'Seconds (default 900)' })),
+  refreshTokenIdleTtl: Type.Optional(Type.Integer({ minimum: 60, description: 'Seconds a refresh token lives unused (default 14 days)' })),
+  refreshTokenAbsoluteTtl: Type.Optional(Type.Integer({ minimum: 60, description: 'Seconds a grant family lives however often it is refreshed (default 90 days)' })),
+  sessionTtl: Type.Optional(Type.Integer({ minimum: 60, description: 'Seconds a browser login session lasts (default 7 days)' })),
+  cookieSecret: Type.Optional(Type.Union([Type.String({ minLength: 32 }), Type.Array(Type.String({ minLength: 32 }), { minItems: 1 })], {
+    description: 'Signs our cookies; the first signs, all verify. Default: derived from the active signing key'
+  })),
   scopes: Type.Optional(Type.Record(ScopeName, Type.String({ maxLength: 500 }), { additionalProperties: false, description: 'Scope name → description' })),
   superuserScopes: Type.Optional(Type.Array(ScopeName, { uniqueItems: true })),
   defaultScopes: Type.Optional(Type.Array(ScopeName, { uniqueItems: true })),

@@ -10,6 +10,10 @@ export interface Client {
   /** sha256 of the secret: constant-length, so comparing it leaks nothing through timing. */
   secretHash?: Buffer
   firstParty: boolean
+  /** PKCE on every authorization request; always true for public clients. */
+  requirePkce: boolean
+  /** May introspect tokens (RFC 7662). */
+  introspection: boolean
   grantTypes: ReadonlySet<GrantTypeName>
   scopes?: readonly string[]
   redirectUris: readonly string[]
@@ -17,16 +21,32 @@ export interface Client {
 
 const sha256 = (value: string) => createHash('sha256').update(value).digest()
 
+function defaultGrantTypes (c: ClientOption): GrantTypeName[] {
+  if (c.redirectUris?.length) return ['authorization_code', 'refresh_token']
+  if (c.clientSecret !== undefined) return ['client_credentials']
+  return ['password']
+}
+
 export function createClientRegistry (clients: ClientOption[]): Map<string, Client> {
   const registry = new Map<string, Client>()
-  for (const c of clients) {
+  for (const [i, c] of clients.entries()) {
+    const fail = (field: string, message: string) => new Error(`fastify-users: invalid option "clients[${i}]${field}": ${message}`)
     if (registry.has(c.clientId)) throw new Error(`fastify-users: option "clients": duplicate clientId ${c.clientId}`)
+    const grantTypes = c.grantTypes ?? defaultGrantTypes(c)
+    const confidential = c.clientSecret !== undefined
+    if (grantTypes.includes('authorization_code') && !c.redirectUris?.length) throw fail('.redirectUris', 'the authorization_code grant needs at least one redirect URI')
+    if (grantTypes.includes('client_credentials') && !confidential) throw fail('.grantTypes', 'client_credentials needs a clientSecret')
+    if (grantTypes.includes('password') && !c.firstParty) throw fail('.grantTypes', 'the password grant is for first-party clients only (firstParty: true)')
+    if (c.requirePkce === false && !confidential) throw fail('.requirePkce', 'a public client must use PKCE')
+    if (c.introspection && !confidential) throw fail('.introspection', 'only a confidential client may introspect tokens')
     registry.set(c.clientId, {
       clientId: c.clientId,
       name: c.name ?? c.clientId,
-      secretHash: c.clientSecret === undefined ? undefined : sha256(c.clientSecret),
+      secretHash: confidential ? sha256(c.clientSecret as string) : undefined,
       firstParty: c.firstParty ?? false,
-      grantTypes: new Set(c.grantTypes ?? ['password']),
+      requirePkce: c.requirePkce ?? true,
+      introspection: c.introspection ?? false,
+      grantTypes: new Set(grantTypes),
       scopes: c.scopes,
       redirectUris: c.redirectUris ?? []
     })

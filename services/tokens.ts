@@ -1,4 +1,4 @@
-import { randomUUID } from 'node:crypto'
+import { createHash, hkdfSync, randomUUID } from 'node:crypto'
 import { createSigner, createVerifier, TokenError } from 'fast-jwt'
 import type { PublicJwk } from '../schemas/oauth.js'
 import type { SigningKey } from './keys.js'
@@ -13,6 +13,19 @@ export interface AccessTokenClaims {
   jti: string
   client_id: string
   scope: string
+  /** The grant family the token came from (absent for password-grant and client tokens). */
+  fam?: string
+}
+
+/** What an id_token says of the user (OIDC Core §2, §5.1). */
+export interface IdTokenInput {
+  sub: string
+  clientId: string
+  nonce?: string
+  authTime?: Date
+  /** The access token issued with it, for at_hash. */
+  accessToken: string
+  claims: Record<string, unknown>
 }
 
 export interface TokenServiceOptions {
@@ -27,10 +40,20 @@ export interface TokenServiceOptions {
 }
 
 export interface TokenService {
-  signAccessToken (claims: { sub: string, clientId: string, scope: string }): { token: string, expiresIn: number }
+  signAccessToken (claims: { sub: string, clientId: string, scope: string, familyId?: string }): { token: string, expiresIn: number }
+  signIdToken (input: IdTokenInput): string
   /** Resolves the claims of a valid access token; rejects with InvalidTokenError otherwise. */
   verifyAccessToken (token: string): Promise<AccessTokenClaims>
   jwks (): { keys: PublicJwk[] }
+  /** Replaces the key set: the first key signs from now on, every key verifies. */
+  setKeys (keys: SigningKey[]): void
+  /** The kid that signs now. */
+  activeKid (): string
+  /**
+   * Secrets for another purpose (cookie signing), derived from the signing keys with HKDF,
+   * the active key's first: instances that share keys share them, and nothing else to configure.
+   */
+  deriveSecrets (purpose: string): Buffer[]
 }
 
 export class InvalidTokenError extends Error {
@@ -46,53 +69,65 @@ const RELOAD_INTERVAL_MS = 30_000
 
 export function createTokenService (options: TokenServiceOptions): TokenService {
   if (options.keys.length === 0) throw new Error('at least one signing key is required')
-  let keys = new Map(options.keys.map((k) => [k.kid, k]))
+  let keys = new Map<string, SigningKey>()
   let lastReload = 0
-  const active = options.keys[0] as SigningKey
+  let active: SigningKey
+  let signAccess: (payload: Record<string, unknown>) => string
+  let signId: (payload: Record<string, unknown>) => string
+  let verifier: (token: string) => Promise<unknown>
   const ttlMs = options.accessTokenTtl * 1000
-
-  const signer = createSigner({
-    key: active.privatePem,
-    algorithm: active.alg,
-    kid: active.kid,
-    iss: options.issuer,
-    aud: options.audience,
-    expiresIn: ttlMs,
-    header: { alg: active.alg, typ: 'at+jwt' }
-  })
 
   async function keyFor (kid: unknown): Promise<SigningKey | undefined> {
     if (typeof kid !== 'string') return undefined
     const known = keys.get(kid)
     if (known || !options.reloadKeys || Date.now() - lastReload < RELOAD_INTERVAL_MS) return known
     lastReload = Date.now()
-    keys = new Map((await options.reloadKeys()).map((k) => [k.kid, k]))
+    const reloaded = await options.reloadKeys()
+    if (reloaded.length > 0) setKeys(reloaded)
     return keys.get(kid)
   }
 
-  const verifier = createVerifier({
-    // Only the algorithms of our own keys: "none" and HMAC (the public key used as a
-    // secret) can never pass, whatever the token's header says.
-    algorithms: [...new Set(options.keys.map((k) => k.alg))],
-    key: async (decoded: { header: { kid?: unknown, alg?: unknown } }) => {
-      const key = await keyFor(decoded.header.kid)
-      if (!key) throw new Error('unknown key id')
-      if (key.alg !== decoded.header.alg) throw new Error('algorithm does not match the key')
-      return key.publicPem
-    },
-    allowedIss: options.issuer,
-    allowedAud: options.audience,
-    checkTyp: 'at+jwt',
-    requiredClaims: ['iss', 'sub', 'aud', 'exp', 'iat', 'jti', 'client_id', 'scope'],
-    // Verified tokens are cached (up to their expiry) so the hot path skips the signature
-    // check: this is what keeps a guarded route close to a bare one (bench/RESULTS.md).
-    cache: 10_000
-  })
+  function setKeys (next: SigningKey[]) {
+    if (next.length === 0) throw new Error('at least one signing key is required')
+    keys = new Map(next.map((k) => [k.kid, k]))
+    active = next[0] as SigningKey
+    const common = { key: active.privatePem, algorithm: active.alg, kid: active.kid, iss: options.issuer }
+    signAccess = createSigner({ ...common, aud: options.audience, expiresIn: ttlMs, header: { alg: active.alg, typ: 'at+jwt' } })
+    signId = createSigner({ ...common, expiresIn: ttlMs })
+    // A new verifier, so that its cache forgets tokens of a key that was just retired.
+    verifier = createVerifier({
+      // Only asymmetric algorithms, each bound to its key below: "none" and HMAC (the
+      // public key used as a secret) can never pass, whatever the token's header says.
+      algorithms: ['EdDSA', 'ES256', 'RS256'],
+      key: async (decoded: { header: { kid?: unknown, alg?: unknown } }) => {
+        const key = await keyFor(decoded.header.kid)
+        if (!key) throw new Error('unknown key id')
+        if (key.alg !== decoded.header.alg) throw new Error('algorithm does not match the key')
+        return key.publicPem
+      },
+      allowedIss: options.issuer,
+      allowedAud: options.audience,
+      checkTyp: 'at+jwt',
+      requiredClaims: ['iss', 'sub', 'aud', 'exp', 'iat', 'jti', 'client_id', 'scope'],
+      // Verified tokens are cached (up to their expiry) so the hot path skips the signature
+      // check: this is what keeps a guarded route close to a bare one (bench/RESULTS.md).
+      cache: 10_000
+    })
+  }
+  setKeys(options.keys)
 
   return {
-    signAccessToken ({ sub, clientId, scope }) {
-      const token = signer({ sub, client_id: clientId, scope, jti: randomUUID() })
-      return { token, expiresIn: options.accessTokenTtl }
+    signAccessToken ({ sub, clientId, scope, familyId }) {
+      const payload: Record<string, unknown> = { sub, client_id: clientId, scope, jti: randomUUID() }
+      if (familyId !== undefined) payload.fam = familyId
+      return { token: signAccess(payload), expiresIn: options.accessTokenTtl }
+    },
+
+    signIdToken ({ sub, clientId, nonce, authTime, accessToken, claims }) {
+      const payload: Record<string, unknown> = { ...claims, sub, aud: clientId, at_hash: atHash(accessToken, active.alg) }
+      if (nonce !== undefined) payload.nonce = nonce
+      if (authTime !== undefined) payload.auth_time = Math.floor(authTime.getTime() / 1000)
+      return signId(payload)
     },
 
     async verifyAccessToken (token) {
@@ -109,13 +144,33 @@ export function createTokenService (options: TokenServiceOptions): TokenService 
 
     jwks () {
       return { keys: [...keys.values()].map((k) => k.publicJwk) }
+    },
+
+    setKeys,
+
+    activeKid () {
+      return active.kid
+    },
+
+    deriveSecrets (purpose) {
+      const ordered = [active, ...[...keys.values()].filter((k) => k !== active)]
+      return ordered.map((k) => Buffer.from(hkdfSync('sha256', k.privatePem, 'fastify-users', purpose, 32)))
     }
   }
+}
+
+/**
+ * OIDC Core §3.1.3.6: the left half of the hash of the access token, with the hash of the
+ * signing algorithm; for EdDSA over Ed25519 that is SHA-512, as OpenID Connect libraries agree.
+ */
+function atHash (accessToken: string, alg: SigningKey['alg']): string {
+  const digest = createHash(alg === 'EdDSA' ? 'sha512' : 'sha256').update(accessToken).digest()
+  return digest.subarray(0, digest.length / 2).toString('base64url')
 }
 
 function isClaims (value: unknown): value is AccessTokenClaims {
   if (typeof value !== 'object' || value === null) return false
   const c = value as Record<string, unknown>
   return typeof c.sub === 'string' && typeof c.scope === 'string' && typeof c.client_id === 'string' &&
-    typeof c.exp === 'number' && typeof c.iss === 'string'
+    typeof c.exp === 'number' && typeof c.iss === 'string' && (c.fam === undefined || typeof c.fam === 'string')
 }

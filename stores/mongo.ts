@@ -2,6 +2,10 @@ import { MongoClient, MongoServerError, ObjectId, type Collection, type Db } fro
 import {
   EmailAlreadyExistsError,
   normalizeEmail,
+  type FamilySelector,
+  type StoredGrant,
+  type StoredGrantFamily,
+  type StoredSession,
   type StoredSigningKey,
   type StoredUser,
   type UserChanges,
@@ -25,6 +29,14 @@ interface UserDoc extends Omit<StoredUser, 'id'> {
 }
 
 type KeyDoc = StoredSigningKey
+
+// The driver would store an undefined field as null; the contract says absent stays absent.
+function defined<T extends object> (value: T): T {
+  return Object.fromEntries(Object.entries(value).filter(([, v]) => v !== undefined)) as T
+}
+
+// Documents are read without their _id, which is ours, not the caller's.
+const NO_ID = { projection: { _id: 0 } } as const
 
 /**
  * Ids are ObjectIds, MongoDB's native key, shown to the rest of the library as their hex
@@ -71,6 +83,9 @@ export function mongoStore (options: MongoStoreOptions): UserStore {
   }
   const users = () => collection<UserDoc>('users')
   const keys = () => collection<KeyDoc>('keys')
+  const grants = () => collection<StoredGrant>('grants')
+  const families = () => collection<StoredGrantFamily>('grant_families')
+  const sessions = () => collection<StoredSession>('sessions')
 
   return {
     async init () {
@@ -80,6 +95,15 @@ export function mongoStore (options: MongoStoreOptions): UserStore {
       await users().createIndex({ normalizedEmail: 1 }, { unique: true, name: 'normalizedEmail_unique' })
       await keys().createIndex({ kid: 1 }, { unique: true, name: 'kid_unique' })
       await keys().createIndex({ createdAt: -1 }, { name: 'createdAt' })
+      // TTL indexes clean up; reads filter on expiresAt too, since TTL deletion lags.
+      await grants().createIndex({ tokenHash: 1 }, { unique: true, name: 'tokenHash_unique' })
+      await grants().createIndex({ expiresAt: 1 }, { expireAfterSeconds: 0, name: 'expiresAt_ttl' })
+      await families().createIndex({ familyId: 1 }, { unique: true, name: 'familyId_unique' })
+      await families().createIndex({ sessionId: 1 }, { name: 'sessionId' })
+      await families().createIndex({ userId: 1 }, { name: 'userId' })
+      await families().createIndex({ expiresAt: 1 }, { expireAfterSeconds: 0, name: 'expiresAt_ttl' })
+      await sessions().createIndex({ idHash: 1 }, { unique: true, name: 'idHash_unique' })
+      await sessions().createIndex({ expiresAt: 1 }, { expireAfterSeconds: 0, name: 'expiresAt_ttl' })
     },
 
     async close () {
@@ -162,6 +186,52 @@ export function mongoStore (options: MongoStoreOptions): UserStore {
         // Two instances starting together may both generate a key; the first one wins.
         if (!isDuplicateKey(err)) throw err
       }
+    },
+
+    async removeSigningKey (kid) {
+      return (await keys().deleteOne({ kid })).deletedCount === 1
+    },
+
+    async createGrant (grant) {
+      await grants().insertOne(defined({ ...grant }))
+    },
+
+    async getGrant (tokenHash, now) {
+      return await grants().findOne({ tokenHash, expiresAt: { $gt: now } }, NO_ID)
+    },
+
+    async consumeGrant (tokenHash, kind, now) {
+      // One conditional single-document update: MongoDB lets exactly one caller match.
+      return await grants().findOneAndUpdate(
+        { tokenHash, kind, consumedAt: null, expiresAt: { $gt: now } },
+        { $set: { consumedAt: now } },
+        { ...NO_ID, returnDocument: 'before' }
+      )
+    },
+
+    async createGrantFamily (family) {
+      await families().insertOne(defined({ ...family }))
+    },
+
+    async getGrantFamily (familyId, now) {
+      return await families().findOne({ familyId, expiresAt: { $gt: now } }, NO_ID)
+    },
+
+    async revokeGrantFamilies (selector: FamilySelector, now) {
+      const result = await families().updateMany({ ...selector, revokedAt: null }, { $set: { revokedAt: now } })
+      return result.modifiedCount
+    },
+
+    async createSession (session) {
+      await sessions().insertOne(defined({ ...session }))
+    },
+
+    async getSession (idHash, now) {
+      return await sessions().findOne({ idHash, expiresAt: { $gt: now } }, NO_ID)
+    },
+
+    async deleteSession (idHash) {
+      return (await sessions().deleteOne({ idHash })).deletedCount === 1
     }
   }
 }

@@ -37,6 +37,56 @@ export interface StoredSigningKey {
   createdAt: Date
 }
 
+/** A step of an authorization that a client redeems once: an authorization code or a refresh token. */
+export type GrantKind = 'authorization_code' | 'refresh_token'
+
+export interface StoredGrant {
+  /** sha256 (base64url) of the token the client holds; the token itself is never stored. */
+  tokenHash: string
+  kind: GrantKind
+  /** The family (one authorization of one client by one user) this grant belongs to. */
+  familyId: string
+  clientId: string
+  userId: string
+  scope: string
+  createdAt: Date
+  expiresAt: Date
+  /** Set, once, by consumeGrant. */
+  consumedAt: Date | null
+  /** authorization_code: the redirect_uri of the request (null when it named none), PKCE and OIDC data. */
+  redirectUri?: string | null
+  codeChallenge?: string
+  nonce?: string
+  authTime?: Date
+}
+
+/**
+ * Everything one authorization code led to: the code, each refresh token of its rotation
+ * chain and the access tokens they were exchanged for. Revoking the family ends them all.
+ */
+export interface StoredGrantFamily {
+  familyId: string
+  clientId: string
+  userId: string
+  /** The browser session the user authorized from; logging out revokes its families. */
+  sessionId?: string
+  createdAt: Date
+  /** The absolute end of the family: no refresh token of it outlives this. */
+  expiresAt: Date
+  revokedAt: Date | null
+}
+
+/** A browser login session; the cookie holds the id, the store its hash. */
+export interface StoredSession {
+  idHash: string
+  userId: string
+  createdAt: Date
+  expiresAt: Date
+}
+
+/** Which families to revoke. */
+export type FamilySelector = { familyId: string } | { sessionId: string } | { userId: string }
+
 export interface UserStore {
   /** Creates indexes and connects; called once when the plugin starts. Idempotent. */
   init(): Promise<void>
@@ -60,6 +110,31 @@ export interface UserStore {
   listSigningKeys(): Promise<StoredSigningKey[]>
   /** Adds a key; a second key with the same kid is ignored. */
   addSigningKey(key: StoredSigningKey): Promise<void>
+  /** Retires a key: tokens it signed stop verifying. true when it existed. */
+  removeSigningKey(kid: string): Promise<boolean>
+
+  /** @throws Error when a grant with this tokenHash exists */
+  createGrant(grant: StoredGrant): Promise<void>
+  /** The grant, consumed or not; null when unknown or expired at `now`. */
+  getGrant(tokenHash: string, now: Date): Promise<StoredGrant | null>
+  /**
+   * Marks the grant consumed, atomically: of any number of concurrent calls for one grant,
+   * exactly one resolves the grant (as it was before); the others, and calls for unknown,
+   * expired or already consumed grants, resolve null.
+   */
+  consumeGrant(tokenHash: string, kind: GrantKind, now: Date): Promise<StoredGrant | null>
+
+  createGrantFamily(family: StoredGrantFamily): Promise<void>
+  /** null when unknown or expired at `now`. */
+  getGrantFamily(familyId: string, now: Date): Promise<StoredGrantFamily | null>
+  /** Sets revokedAt on every matching family not yet revoked; resolves how many. */
+  revokeGrantFamilies(selector: FamilySelector, now: Date): Promise<number>
+
+  createSession(session: StoredSession): Promise<void>
+  /** null when unknown or expired at `now`. */
+  getSession(idHash: string, now: Date): Promise<StoredSession | null>
+  /** true when a session was deleted */
+  deleteSession(idHash: string): Promise<boolean>
 }
 
 export class EmailAlreadyExistsError extends Error {

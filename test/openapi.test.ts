@@ -15,15 +15,26 @@ test('the demo OpenAPI document passes an OpenAPI 3.1 validator', async (t) => {
   assert.equal(result.valid, true, JSON.stringify(result.errors, null, 2))
 })
 
-test('the oauth2 scheme has the password flow on our token endpoint, with every scope', async (t) => {
+test('the oauth2 scheme has the authorization-code and password flows on our endpoints, with every scope', async (t) => {
   const app = await buildDemo({ issuer: 'http://localhost:3000' })
   t.after(() => app.close())
   const doc = (await app.inject({ url: '/docs/json' })).json()
+  const scopes = {
+    openid: 'Sign you in (OpenID Connect)',
+    email: 'See your email address',
+    profile: 'See your basic profile',
+    'items:read': 'Read items',
+    'items:write': 'Create items',
+    'users:admin': 'Administer users (superusers only)'
+  }
   assert.deepEqual(doc.components.securitySchemes.oauth2.flows, {
-    password: {
+    authorizationCode: {
+      authorizationUrl: 'http://localhost:3000/oauth/authorize',
       tokenUrl: 'http://localhost:3000/oauth/token',
-      scopes: { 'items:read': 'Read items', 'items:write': 'Create items', 'users:admin': 'Administer users (superusers only)' }
-    }
+      refreshUrl: 'http://localhost:3000/oauth/token',
+      scopes
+    },
+    password: { tokenUrl: 'http://localhost:3000/oauth/token', refreshUrl: 'http://localhost:3000/oauth/token', scopes }
   })
   assert.deepEqual(doc.paths['/items'].get.security, [{ oauth2: ['items:read'] }])
   assert.deepEqual(doc.paths['/items'].post.security, [{ oauth2: ['items:write'] }])

@@ -25,7 +25,7 @@ test('bad options fail register with a message naming the option', async () => {
     [{ issuer: 'https://api.example.com', store, scopes: { 'has space': 'x' } }, /"scopes/],
     [{ issuer: 'https://api.example.com', store, defaultScopes: ['unknown'] }, /"defaultScopes\[0\]": unknown scope/],
     [{ issuer: 'https://api.example.com', store, clients: [{ clientId: 'a', clientSecret: 'short' }] }, /"clients\[0\]\.clientSecret"/],
-    [{ issuer: 'https://api.example.com', store, clients: [{ clientId: 'a' }, { clientId: 'a' }] }, /duplicate clientId a/],
+    [{ issuer: 'https://api.example.com', store, clients: [{ clientId: 'a', firstParty: true }, { clientId: 'a', firstParty: true }] }, /duplicate clientId a/],
     [{ issuer: 'https://api.example.com', store, clients: [{ clientId: 'a', redirectUris: ['nope'] }] }, /"clients\[0\]\.redirectUris\[0\]"/],
     [{ issuer: 'https://api.example.com', store, signingKeys: [{ privateKey: 'not a pem' }] }, /./],
     [{ issuer: 'https://api.example.com', store, typo: true }, /"typo": Unexpected property/]

@@ -116,7 +116,7 @@ test('Swagger UI style Basic header with an empty secret authenticates the publi
 })
 
 test('client authentication: unknown client, wrong secret and secret for a public client are invalid_client (401)', async (t) => {
-  const app = await build(t, { clients: [{ clientId: 'backend', clientSecret: 'a-long-enough-secret', firstParty: true }] })
+  const app = await build(t, { clients: [{ clientId: 'backend', clientSecret: 'a-long-enough-secret', firstParty: true, grantTypes: ['password'] }] })
   await register(app, 'ada@example.com')
   const basic = (id: string, secret: string) => ({ authorization: `Basic ${Buffer.from(`${id}:${secret}`).toString('base64')}` })
   const cases = [
@@ -141,7 +141,7 @@ test('client authentication: unknown client, wrong secret and secret for a publi
 })
 
 test('a client that is not first-party may not use the password grant', async (t) => {
-  const app = await build(t, { clients: [{ clientId: 'third-party' }] })
+  const app = await build(t, { clients: [{ clientId: 'third-party', redirectUris: ['https://app.example.com/callback'] }] })
   await register(app, 'ada@example.com')
   const res = await app.inject(tokenRequest(passwordGrant({ client_id: 'third-party' })))
   assert.equal(res.statusCode, 400)

@@ -2,6 +2,7 @@ import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { Type } from '@sinclair/typebox'
 import { ProblemSchema } from '../../schemas/problem.js'
 import { UserCreateSchema, UserSchema } from '../../schemas/user.js'
+import { COOKIES } from '../../plugins/cookies.js'
 
 const authRoutes: FastifyPluginAsyncTypebox = async (app) => {
   if (app.usersConfig.registration) {
@@ -20,6 +21,20 @@ const authRoutes: FastifyPluginAsyncTypebox = async (app) => {
       return reply.code(201).send(user)
     })
   }
+
+  app.post('/logout', {
+    schema: {
+      tags: ['auth'],
+      summary: 'End the browser login session',
+      description: 'Ends the session of the session cookie and revokes the refresh tokens of every authorization made from it. Idempotent.',
+      response: { 204: Type.Null() }
+    }
+  }, async (request, reply) => {
+    const id = app.usersCookies.read(request, COOKIES.session)
+    if (id !== undefined) await app.usersSessions.end(id)
+    app.usersCookies.clear(reply, COOKIES.session)
+    return reply.code(204).header('cache-control', 'no-store').send(null)
+  })
 }
 
 export default authRoutes

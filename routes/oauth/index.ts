@@ -1,68 +1,157 @@
 import formbody from '@fastify/formbody'
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
+import type { FastifyRequest } from 'fastify'
 import { Type } from '@sinclair/typebox'
-import { OAuthErrorSchema, TokenRequestSchema, TokenResponseSchema, type TokenResponse } from '../../schemas/oauth.js'
-import { oauthErrorHandler } from '../../plugins/errors.js'
-import { authenticateClient } from '../../services/clients.js'
+import {
+  IntrospectionRequestSchema,
+  IntrospectionResponseSchema,
+  OAuthErrorSchema,
+  RevocationRequestSchema,
+  TokenRequestSchema,
+  TokenResponseSchema,
+  UserInfoSchema
+} from '../../schemas/oauth.js'
+import { oauthErrorHandler, problem } from '../../plugins/errors.js'
+import { ProblemSchema } from '../../schemas/problem.js'
+import { userClaims } from '../../plugins/grants.js'
+import { OIDC_SCOPES } from '../../plugins/config.js'
+import { authenticateClient, type Client } from '../../services/clients.js'
 import { oauthError } from '../../services/errors.js'
+import type { TokenSet } from '../../services/grants.js'
 import { grantScopes, parseScope } from '../../services/scopes.js'
 import { toPublicUser } from '../../services/users.js'
+import authorizeRoutes from './authorize.js'
 
 const FORM = 'application/x-www-form-urlencoded'
+
+// RFC 6749 §3.2, RFC 7009 §2.1, RFC 7662 §2.1: these endpoints take form bodies only.
+async function formOnly (request: FastifyRequest) {
+  if (!request.headers['content-type']?.toLowerCase().startsWith(FORM)) {
+    throw oauthError('invalid_request', `Content-Type must be ${FORM}`)
+  }
+}
+
+const errors = { 400: Type.Ref(OAuthErrorSchema), 401: Type.Ref(OAuthErrorSchema) }
 
 const oauthRoutes: FastifyPluginAsyncTypebox = async (app) => {
   const config = app.usersConfig
   if (!app.hasContentTypeParser(FORM)) await app.register(formbody)
   app.setErrorHandler(oauthErrorHandler)
 
+  await app.register(authorizeRoutes)
+
+  const clientOf = (request: FastifyRequest, body: { client_id?: string, client_secret?: string }) =>
+    authenticateClient(config.clients, { authorization: request.headers.authorization, clientId: body.client_id, clientSecret: body.client_secret })
+
+  const mayUse = (client: Client, grant: Parameters<Client['grantTypes']['has']>[0]) => {
+    if (!client.grantTypes.has(grant)) throw oauthError('unauthorized_client', `This client may not use the ${grant} grant`)
+  }
+
   app.post('/token', {
     schema: {
       tags: ['oauth'],
       summary: 'Token endpoint (RFC 6749 §3.2)',
-      description: 'Grants: password (first-party clients). Client authentication: none, client_secret_basic, client_secret_post.',
+      description: 'Grants: authorization_code (with PKCE), refresh_token (rotating), password (first-party clients), client_credentials (confidential clients). Client authentication: none, client_secret_basic, client_secret_post.',
       consumes: [FORM],
       body: TokenRequestSchema,
-      response: {
-        200: Type.Ref(TokenResponseSchema),
-        400: Type.Ref(OAuthErrorSchema),
-        401: Type.Ref(OAuthErrorSchema)
-      }
+      response: { 200: Type.Ref(TokenResponseSchema), ...errors }
     },
-    preValidation: async (request) => {
-      // RFC 6749 §3.2: the token endpoint takes form bodies only; a JSON body is a malformed request.
-      if (!request.headers['content-type']?.toLowerCase().startsWith(FORM)) {
-        throw oauthError('invalid_request', `Content-Type must be ${FORM}`)
-      }
-    }
-  }, async (request, reply): Promise<TokenResponse> => {
+    preValidation: formOnly
+  }, async (request, reply): Promise<TokenSet> => {
     const body = request.body
     reply.header('cache-control', 'no-store').header('pragma', 'no-cache')
-    const client = authenticateClient(config.clients, {
-      authorization: request.headers.authorization,
-      clientId: body.client_id,
-      clientSecret: body.client_secret
-    })
+    const client = clientOf(request, body)
 
-    if (body.grant_type !== 'password') throw oauthError('unsupported_grant_type', `Unsupported grant_type: ${body.grant_type}`)
-    if (!client.grantTypes.has('password') || !client.firstParty) {
-      throw oauthError('unauthorized_client', 'This client may not use the password grant')
+    switch (body.grant_type) {
+      case 'authorization_code':
+        mayUse(client, 'authorization_code')
+        return app.usersGrants.exchangeCode(client, { code: body.code, redirectUri: body.redirect_uri, codeVerifier: body.code_verifier })
+
+      case 'refresh_token':
+        mayUse(client, 'refresh_token')
+        return app.usersGrants.refresh(client, { refreshToken: body.refresh_token, scope: body.scope })
+
+      case 'password': {
+        if (!client.grantTypes.has('password') || !client.firstParty) throw oauthError('unauthorized_client', 'This client may not use the password grant')
+        if (body.username === undefined || body.password === undefined) throw oauthError('invalid_request', 'username and password are required')
+        const requested = parseScope(body.scope)
+        const user = await app.usersService.authenticate(body.username, body.password)
+        if (!user) throw oauthError('invalid_grant', 'Invalid username or password')
+        const allowed = await config.allowedScopes(toPublicUser(user))
+        const scopes = grantScopes({ requested, known: config.scopes, allowed, clientAllowed: client.scopes, defaults: config.defaultScopes(allowed) })
+        return app.usersGrants.passwordTokens(client, user, scopes)
+      }
+
+      case 'client_credentials': {
+        mayUse(client, 'client_credentials')
+        // A client acting for itself has no user: user-facing and superuser scopes are not its to have.
+        const own = client.scopes ?? Object.keys(config.scopes).filter((s) => !Object.hasOwn(OIDC_SCOPES, s) && !config.superuserScopes.includes(s))
+        const scopes = grantScopes({ requested: parseScope(body.scope), known: config.scopes, allowed: own })
+        return app.usersGrants.clientTokens(client, scopes)
+      }
+
+      default:
+        throw oauthError('unsupported_grant_type', `Unsupported grant_type: ${body.grant_type}`)
     }
-    if (body.username === undefined || body.password === undefined) {
-      throw oauthError('invalid_request', 'username and password are required')
+  })
+
+  app.post('/revoke', {
+    schema: {
+      tags: ['oauth'],
+      summary: 'Token revocation (RFC 7009)',
+      description: 'Revokes a refresh token, or the grant behind an access token, with everything issued from the same authorization. Always 200 for a token that is unknown or not the client\'s.',
+      consumes: [FORM],
+      body: RevocationRequestSchema,
+      response: { 200: Type.Null({ description: 'Revoked, or nothing to revoke' }), ...errors }
+    },
+    preValidation: formOnly
+  }, async (request, reply) => {
+    const client = clientOf(request, request.body)
+    await app.usersGrants.revoke(client, request.body.token)
+    return reply.header('cache-control', 'no-store').code(200).send(null)
+  })
+
+  app.post('/introspect', {
+    schema: {
+      tags: ['oauth'],
+      summary: 'Token introspection (RFC 7662)',
+      description: 'For confidential clients registered with introspection: true.',
+      consumes: [FORM],
+      body: IntrospectionRequestSchema,
+      response: { 200: Type.Ref(IntrospectionResponseSchema), ...errors, 403: Type.Ref(OAuthErrorSchema) }
+    },
+    preValidation: formOnly
+  }, async (request, reply) => {
+    const client = clientOf(request, request.body)
+    if (!client.secretHash || !client.introspection) {
+      throw oauthError('unauthorized_client', 'This client may not introspect tokens')
     }
-    const requested = parseScope(body.scope)
-    const stored = await app.usersService.authenticate(body.username, body.password)
-    if (!stored) throw oauthError('invalid_grant', 'Invalid username or password')
-    const scopes = grantScopes({
-      requested,
-      known: config.scopes,
-      allowed: await config.allowedScopes(toPublicUser(stored)),
-      clientAllowed: client.scopes,
-      defaults: config.defaultScopes
-    })
-    const scope = scopes.join(' ')
-    const { token, expiresIn } = app.usersTokens.signAccessToken({ sub: stored.id, clientId: client.clientId, scope })
-    return { access_token: token, token_type: 'Bearer', expires_in: expiresIn, scope }
+    reply.header('cache-control', 'no-store')
+    return app.usersGrants.introspect(request.body.token)
+  })
+
+  app.route({
+    method: ['GET', 'POST'],
+    url: '/userinfo',
+    config: { auth: { scopes: ['openid'] } },
+    schema: {
+      tags: ['oauth'],
+      summary: 'UserInfo endpoint (OpenID Connect Core §5.3)',
+      response: { 200: Type.Ref(UserInfoSchema), 401: Type.Ref(ProblemSchema) }
+    },
+    handler: async (request, reply) => {
+      const auth = request.auth
+      const user = request.user ? await app.usersStore.getUserById(request.user.id) : null
+      const family = auth?.claims.fam === undefined ? undefined : await app.usersStore.getGrantFamily(auth.claims.fam, new Date())
+      if (!auth || !user || family === null || family?.revokedAt) {
+        // Stateless access tokens outlive a revocation; the endpoints that read the store do not.
+        return reply.code(401)
+          .header('www-authenticate', `Bearer realm="${config.issuer}", error="invalid_token", error_description="The access token was revoked"`)
+          .type('application/problem+json')
+          .send(problem(401, 'The access token was revoked', 'INVALID_TOKEN'))
+      }
+      return { sub: user.id, ...userClaims(user, [...auth.scopes]) }
+    }
   })
 }
 

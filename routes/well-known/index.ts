@@ -17,26 +17,48 @@ const wellKnownRoutes: FastifyPluginAsyncTypebox = async (app) => {
     return app.usersTokens.jwks()
   })
 
-  app.get('/oauth-authorization-server', {
-    schema: {
-      tags: ['discovery'],
-      summary: 'Authorization server metadata (RFC 8414)',
-      response: { 200: Type.Ref(AuthorizationServerMetadataSchema) }
-    }
-  }, async () => {
+  const metadata = () => {
     const grants = new Set<string>()
     for (const client of config.clients.values()) for (const g of client.grantTypes) grants.add(g)
+    const auth = ['none', 'client_secret_basic', 'client_secret_post']
     return {
       issuer: config.issuer,
+      authorization_endpoint: config.endpoints.authorize,
       token_endpoint: config.endpoints.token,
       jwks_uri: config.endpoints.jwks,
+      userinfo_endpoint: config.endpoints.userinfo,
+      revocation_endpoint: config.endpoints.revoke,
+      introspection_endpoint: config.endpoints.introspect,
       grant_types_supported: [...grants],
-      // No authorization endpoint yet, hence no response type either.
-      response_types_supported: [],
-      token_endpoint_auth_methods_supported: ['none', 'client_secret_basic', 'client_secret_post'],
-      scopes_supported: Object.keys(config.scopes)
+      response_types_supported: ['code'],
+      response_modes_supported: ['query'],
+      code_challenge_methods_supported: ['S256'],
+      token_endpoint_auth_methods_supported: auth,
+      revocation_endpoint_auth_methods_supported: auth,
+      introspection_endpoint_auth_methods_supported: ['client_secret_basic', 'client_secret_post'],
+      scopes_supported: Object.keys(config.scopes),
+      subject_types_supported: ['public'],
+      id_token_signing_alg_values_supported: [...new Set(app.usersTokens.jwks().keys.map((k) => k.alg))],
+      claims_supported: ['sub', 'iss', 'aud', 'exp', 'iat', 'auth_time', 'nonce', 'at_hash', 'email', 'email_verified', 'updated_at'],
+      prompt_values_supported: ['none', 'login', 'consent'],
+      authorization_response_iss_parameter_supported: true,
+      request_parameter_supported: false,
+      request_uri_parameter_supported: false
     }
-  })
+  }
+
+  // One document, two names: RFC 8414 for OAuth clients, OIDC Discovery for OpenID ones.
+  for (const [url, summary] of [
+    ['/oauth-authorization-server', 'Authorization server metadata (RFC 8414)'],
+    ['/openid-configuration', 'OpenID Provider metadata (OpenID Connect Discovery 1.0)']
+  ] as const) {
+    app.get(url, {
+      schema: { tags: ['discovery'], summary, response: { 200: Type.Ref(AuthorizationServerMetadataSchema) } }
+    }, async (_request, reply) => {
+      reply.header('cache-control', 'public, max-age=300')
+      return metadata()
+    })
+  }
 }
 
 export default wellKnownRoutes

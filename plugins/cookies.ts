@@ -1,0 +1,53 @@
+import fp from 'fastify-plugin'
+import cookie, { signerFactory } from '@fastify/cookie'
+import type { FastifyReply, FastifyRequest } from 'fastify'
+
+export interface UsersCookies {
+  /** The value of one of our signed cookies, or undefined when absent or forged. */
+  read (request: FastifyRequest, name: string): string | undefined
+  /** Sets one of our cookies: signed, HttpOnly, SameSite=Lax, Secure on https issuers. */
+  write (reply: FastifyReply, name: string, value: string, maxAgeSeconds: number): void
+  clear (reply: FastifyReply, name: string): void
+  /** Secrets of our own (CSRF tokens), first one current. */
+  secrets: Buffer[]
+}
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    usersCookies: UsersCookies
+  }
+}
+
+/** Cookie names of ours; one place, so the app can see what we set. */
+export const COOKIES = {
+  session: 'fastify_users_session',
+  browser: 'fastify_users_browser'
+} as const
+
+/**
+ * Our cookies are signed with our own secrets, whatever @fastify/cookie's secret is:
+ * the app may have registered it already, with its own or none.
+ */
+export default fp(async function usersCookiesPlugin (app) {
+  const config = app.usersConfig
+  if (!app.hasRequestDecorator('cookies')) await app.register(cookie)
+  const secrets = config.cookieSecret?.map((s) => Buffer.from(s)) ?? app.usersTokens.deriveSecrets('cookies')
+  const signer = signerFactory(secrets)
+  const path = config.prefix || '/'
+
+  app.decorate('usersCookies', {
+    read (request, name) {
+      const raw = request.cookies[name]
+      if (raw === undefined) return undefined
+      const result = signer.unsign(raw)
+      return result.valid && result.value !== null ? result.value : undefined
+    },
+    write (reply, name, value, maxAgeSeconds) {
+      reply.setCookie(name, signer.sign(value), { path, httpOnly: true, sameSite: 'lax', secure: config.secureCookies, maxAge: maxAgeSeconds })
+    },
+    clear (reply, name) {
+      reply.clearCookie(name, { path, httpOnly: true, sameSite: 'lax', secure: config.secureCookies })
+    },
+    secrets
+  } satisfies UsersCookies)
+}, { name: 'fastify-users-cookies', fastify: '5.x', dependencies: ['fastify-users-config', 'fastify-users-tokens'] })

@@ -1,0 +1,232 @@
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
+import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify'
+import { Value } from '@sinclair/typebox/value'
+import { COOKIES } from '../../plugins/cookies.js'
+import { AuthorizeQuerySchema, ConsentFormSchema, LoginFormSchema, type AuthorizeQuery } from '../../schemas/authorize.js'
+import {
+  AuthorizeRedirectError,
+  authorizationResponseUrl,
+  UntrustedAuthorizeRequestError,
+  validateAuthorizeRequest,
+  type AuthorizeRequest
+} from '../../services/authorize.js'
+import { mac, randomToken, safeEqual } from '../../services/secrets.js'
+import type { StoredSession, StoredUser } from '../../stores/types.js'
+import { toPublicUser } from '../../services/users.js'
+import { consentPage, errorPage, loginPage, sendPage, type ProviderButton } from './pages.js'
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    /** Buttons on the login page; upstream providers add theirs. */
+    usersLoginProviders: (authorizeQuery: string) => ProviderButton[]
+  }
+}
+
+const BROWSER_COOKIE_TTL = 86400
+
+/** The authorization request as carried through our forms: one canonical query string. */
+function canonicalQuery (query: Record<string, unknown>): string {
+  const params = new URLSearchParams()
+  for (const [k, v] of Object.entries(query)) if (typeof v === 'string') params.append(k, v)
+  return params.toString()
+}
+
+function parseCarriedQuery (carried: string): AuthorizeQuery {
+  const params = new URLSearchParams(carried)
+  const query: Record<string, string> = {}
+  for (const [k, v] of params) {
+    // RFC 6749 §3.1: no parameter may appear twice.
+    if (Object.hasOwn(query, k)) throw new UntrustedAuthorizeRequestError(`The parameter ${k} appears twice.`)
+    query[k] = v
+  }
+  if (!Value.Check(AuthorizeQuerySchema, query)) throw new UntrustedAuthorizeRequestError('The authorization request is malformed.')
+  return query
+}
+
+/**
+ * GET /oauth/authorize (RFC 6749 §4.1.1) and the two forms of its pages: login and consent.
+ * The forms carry the authorization request and a CSRF token bound to it and to this
+ * browser (login) or to the login session (consent).
+ */
+const authorizeRoutes: FastifyPluginAsyncTypebox = async (app) => {
+  const config = app.usersConfig
+  const cookies = app.usersCookies
+  const site = new URL(config.issuer).host
+  const authorizePath = `${config.prefix}/oauth/authorize`
+  const loginAction = `${config.prefix}/oauth/login`
+  const consentAction = `${config.prefix}/oauth/consent`
+
+  const pageContext = (redirectUri?: string) => ({ issuer: config.issuer, formActions: redirectUri ? [new URL(redirectUri).origin] : [] })
+
+  function csrfToken (purpose: string, binding: string, authorizeQuery: string) {
+    return mac(cookies.secrets[0] as Buffer, purpose, binding, authorizeQuery)
+  }
+  function csrfValid (purpose: string, binding: string | undefined, authorizeQuery: string, token: string) {
+    if (binding === undefined) return false
+    return cookies.secrets.some((secret) => safeEqual(mac(secret, purpose, binding, authorizeQuery), token))
+  }
+
+  async function currentSession (request: FastifyRequest): Promise<{ sessionId: string, session: StoredSession, user: StoredUser } | null> {
+    const sessionId = cookies.read(request, COOKIES.session)
+    if (sessionId === undefined) return null
+    const session = await app.usersSessions.find(sessionId)
+    if (!session) return null
+    const user = await app.usersStore.getUserById(session.userId)
+    return user?.isActive ? { sessionId, session, user } : null
+  }
+
+  function browserId (request: FastifyRequest, reply: FastifyReply): string {
+    const existing = cookies.read(request, COOKIES.browser)
+    if (existing !== undefined) return existing
+    const id = randomToken()
+    cookies.write(reply, COOKIES.browser, id, BROWSER_COOKIE_TTL)
+    return id
+  }
+
+  function redirectError (reply: FastifyReply, err: AuthorizeRedirectError, status: 302 | 303) {
+    return reply.redirect(authorizationResponseUrl(err.redirectUri, config.issuer, { error: err.code, error_description: err.message, state: err.state }), status)
+  }
+
+  function showUntrusted (reply: FastifyReply, err: UntrustedAuthorizeRequestError) {
+    return sendPage(reply, 400, pageContext(), errorPage(site, 'This sign-in request cannot be completed', err.message))
+  }
+
+  function showLogin (request: FastifyRequest, reply: FastifyReply, req: AuthorizeRequest, authorizeQuery: string, status = 200, error?: string, email?: string) {
+    const csrf = csrfToken('login', browserId(request, reply), authorizeQuery)
+    return sendPage(reply, status, pageContext(req.redirectUri), loginPage(site, {
+      action: loginAction,
+      clientName: req.client.name,
+      authorizeQuery,
+      csrfToken: csrf,
+      email: email ?? (typeof (request.query as AuthorizeQuery | undefined)?.login_hint === 'string' ? (request.query as AuthorizeQuery).login_hint : undefined),
+      error,
+      providers: app.hasDecorator('usersLoginProviders') ? app.usersLoginProviders(authorizeQuery) : []
+    }))
+  }
+
+  async function grantedScopes (user: StoredUser, req: AuthorizeRequest): Promise<string[]> {
+    const allowed = await config.allowedScopes(toPublicUser(user))
+    const wanted = req.scopes.length > 0 ? req.scopes : config.defaultScopes(allowed).filter((s) => req.client.scopes === undefined || req.client.scopes.includes(s))
+    return wanted.filter((s) => allowed.includes(s))
+  }
+
+  async function sendCode (reply: FastifyReply, req: AuthorizeRequest, current: { session: StoredSession, user: StoredUser }, scopes: string[], status: 302 | 303) {
+    const code = await app.usersGrants.issueCode({
+      client: req.client,
+      user: current.user,
+      scopes,
+      redirectUri: req.redirectUriParam,
+      codeChallenge: req.codeChallenge,
+      nonce: req.nonce,
+      authTime: current.session.createdAt,
+      sessionId: current.session.idHash
+    })
+    return reply.redirect(authorizationResponseUrl(req.redirectUri, config.issuer, { code, state: req.state }), status)
+  }
+
+  /** Page errors (bad form bodies included) end on a page, never on a JSON error or a redirect. */
+  function pageErrors (error: FastifyError, request: FastifyRequest, reply: FastifyReply) {
+    if (error instanceof UntrustedAuthorizeRequestError) return showUntrusted(reply, error)
+    const status = typeof error.statusCode === 'number' && error.statusCode >= 400 && error.statusCode < 500 ? error.statusCode : 500
+    if (status >= 500) request.log.error({ err: error }, 'fastify-users: authorization page failed')
+    const message = status >= 500 ? 'Something went wrong on our side. Please try again.' : 'The request was malformed.'
+    return sendPage(reply, status, pageContext(), errorPage(site, 'Sign-in failed', message))
+  }
+
+  app.get('/authorize', {
+    schema: {
+      tags: ['oauth'],
+      summary: 'Authorization endpoint (RFC 6749 §4.1.1, PKCE S256)',
+      description: 'Browsers only: answers with the login or consent page, or redirects to the client with a code.',
+      querystring: AuthorizeQuerySchema,
+      produces: ['text/html']
+    },
+    errorHandler: pageErrors
+  }, async (request, reply) => {
+    const authorizeQuery = canonicalQuery(request.query)
+    let req: AuthorizeRequest
+    try {
+      req = validateAuthorizeRequest(config.clients, config.scopes, request.query)
+    } catch (err) {
+      if (err instanceof AuthorizeRedirectError) return redirectError(reply, err, 302)
+      throw err
+    }
+    const current = req.prompt.has('login') ? null : await currentSession(request)
+    if (!current) {
+      if (req.prompt.has('none')) return redirectError(reply, new AuthorizeRedirectError('login_required', 'The user is not signed in', req.redirectUri, req.state), 302)
+      return showLogin(request, reply, req, authorizeQuery)
+    }
+    const scopes = await grantedScopes(current.user, req)
+    if (!req.client.firstParty || req.prompt.has('consent')) {
+      if (req.prompt.has('none')) return redirectError(reply, new AuthorizeRedirectError('consent_required', 'The user has not approved this client', req.redirectUri, req.state), 302)
+      return sendPage(reply, 200, pageContext(req.redirectUri), consentPage(site, {
+        action: consentAction,
+        clientName: req.client.name,
+        userEmail: current.user.email,
+        scopes: scopes.map((name) => ({ name, description: config.scopes[name] ?? '' })),
+        authorizeQuery,
+        csrfToken: csrfToken('consent', current.session.idHash, authorizeQuery)
+      }))
+    }
+    return sendCode(reply, req, current, scopes, 302)
+  })
+
+  app.post('/login', {
+    schema: { hide: true, body: LoginFormSchema },
+    errorHandler: pageErrors
+  }, async (request, reply) => {
+    const { authorize_query: authorizeQuery, csrf_token: csrf, email, password } = request.body
+    const query = parseCarriedQuery(authorizeQuery)
+    let req: AuthorizeRequest
+    try {
+      req = validateAuthorizeRequest(config.clients, config.scopes, query)
+    } catch (err) {
+      if (err instanceof AuthorizeRedirectError) return redirectError(reply, err, 303)
+      throw err
+    }
+    if (!csrfValid('login', cookies.read(request, COOKIES.browser), authorizeQuery, csrf)) {
+      return sendPage(reply, 403, pageContext(), errorPage(site, 'Sign-in form expired',
+        'This sign-in form has expired or was not sent from this browser. Go back to the application and start again.'))
+    }
+    const user = await app.usersService.authenticate(email, password)
+    if (!user) return showLogin(request, reply, req, authorizeQuery, 401, 'Wrong email or password.', email)
+
+    // A new session id at every login: an id planted before login is worth nothing after.
+    const previous = cookies.read(request, COOKIES.session)
+    if (previous !== undefined) await app.usersSessions.discard(previous)
+    const { id } = await app.usersSessions.start(user.id)
+    cookies.write(reply, COOKIES.session, id, config.sessionTtl)
+
+    // Resume the authorization request; prompt=login is satisfied now.
+    const prompt = [...req.prompt].filter((p) => p !== 'login')
+    const resumed = new URLSearchParams(authorizeQuery)
+    if (prompt.length > 0) resumed.set('prompt', prompt.join(' '))
+    else resumed.delete('prompt')
+    return reply.redirect(`${authorizePath}?${resumed.toString()}`, 303)
+  })
+
+  app.post('/consent', {
+    schema: { hide: true, body: ConsentFormSchema },
+    errorHandler: pageErrors
+  }, async (request, reply) => {
+    const { authorize_query: authorizeQuery, csrf_token: csrf, decision } = request.body
+    const query = parseCarriedQuery(authorizeQuery)
+    let req: AuthorizeRequest
+    try {
+      req = validateAuthorizeRequest(config.clients, config.scopes, query)
+    } catch (err) {
+      if (err instanceof AuthorizeRedirectError) return redirectError(reply, err, 303)
+      throw err
+    }
+    const current = await currentSession(request)
+    if (!current) return reply.redirect(`${authorizePath}?${authorizeQuery}`, 303)
+    if (!csrfValid('consent', current.session.idHash, authorizeQuery, csrf)) {
+      return sendPage(reply, 403, pageContext(), errorPage(site, 'Consent form expired',
+        'This form has expired or was not sent from this browser. Go back to the application and start again.'))
+    }
+    if (decision === 'deny') return redirectError(reply, new AuthorizeRedirectError('access_denied', 'The user denied the request', req.redirectUri, req.state), 303)
+    return sendCode(reply, req, current, await grantedScopes(current.user, req), 303)
+  })
+}
+
+export default authorizeRoutes

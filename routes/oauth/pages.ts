@@ -1,0 +1,114 @@
+import escapeHtml from 'escape-html'
+import type { FastifyReply } from 'fastify'
+
+/** A login button for an upstream provider (filled in by the providers' routes). */
+export interface ProviderButton {
+  name: string
+  label: string
+  url: string
+}
+
+export interface PageContext {
+  /** Shown as the site's name. */
+  issuer: string
+  /** Where forms post to, and the client's redirect origin: both must be allowed by form-action. */
+  formActions: string[]
+}
+
+const STYLE = `
+body{font:16px/1.5 system-ui,sans-serif;background:#f4f5f7;color:#1d2433;margin:0;display:flex;min-height:100vh;align-items:center;justify-content:center}
+main{background:#fff;padding:2rem;border-radius:8px;box-shadow:0 1px 4px #0002;width:min(24rem,90vw)}
+h1{font-size:1.3rem;margin:0 0 .5rem}p.muted{color:#5b6475;margin:.25rem 0 1rem}
+label{display:block;margin:.75rem 0 .25rem;font-weight:600}
+input[type=email],input[type=password]{width:100%;box-sizing:border-box;padding:.55rem;border:1px solid #c3c8d2;border-radius:4px;font-size:1rem}
+button{margin-top:1rem;width:100%;padding:.6rem;border:0;border-radius:4px;background:#2457d6;color:#fff;font-size:1rem;cursor:pointer}
+button.secondary{background:#e7e9ee;color:#1d2433}
+.error{background:#fdecec;color:#8a1c1c;padding:.5rem .75rem;border-radius:4px}
+.providers a{display:block;text-align:center;margin-top:.5rem;padding:.55rem;border:1px solid #c3c8d2;border-radius:4px;color:#1d2433;text-decoration:none}
+ul.scopes{padding-left:1.2rem}
+`
+
+function layout (title: string, body: string): string {
+  return `<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width,initial-scale=1">
+<meta name="referrer" content="no-referrer"><title>${escapeHtml(title)}</title><style>${STYLE}</style></head>
+<body><main>${body}</main></body></html>`
+}
+
+const hidden = (name: string, value: string) => `<input type="hidden" name="${escapeHtml(name)}" value="${escapeHtml(value)}">`
+
+/**
+ * Sends one of our HTML pages with headers that keep it from being framed (clickjacking),
+ * sniffed, cached or leaking its URL (which holds the authorization request) as a referrer.
+ */
+export function sendPage (reply: FastifyReply, status: number, context: PageContext, html: string) {
+  const csp = [
+    "default-src 'none'",
+    "style-src 'unsafe-inline'",
+    `form-action ${["'self'", ...context.formActions].join(' ')}`,
+    "frame-ancestors 'none'",
+    "base-uri 'none'"
+  ].join('; ')
+  return reply
+    .code(status)
+    .header('content-security-policy', csp)
+    .header('x-frame-options', 'DENY')
+    .header('x-content-type-options', 'nosniff')
+    .header('referrer-policy', 'no-referrer')
+    .header('cache-control', 'no-store')
+    .type('text/html; charset=utf-8')
+    .send(html)
+}
+
+export interface LoginPage {
+  action: string
+  clientName: string
+  authorizeQuery: string
+  csrfToken: string
+  email?: string
+  error?: string
+  providers: ProviderButton[]
+}
+
+export function loginPage (site: string, page: LoginPage): string {
+  const providers = page.providers.length === 0
+    ? ''
+    : `<div class="providers">${page.providers.map((p) => `<a href="${escapeHtml(p.url)}">Continue with ${escapeHtml(p.label)}</a>`).join('')}</div><p class="muted">or with your password:</p>`
+  return layout(`Sign in · ${site}`, `
+<h1>Sign in</h1>
+<p class="muted">to continue to <strong>${escapeHtml(page.clientName)}</strong></p>
+${page.error ? `<p class="error" role="alert">${escapeHtml(page.error)}</p>` : ''}
+${providers}
+<form method="post" action="${escapeHtml(page.action)}">
+${hidden('authorize_query', page.authorizeQuery)}${hidden('csrf_token', page.csrfToken)}
+<label for="email">Email</label><input id="email" name="email" type="email" autocomplete="username" required value="${escapeHtml(page.email ?? '')}">
+<label for="password">Password</label><input id="password" name="password" type="password" autocomplete="current-password" required>
+<button type="submit">Sign in</button>
+</form>`)
+}
+
+export interface ConsentPage {
+  action: string
+  clientName: string
+  userEmail: string
+  scopes: { name: string, description: string }[]
+  authorizeQuery: string
+  csrfToken: string
+}
+
+export function consentPage (site: string, page: ConsentPage): string {
+  const scopes = page.scopes.map((s) => `<li><strong>${escapeHtml(s.name)}</strong>${s.description ? ` — ${escapeHtml(s.description)}` : ''}</li>`).join('')
+  const form = (decision: 'allow' | 'deny', label: string, cls = '') => `<form method="post" action="${escapeHtml(page.action)}">
+${hidden('authorize_query', page.authorizeQuery)}${hidden('csrf_token', page.csrfToken)}${hidden('decision', decision)}
+<button type="submit"${cls ? ` class="${cls}"` : ''}>${label}</button></form>`
+  return layout(`Authorize ${page.clientName} · ${site}`, `
+<h1>Authorize ${escapeHtml(page.clientName)}</h1>
+<p class="muted">Signed in as ${escapeHtml(page.userEmail)}. <strong>${escapeHtml(page.clientName)}</strong> asks to:</p>
+<ul class="scopes">${scopes || '<li>know who you are</li>'}</ul>
+${form('allow', 'Allow')}${form('deny', 'Deny', 'secondary')}`)
+}
+
+export function errorPage (site: string, title: string, message: string): string {
+  return layout(`${title} · ${site}`, `<h1>${escapeHtml(title)}</h1><p class="error" role="alert">${escapeHtml(message)}</p>
+<p class="muted">Go back to the application and try again.</p>`)
+}

@@ -1,0 +1,114 @@
+import type { AuthorizeQuery } from '../schemas/authorize.js'
+import type { Client } from './clients.js'
+import { isS256Challenge } from './pkce.js'
+import { parseScope } from './scopes.js'
+
+/** An authorization request we trust enough to answer at its redirect URI. */
+export interface AuthorizeRequest {
+  client: Client
+  /** Where the answer goes. */
+  redirectUri: string
+  /** The redirect_uri parameter as sent, if any: the token request must repeat it. */
+  redirectUriParam: string | null
+  state?: string
+  /** Requested scopes that exist and that the client may have; empty means "the defaults". */
+  scopes: string[]
+  codeChallenge?: string
+  nonce?: string
+  prompt: Set<string>
+}
+
+/** Shown to the user, never redirected: the client or its redirect URI cannot be trusted. */
+export class UntrustedAuthorizeRequestError extends Error {
+  readonly statusCode = 400
+}
+
+/** Sent back to the verified redirect URI (RFC 6749 §4.1.2.1). */
+export class AuthorizeRedirectError extends Error {
+  constructor (readonly code: string, description: string, readonly redirectUri: string, readonly state: string | undefined) {
+    super(description)
+  }
+}
+
+// A registered loopback URI without a port stands for every port (RFC 8252 §7.3).
+const LOOPBACK_ANY_PORT = /^http:\/\/(?:127\.0\.0\.1|\[::1\])(?=[/?]|$)/
+const LOOPBACK_WITH_PORT = /^(http:\/\/(?:127\.0\.0\.1|\[::1\])):\d{1,5}(?=[/?]|$)/
+
+export const isLoopbackAnyPort = (uri: string): boolean => LOOPBACK_ANY_PORT.test(uri)
+
+/**
+ * Exact string match, except for the one relaxation RFC 8252 §7.3 asks of us: a native
+ * app's loopback redirect URI matches on any port, as the app listens where it can. The
+ * comparison is on raw strings, so URL normalisation (case, dot segments, encodings)
+ * cannot make two different URIs "equal".
+ */
+export function redirectUriMatches (registered: string, candidate: string): boolean {
+  if (registered === candidate) return true
+  if (!isLoopbackAnyPort(registered)) return false
+  const withoutPort = candidate.replace(LOOPBACK_WITH_PORT, '$1')
+  return withoutPort !== candidate && withoutPort === registered
+}
+
+/**
+ * RFC 6749 §4.1.1 and §3.1.2, RFC 7636, OIDC Core §3.1.2.1. The client and redirect URI
+ * are settled first: until they are, no error may be redirected anywhere.
+ */
+export function validateAuthorizeRequest (clients: ReadonlyMap<string, Client>, knownScopes: Readonly<Record<string, string>>, query: AuthorizeQuery): AuthorizeRequest {
+  if (!query.client_id) throw new UntrustedAuthorizeRequestError('The request names no client (client_id is missing).')
+  const client = clients.get(query.client_id)
+  if (!client) throw new UntrustedAuthorizeRequestError('The request names an unknown client.')
+  if (!client.grantTypes.has('authorization_code')) throw new UntrustedAuthorizeRequestError('This client may not use the authorization code flow.')
+
+  let redirectUri: string
+  if (query.redirect_uri !== undefined) {
+    if (!client.redirectUris.some((r) => redirectUriMatches(r, query.redirect_uri as string))) {
+      throw new UntrustedAuthorizeRequestError('The redirect_uri is not registered for this client.')
+    }
+    redirectUri = query.redirect_uri
+  } else {
+    const only = client.redirectUris.length === 1 ? client.redirectUris[0] : undefined
+    // A loopback URI needs its port from the request: it cannot be the implicit default.
+    if (only === undefined || isLoopbackAnyPort(only)) {
+      throw new UntrustedAuthorizeRequestError('redirect_uri is required for this client.')
+    }
+    redirectUri = only
+  }
+
+  const state = query.state
+  const fail = (error: string, description: string) => new AuthorizeRedirectError(error, description, redirectUri, state)
+
+  if (query.request !== undefined || query.request_uri !== undefined) throw fail('request_not_supported', 'Request objects are not supported')
+  if (query.response_type !== 'code') {
+    throw query.response_type === undefined
+      ? fail('invalid_request', 'response_type is required')
+      : fail('unsupported_response_type', 'Only response_type=code is supported')
+  }
+  if (query.response_mode !== undefined && query.response_mode !== 'query') throw fail('invalid_request', 'Only response_mode=query is supported')
+
+  let codeChallenge: string | undefined
+  if (query.code_challenge !== undefined) {
+    if (query.code_challenge_method !== 'S256') throw fail('invalid_request', 'code_challenge_method must be S256')
+    if (!isS256Challenge(query.code_challenge)) throw fail('invalid_request', 'code_challenge is not an S256 challenge')
+    codeChallenge = query.code_challenge
+  } else if (client.requirePkce) {
+    throw fail('invalid_request', 'PKCE is required: send code_challenge with code_challenge_method=S256')
+  } else if (query.code_challenge_method !== undefined) {
+    throw fail('invalid_request', 'code_challenge_method without code_challenge')
+  }
+
+  const prompt = new Set(parseScope(query.prompt))
+  if (prompt.has('none') && prompt.size > 1) throw fail('invalid_request', 'prompt=none cannot be combined with other values')
+
+  // Narrowed, not refused: the client learns what it got from the token response's scope.
+  const scopes = parseScope(query.scope).filter((s) => Object.hasOwn(knownScopes, s) && (client.scopes === undefined || client.scopes.includes(s)))
+
+  return { client, redirectUri, redirectUriParam: query.redirect_uri ?? null, state, scopes, codeChallenge, nonce: query.nonce, prompt }
+}
+
+/** The URL the browser is sent to with the answer (RFC 6749 §4.1.2, RFC 9207 `iss`). */
+export function authorizationResponseUrl (redirectUri: string, issuer: string, params: Record<string, string | undefined>): string {
+  const url = new URL(redirectUri)
+  for (const [k, v] of Object.entries(params)) if (v !== undefined) url.searchParams.append(k, v)
+  url.searchParams.append('iss', issuer)
+  return url.toString()
+}

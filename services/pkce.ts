@@ -1,0 +1,15 @@
+import { createHash } from 'node:crypto'
+import { safeEqual } from './secrets.js'
+
+// RFC 7636 §4.1: 43 to 128 unreserved characters.
+const VERIFIER = /^[A-Za-z0-9\-._~]{43,128}$/
+// An S256 challenge is the base64url of a SHA-256 digest: exactly 43 characters.
+const S256_CHALLENGE = /^[A-Za-z0-9\-_]{43}$/
+
+export const isS256Challenge = (challenge: string): boolean => S256_CHALLENGE.test(challenge)
+
+/** RFC 7636 §4.6 with the S256 method, the only one we accept. */
+export function verifyS256 (verifier: string, challenge: string): boolean {
+  if (!VERIFIER.test(verifier)) return false
+  return safeEqual(createHash('sha256').update(verifier).digest('base64url'), challenge)
+}

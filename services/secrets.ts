@@ -1,0 +1,21 @@
+import { createHash, createHmac, randomBytes, timingSafeEqual } from 'node:crypto'
+
+/** A bearer secret (code, refresh token, session id): 256 random bits, URL-safe. */
+export const randomToken = (): string => randomBytes(32).toString('base64url')
+
+/** What the store keeps instead of a bearer secret: a leaked store leaks no usable token. */
+export const hashToken = (token: string): string => createHash('sha256').update(token).digest('base64url')
+
+/** Constant-time comparison of two strings of any length. */
+export function safeEqual (a: string, b: string): boolean {
+  const x = createHash('sha256').update(a).digest()
+  const y = createHash('sha256').update(b).digest()
+  return timingSafeEqual(x, y) && a.length === b.length
+}
+
+/** An HMAC over the parts, each length-prefixed so that ('ab','c') and ('a','bc') differ. */
+export function mac (secret: Buffer, ...parts: string[]): string {
+  const h = createHmac('sha256', secret)
+  for (const part of parts) h.update(`${Buffer.byteLength(part)}:${part}`)
+  return h.digest('base64url')
+}
