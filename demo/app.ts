@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto'
 import Fastify, { type FastifyServerOptions } from 'fastify'
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
 import { Type } from '@sinclair/typebox'
@@ -5,17 +6,28 @@ import fastifyUsers, { memoryStore, mongoStore, type UserStore } from '../index.
 
 export const DEMO_USER = { email: 'demo@example.com', password: 'demo-password' }
 
+declare module 'fastify' {
+  interface FastifyInstance {
+    demoServiceSecret: string
+  }
+}
+
 export interface DemoOptions {
   issuer: string
   store?: UserStore
   logger?: FastifyServerOptions['logger']
+  /** The demo-service client's secret; default: env DEMO_SERVICE_SECRET, else a random one. */
+  serviceSecret?: string
 }
+
+const DEMO_SCOPES = ['openid', 'email', 'profile', 'items:read', 'items:write']
 
 const ItemSchema = Type.Object({ id: Type.Integer(), name: Type.String() }, { $id: 'Item', title: 'Item' })
 
 /** The demo application: what `npm start` serves, and what the browser tests drive. */
-export async function buildDemo ({ issuer, store, logger = false }: DemoOptions) {
+export async function buildDemo ({ issuer, store, logger = false, serviceSecret }: DemoOptions) {
   const app = Fastify({ logger }).withTypeProvider<TypeBoxTypeProvider>()
+  const secret = serviceSecret ?? process.env.DEMO_SERVICE_SECRET ?? randomBytes(24).toString('base64url')
 
   await app.register(fastifyUsers, {
     issuer,
@@ -26,8 +38,15 @@ export async function buildDemo ({ issuer, store, logger = false }: DemoOptions)
     },
     // A password login that asks for no scope may read, not write.
     defaultScopes: ['items:read'],
-    docs: { path: '/docs', title: 'fastify-users demo', version: '0.1.0' }
+    docs: { path: '/docs', title: 'fastify-users demo', version: '0.1.0' },
+    clients: [
+      // A native app (RFC 8252): public, PKCE, loopback redirect on whatever port it listens.
+      { clientId: 'demo-cli', name: 'Demo CLI', redirectUris: ['http://127.0.0.1/callback'], grantTypes: ['authorization_code', 'refresh_token'], scopes: DEMO_SCOPES },
+      // A backend service: confidential, acts for itself, may introspect tokens.
+      { clientId: 'demo-service', name: 'Demo service', clientSecret: secret, grantTypes: ['client_credentials'], introspection: true, scopes: DEMO_SCOPES }
+    ]
   })
+  app.decorate('demoServiceSecret', secret)
 
   if (!await app.usersStore.getUserByEmail(DEMO_USER.email)) {
     await app.usersService.register(DEMO_USER, { isVerified: true })

@@ -10,6 +10,11 @@ const app = await buildDemo({ issuer, logger: { level: process.env.LOG_LEVEL ?? 
 await app.listen({ port, host })
 app.log.info(`Swagger UI: ${issuer}/docs  (Authorize → password flow, client id "swagger-ui")`)
 app.log.info(`Demo user: ${DEMO_USER.email} / ${DEMO_USER.password}`)
+app.log.info('Clients: "swagger-ui" (Swagger UI), "demo-cli" (public, loopback redirect http://127.0.0.1:<any port>/callback, PKCE)')
+if (!process.env.DEMO_SERVICE_SECRET) {
+  // A throwaway secret of a demo client, printed so that it can be tried; set DEMO_SERVICE_SECRET to choose it.
+  app.log.info(`Client "demo-service" (client_credentials, introspection) secret: ${app.demoServiceSecret}`)
+}
 
 for (const signal of ['SIGINT', 'SIGTERM'] as const) {
   process.once(signal, () => { app.close().then(() => process.exit(0), () => process.exit(1)) })
