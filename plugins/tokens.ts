@@ -3,9 +3,18 @@ import type { UserStore } from '../stores/types.js'
 import { generateSigningKey, importSigningKey, toSigningKey, type SigningKey } from '../services/keys.js'
 import { createTokenService, type TokenService } from '../services/tokens.js'
 
+/** Rotation of the keys kept in the store (keys given in options rotate with the options). */
+export interface UsersKeys {
+  /** Generates a key and signs with it from now on; older keys keep verifying. Resolves its kid. */
+  rotate (): Promise<string>
+  /** Removes a key: tokens it signed stop verifying here at once, elsewhere at their next key reload. */
+  retire (kid: string): Promise<boolean>
+}
+
 declare module 'fastify' {
   interface FastifyInstance {
     usersTokens: TokenService
+    usersKeys: UsersKeys
   }
 }
 
@@ -30,5 +39,24 @@ export default fp(async function usersTokensPlugin (app) {
     }
     reloadKeys = () => storedKeys(store)
   }
-  app.decorate('usersTokens', createTokenService({ issuer, audience, accessTokenTtl, keys, reloadKeys }))
+  const tokens = createTokenService({ issuer, audience, accessTokenTtl, keys, reloadKeys })
+  app.decorate('usersTokens', tokens)
+
+  const fromOptions = () => new Error('fastify-users: signing keys come from options; rotate them there')
+  app.decorate('usersKeys', {
+    async rotate () {
+      if (signingKeys) throw fromOptions()
+      const key = await generateSigningKey(signingAlgorithm)
+      await store.addSigningKey(key)
+      tokens.setKeys(await storedKeys(store))
+      return tokens.activeKid()
+    },
+    async retire (kid) {
+      if (signingKeys) throw fromOptions()
+      if (kid === tokens.activeKid()) throw new Error('fastify-users: rotate before retiring the key that signs')
+      const removed = await store.removeSigningKey(kid)
+      tokens.setKeys(await storedKeys(store))
+      return removed
+    }
+  } satisfies UsersKeys)
 }, { name: 'fastify-users-tokens', fastify: '5.x', dependencies: ['fastify-users-config', 'fastify-users-store'] })
