@@ -14,6 +14,11 @@ export type AuthRequirement = true | {
   verified?: boolean
   /** The user must be a superuser. */
   superuser?: boolean
+  /**
+   * Also accept tokens a client obtained for itself (client_credentials grant);
+   * request.user is null then, request.auth says which client it is.
+   */
+  clients?: boolean
 }
 
 export interface RequestAuth {
@@ -46,16 +51,17 @@ const BEARER = /^Bearer +([A-Za-z0-9\-._~+/]+=*) *$/i
 // but scope names and messages go through this anyway.
 const quote = (value: string) => `"${value.replace(/["\\]/g, '')}"`
 
-function normalize (requirement: AuthRequirement | undefined, where: string): { scopes: string[], verified: boolean, superuser: boolean } {
-  if (requirement === true || requirement === undefined) return { scopes: [], verified: false, superuser: false }
+function normalize (requirement: AuthRequirement | undefined, where: string): { scopes: string[], verified: boolean, superuser: boolean, clients: boolean } {
+  if (requirement === true || requirement === undefined) return { scopes: [], verified: false, superuser: false, clients: false }
   if (typeof requirement !== 'object' || requirement === null) throw new Error(`fastify-users: ${where}: config.auth must be true or an object`)
-  const { scopes = [], verified = false, superuser = false, ...rest } = requirement
+  const { scopes = [], verified = false, superuser = false, clients = false, ...rest } = requirement
   const unknown = Object.keys(rest)
   if (unknown.length > 0) throw new Error(`fastify-users: ${where}: unknown config.auth field ${unknown.join(', ')}`)
   if (!Array.isArray(scopes) || scopes.some((s) => typeof s !== 'string' || !/^[\x21\x23-\x5B\x5D-\x7E]+$/.test(s))) {
     throw new Error(`fastify-users: ${where}: config.auth.scopes must be an array of scope names`)
   }
-  return { scopes, verified, superuser }
+  if (clients && (verified || superuser)) throw new Error(`fastify-users: ${where}: config.auth.clients cannot be combined with verified or superuser`)
+  return { scopes, verified, superuser, clients }
 }
 
 export default fp(async function usersAuthPlugin (app) {
@@ -93,9 +99,17 @@ export default fp(async function usersAuthPlugin (app) {
         const detail = err instanceof InvalidTokenError ? err.message : 'The access token is invalid'
         return deny(reply, 401, 'invalid_token', detail, need.scopes)
       }
+      const granted = new Set(claims.scope.split(' '))
+      // RFC 9068 §2.2: a token a client got for itself has the client as its subject.
+      if (claims.sub === claims.client_id && config.clients.get(claims.sub)?.grantTypes.has('client_credentials')) {
+        if (!need.clients) return deny(reply, 403, 'insufficient_scope', 'This route acts for a user; the token was issued to a client acting for itself')
+        const missing = need.scopes.filter((s) => !granted.has(s))
+        if (missing.length > 0) return deny(reply, 403, 'insufficient_scope', `Missing scope: ${missing.join(' ')}`, need.scopes)
+        request.auth = { claims, scopes: granted, clientId: claims.client_id }
+        return
+      }
       const user = await store.getUserById(claims.sub)
       if (!user || !user.isActive) return deny(reply, 401, 'invalid_token', 'The user of this token is inactive or gone', need.scopes)
-      const granted = new Set(claims.scope.split(' '))
       const missing = need.scopes.filter((s) => !granted.has(s))
       if (missing.length > 0) return deny(reply, 403, 'insufficient_scope', `Missing scope: ${missing.join(' ')}`, need.scopes)
       if (need.superuser && !user.isSuperuser) return deny(reply, 403, 'insufficient_scope', 'Superusers only')

@@ -123,9 +123,9 @@ const oauthRoutes: FastifyPluginAsyncTypebox = async (app) => {
     preValidation: formOnly
   }, async (request, reply) => {
     const client = clientOf(request, request.body)
-    if (!client.secretHash || !client.introspection) {
-      throw oauthError('unauthorized_client', 'This client may not introspect tokens')
-    }
+    // RFC 7662 §2.1: the caller must authenticate; a public client cannot.
+    if (!client.secretHash) throw oauthError('invalid_client', 'Introspection needs client authentication')
+    if (!client.introspection) throw oauthError('unauthorized_client', 'This client may not introspect tokens')
     reply.header('cache-control', 'no-store')
     return app.usersGrants.introspect(request.body.token)
   })
