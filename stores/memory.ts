@@ -13,6 +13,32 @@ import {
   type UserStore
 } from './types.js'
 
+const copy = <T>(value: T): T => structuredClone(value)
+
+/**
+ * Records under a unique key that expire: a collection with a unique index and a TTL
+ * index. Expired records are invisible at once and dropped now and then.
+ */
+class ExpiringTable<T extends { expiresAt: Date }> {
+  readonly rows = new Map<string, T>()
+  private writes = 0
+  constructor (private readonly what: string) {}
+
+  create (key: string, value: T) {
+    if (this.rows.has(key)) throw new Error(`memoryStore: duplicate ${this.what}`)
+    if (++this.writes % 1000 === 0) {
+      const now = Date.now()
+      for (const [k, v] of this.rows) if (v.expiresAt.getTime() <= now) this.rows.delete(k)
+    }
+    this.rows.set(key, copy(value))
+  }
+
+  get (key: string, now: Date): T | null {
+    const value = this.rows.get(key)
+    return value !== undefined && value.expiresAt > now ? copy(value) : null
+  }
+}
+
 /**
  * An in-process store: the demo's default and a convenient store for your own tests.
  * Same semantics as mongoStore, uniqueness included; everything is lost on exit.
@@ -21,21 +47,9 @@ export function memoryStore (): UserStore {
   const users = new Map<string, StoredUser>()
   const idByEmail = new Map<string, string>()
   const keys = new Map<string, StoredSigningKey>()
-  const grants = new Map<string, StoredGrant>()
-  const families = new Map<string, StoredGrantFamily>()
-  const sessions = new Map<string, StoredSession>()
-
-  // Expired entries are dropped now and then, as a TTL index would in MongoDB.
-  let writes = 0
-  function sweep () {
-    if (++writes % 1000 !== 0) return
-    const now = Date.now()
-    for (const map of [grants, families, sessions] as Map<string, { expiresAt: Date }>[]) {
-      for (const [k, v] of map) if (v.expiresAt.getTime() <= now) map.delete(k)
-    }
-  }
-  const live = <T extends { expiresAt: Date }>(value: T | undefined, now: Date): T | null =>
-    value !== undefined && value.expiresAt > now ? copy(value) : null
+  const grants = new ExpiringTable<StoredGrant>('grant')
+  const families = new ExpiringTable<StoredGrantFamily>('grant family')
+  const sessions = new ExpiringTable<StoredSession>('session')
   const matches = (family: StoredGrantFamily, selector: FamilySelector) =>
     'familyId' in selector
       ? family.familyId === selector.familyId
@@ -45,7 +59,6 @@ export function memoryStore (): UserStore {
   // get a hand-made copy (all fields are primitives but two Dates), far cheaper than
   // structuredClone; keys are rare and nested, and get structuredClone.
   const copyUser = (u: StoredUser): StoredUser => ({ ...u, createdAt: new Date(u.createdAt), updatedAt: new Date(u.updatedAt) })
-  const copy = <T>(value: T): T => structuredClone(value)
 
   return {
     async init () {},
@@ -122,18 +135,16 @@ export function memoryStore (): UserStore {
     },
 
     async createGrant (grant) {
-      if (grants.has(grant.tokenHash)) throw new Error('memoryStore: duplicate grant')
-      sweep()
-      grants.set(grant.tokenHash, copy(grant))
+      grants.create(grant.tokenHash, grant)
     },
 
     async getGrant (tokenHash, now) {
-      return live(grants.get(tokenHash), now)
+      return grants.get(tokenHash, now)
     },
 
     async consumeGrant (tokenHash, kind, now) {
       // No await between the check and the write: this is the atomic step.
-      const grant = grants.get(tokenHash)
+      const grant = grants.rows.get(tokenHash)
       if (!grant || grant.kind !== kind || grant.consumedAt !== null || grant.expiresAt <= now) return null
       const before = copy(grant)
       grant.consumedAt = new Date(now)
@@ -141,18 +152,16 @@ export function memoryStore (): UserStore {
     },
 
     async createGrantFamily (family) {
-      if (families.has(family.familyId)) throw new Error('memoryStore: duplicate grant family')
-      sweep()
-      families.set(family.familyId, copy(family))
+      families.create(family.familyId, family)
     },
 
     async getGrantFamily (familyId, now) {
-      return live(families.get(familyId), now)
+      return families.get(familyId, now)
     },
 
     async revokeGrantFamilies (selector, now) {
       let count = 0
-      for (const family of families.values()) {
+      for (const family of families.rows.values()) {
         if (family.revokedAt === null && matches(family, selector)) {
           family.revokedAt = new Date(now)
           count++
@@ -162,17 +171,15 @@ export function memoryStore (): UserStore {
     },
 
     async createSession (session) {
-      if (sessions.has(session.idHash)) throw new Error('memoryStore: duplicate session')
-      sweep()
-      sessions.set(session.idHash, copy(session))
+      sessions.create(session.idHash, session)
     },
 
     async getSession (idHash, now) {
-      return live(sessions.get(idHash), now)
+      return sessions.get(idHash, now)
     },
 
     async deleteSession (idHash) {
-      return sessions.delete(idHash)
+      return sessions.rows.delete(idHash)
     }
   }
 }

@@ -124,8 +124,12 @@ const authorizeRoutes: FastifyPluginAsyncTypebox = async (app) => {
     return reply.redirect(authorizationResponseUrl(req.redirectUri, config.issuer, { code, state: req.state }), status)
   }
 
-  /** Page errors (bad form bodies included) end on a page, never on a JSON error or a redirect. */
+  /**
+   * Errors of a trusted request go back to its redirect URI; all others (bad form bodies
+   * included) end on a page, never on a JSON error or a redirect.
+   */
   function pageErrors (error: FastifyError, request: FastifyRequest, reply: FastifyReply) {
+    if (error instanceof AuthorizeRedirectError) return redirectError(reply, error, request.method === 'GET' ? 302 : 303)
     if (error instanceof UntrustedAuthorizeRequestError) return showUntrusted(reply, error)
     const status = typeof error.statusCode === 'number' && error.statusCode >= 400 && error.statusCode < 500 ? error.statusCode : 500
     if (status >= 500) request.log.error({ err: error }, 'fastify-users: authorization page failed')
@@ -144,13 +148,7 @@ const authorizeRoutes: FastifyPluginAsyncTypebox = async (app) => {
     errorHandler: pageErrors
   }, async (request, reply) => {
     const authorizeQuery = canonicalQuery(request.query)
-    let req: AuthorizeRequest
-    try {
-      req = validateAuthorizeRequest(config.clients, config.scopes, request.query)
-    } catch (err) {
-      if (err instanceof AuthorizeRedirectError) return redirectError(reply, err, 302)
-      throw err
-    }
+    const req = validateAuthorizeRequest(config.clients, config.scopes, request.query)
     const current = req.prompt.has('login') ? null : await currentSession(request)
     if (!current) {
       if (req.prompt.has('none')) return redirectError(reply, new AuthorizeRedirectError('login_required', 'The user is not signed in', req.redirectUri, req.state), 302)
@@ -176,14 +174,7 @@ const authorizeRoutes: FastifyPluginAsyncTypebox = async (app) => {
     errorHandler: pageErrors
   }, async (request, reply) => {
     const { authorize_query: authorizeQuery, csrf_token: csrf, email, password } = request.body
-    const query = parseCarriedQuery(authorizeQuery)
-    let req: AuthorizeRequest
-    try {
-      req = validateAuthorizeRequest(config.clients, config.scopes, query)
-    } catch (err) {
-      if (err instanceof AuthorizeRedirectError) return redirectError(reply, err, 303)
-      throw err
-    }
+    const req = validateAuthorizeRequest(config.clients, config.scopes, parseCarriedQuery(authorizeQuery))
     if (!csrfValid('login', cookies.read(request, COOKIES.browser), authorizeQuery, csrf)) {
       return sendPage(reply, 403, pageContext(), errorPage(site, 'Sign-in form expired',
         'This sign-in form has expired or was not sent from this browser. Go back to the application and start again.'))
@@ -210,14 +201,7 @@ const authorizeRoutes: FastifyPluginAsyncTypebox = async (app) => {
     errorHandler: pageErrors
   }, async (request, reply) => {
     const { authorize_query: authorizeQuery, csrf_token: csrf, decision } = request.body
-    const query = parseCarriedQuery(authorizeQuery)
-    let req: AuthorizeRequest
-    try {
-      req = validateAuthorizeRequest(config.clients, config.scopes, query)
-    } catch (err) {
-      if (err instanceof AuthorizeRedirectError) return redirectError(reply, err, 303)
-      throw err
-    }
+    const req = validateAuthorizeRequest(config.clients, config.scopes, parseCarriedQuery(authorizeQuery))
     const current = await currentSession(request)
     if (!current) return reply.redirect(`${authorizePath}?${authorizeQuery}`, 303)
     if (!csrfValid('consent', current.session.idHash, authorizeQuery, csrf)) {
