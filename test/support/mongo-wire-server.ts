@@ -15,12 +15,16 @@ import { CongoServer } from '@push.rocks/smartmongo/dist_ts/congodb/index.js'
  *    findAndModify reads, yields, then writes: two of them can both "win" one document,
  *    which mongod's single-document atomicity forbids. Commands are run one at a time.
  *
+ * The URL also asks the driver to poll the server's state instead of streaming it: the
+ * server announces the streaming protocol but does not keep it (no moreToCome replies), and
+ * the driver, surprised, clears its pool and fails the operations in flight.
+ *
  * What it still does not do (keep the adapter away from these, or test on a real MongoDB
  * through MONGODB_URL): multikey indexes, positional `$` and arrayFilters, transactions
  * that roll back, TTL deletion, collation.
  */
 export interface MongoWireServer {
-  /** Connection string with directConnection=true, for the official driver. */
+  /** Connection string for the official driver (direct connection, polling monitor). */
   url: string
   close(): Promise<void>
 }
@@ -95,7 +99,7 @@ export async function startMongoWireServer (): Promise<MongoWireServer> {
   await server.start()
   const { port } = internals.server.address() as AddressInfo
   return {
-    url: `mongodb://127.0.0.1:${port}/?directConnection=true`,
+    url: `mongodb://127.0.0.1:${port}/?directConnection=true&serverMonitoringMode=poll`,
     close: () => server.stop()
   }
 }
