@@ -1,0 +1,117 @@
+// Token-endpoint throughput for the authorization-code exchange and the refresh grant,
+// side by side with a bare route in the same process, on the memory store and on the
+// MongoDB-wire test server. Run: npx tsx bench/grants.ts
+import { createHash, randomBytes } from 'node:crypto'
+import type { AddressInfo } from 'node:net'
+import autocannon from 'autocannon'
+import Fastify, { type FastifyInstance } from 'fastify'
+import { MongoClient } from 'mongodb'
+import fastifyUsers, { memoryStore, mongoStore, type UserStore } from '../index.js'
+import { startMongoWireServer } from '../test/support/mongo-wire-server.js'
+
+// Codes and refresh tokens are single use, so those runs are a fixed number of requests,
+// sized to last about 10 s: autocannon's clock ticks in whole seconds.
+const AMOUNT = Number(process.env.BENCH_AMOUNT ?? 20000)
+// The wire test server scans a collection per query: fewer requests keep it from measuring itself.
+const AMOUNT_WIRE = Number(process.env.BENCH_AMOUNT_WIRE ?? 1000)
+const DURATION = Number(process.env.BENCH_DURATION ?? 10)
+const CONNECTIONS = Number(process.env.BENCH_CONNECTIONS ?? 20)
+const REDIRECT = 'http://127.0.0.1/docs/static/oauth2-redirect.html'
+const FORM = { 'content-type': 'application/x-www-form-urlencoded' }
+
+interface Row { name: string, rps: number, p50: number, p99: number }
+
+async function start (store: UserStore) {
+  const app = Fastify()
+  await app.register(fastifyUsers, { issuer: 'http://127.0.0.1', store, docs: { path: '/docs' }, scopes: { 'items:read': 'Read items' } })
+  app.get('/bare', async () => ({ ok: true }))
+  await app.ready()
+  await app.usersService.register({ email: 'bench@example.com', password: 'correct horse battery' })
+  await app.listen({ port: 0, host: '127.0.0.1' })
+  return { app, url: `http://127.0.0.1:${(app.server.address() as AddressInfo).port}` }
+}
+
+/** Codes as /oauth/authorize issues them, each with its PKCE verifier, ready to be exchanged once. */
+async function codes (app: FastifyInstance, n: number) {
+  const user = await app.usersStore.getUserByEmail('bench@example.com')
+  const client = app.usersConfig.clients.get('swagger-ui')
+  if (!user || !client) throw new Error('bench setup')
+  return inBatches(n, async () => {
+    const verifier = randomBytes(32).toString('base64url')
+    const code = await app.usersGrants.issueCode({
+      client,
+      user,
+      scopes: ['items:read'],
+      redirectUri: REDIRECT,
+      codeChallenge: createHash('sha256').update(verifier).digest('base64url'),
+      authTime: new Date()
+    })
+    return new URLSearchParams({ grant_type: 'authorization_code', code, code_verifier: verifier, redirect_uri: REDIRECT, client_id: 'swagger-ui' }).toString()
+  })
+}
+
+async function inBatches (n: number, make: () => Promise<string>): Promise<string[]> {
+  const out: string[] = []
+  while (out.length < n) out.push(...await Promise.all(Array.from({ length: Math.min(50, n - out.length) }, make)))
+  return out
+}
+
+async function refreshTokens (app: FastifyInstance, n: number) {
+  const client = app.usersConfig.clients.get('swagger-ui')
+  if (!client) throw new Error('bench setup')
+  const pending = await codes(app, n)
+  let i = 0
+  return inBatches(n, async () => {
+    const params = new URLSearchParams(pending[i++])
+    const set = await app.usersGrants.exchangeCode(client, { code: params.get('code') ?? '', redirectUri: REDIRECT, codeVerifier: params.get('code_verifier') ?? '' })
+    return new URLSearchParams({ grant_type: 'refresh_token', refresh_token: set.refresh_token ?? '', client_id: 'swagger-ui' }).toString()
+  })
+}
+
+async function run (name: string, url: string, opts: { path: string, bodies?: string[] }): Promise<Row> {
+  const bodies = opts.bodies
+  let next = 0
+  const result = await autocannon({
+    url,
+    connections: CONNECTIONS,
+    ...(bodies ? { amount: bodies.length } : { duration: DURATION }),
+    requests: [bodies
+      // Every code and refresh token is single use: each request takes the next one.
+      ? { method: 'POST', path: opts.path, headers: FORM, setupRequest: (req) => ({ ...req, body: bodies[next++] ?? '' }) }
+      : { method: 'GET', path: opts.path }]
+  })
+  if (result.non2xx > 0 || result.errors > 0) throw new Error(`${name}: ${result.non2xx} non-2xx, ${result.errors} errors`)
+  // Runs are a fixed number of requests, often under a second: rate = total / elapsed.
+  const seconds = (result.finish.getTime() - result.start.getTime()) / 1000
+  return { name, rps: result.requests.total / seconds, p50: result.latency.p50, p99: result.latency.p99 }
+}
+
+async function suite (label: string, store: () => UserStore, amount: number) {
+  const { app, url } = await start(store())
+  try {
+    await run('warm-up', url, { path: '/bare' })
+    const rows: Row[] = []
+    rows.push(await run('bare GET', url, { path: '/bare' }))
+    const refresh = await refreshTokens(app, amount)
+    // Codes live 60 s: made right before their run.
+    rows.push(await run('authorization_code exchange', url, { path: '/oauth/token', bodies: await codes(app, amount) }))
+    rows.push(await run('refresh_token grant', url, { path: '/oauth/token', bodies: refresh }))
+    rows.push(await run('bare GET (again)', url, { path: '/bare' }))
+    const bare = ((rows[0]?.rps ?? 0) + (rows[3]?.rps ?? 0)) / 2
+    console.log(`\n### ${label}\n\n| run | req/s | p50 ms | p99 ms | vs bare |\n| --- | ---: | ---: | ---: | ---: |`)
+    for (const r of rows) console.log(`| ${r.name} | ${Math.round(r.rps)} | ${r.p50} | ${r.p99} | ${(100 * r.rps / bare).toFixed(1)}% |`)
+  } finally {
+    await app.close()
+  }
+}
+
+console.log(`node ${process.version}, ${CONNECTIONS} connections`)
+await suite(`memoryStore, ${AMOUNT} requests per run`, () => memoryStore(), AMOUNT)
+const server = await startMongoWireServer()
+const client = new MongoClient(server.url)
+try {
+  await suite(`mongoStore on the MongoDB-wire test server, ${AMOUNT_WIRE} requests per run`, () => mongoStore({ client, dbName: `bench_${Date.now()}` }), AMOUNT_WIRE)
+} finally {
+  await client.close()
+  await server.close()
+}
