@@ -32,7 +32,7 @@ export class AuthorizeRedirectError extends Error {
 
 // A registered loopback URI without a port stands for every port (RFC 8252 §7.3).
 const LOOPBACK_ANY_PORT = /^http:\/\/(?:127\.0\.0\.1|\[::1\])(?=[/?]|$)/
-const LOOPBACK_WITH_PORT = /^(http:\/\/(?:127\.0\.0\.1|\[::1\])):\d{1,5}(?=[/?]|$)/
+const LOOPBACK_WITH_PORT = /^(http:\/\/(?:127\.0\.0\.1|\[::1\])):([1-9]\d{0,4})(?=[/?]|$)/
 
 export const isLoopbackAnyPort = (uri: string): boolean => LOOPBACK_ANY_PORT.test(uri)
 
@@ -45,8 +45,9 @@ export const isLoopbackAnyPort = (uri: string): boolean => LOOPBACK_ANY_PORT.tes
 export function redirectUriMatches (registered: string, candidate: string): boolean {
   if (registered === candidate) return true
   if (!isLoopbackAnyPort(registered)) return false
-  const withoutPort = candidate.replace(LOOPBACK_WITH_PORT, '$1')
-  return withoutPort !== candidate && withoutPort === registered
+  const match = LOOPBACK_WITH_PORT.exec(candidate)
+  if (match === null || Number(match[2]) > 65535) return false
+  return `${match[1]}${candidate.slice(match[0].length)}` === registered
 }
 
 /**
@@ -64,6 +65,8 @@ export function validateAuthorizeRequest (clients: ReadonlyMap<string, Client>, 
     if (!client.redirectUris.some((r) => redirectUriMatches(r, query.redirect_uri as string))) {
       throw new UntrustedAuthorizeRequestError('The redirect_uri is not registered for this client.')
     }
+    // A registered URI always parses; this guards the one built from a request's port.
+    if (!URL.canParse(query.redirect_uri)) throw new UntrustedAuthorizeRequestError('The redirect_uri is not a valid URL.')
     redirectUri = query.redirect_uri
   } else {
     const only = client.redirectUris.length === 1 ? client.redirectUris[0] : undefined

@@ -201,9 +201,11 @@ const authorizeRoutes: FastifyPluginAsyncTypebox = async (app) => {
     errorHandler: pageErrors
   }, async (request, reply) => {
     const { authorize_query: authorizeQuery, csrf_token: csrf, decision } = request.body
-    const req = validateAuthorizeRequest(config.clients, config.scopes, parseCarriedQuery(authorizeQuery))
+    const carried = parseCarriedQuery(authorizeQuery)
+    const req = validateAuthorizeRequest(config.clients, config.scopes, carried)
     const current = await currentSession(request)
-    if (!current) return reply.redirect(`${authorizePath}?${authorizeQuery}`, 303)
+    // Re-encoded from the parsed form: the raw field must never reach a Location header.
+    if (!current) return reply.redirect(`${authorizePath}?${canonicalQuery(carried)}`, 303)
     if (!csrfValid('consent', current.session.idHash, authorizeQuery, csrf)) {
       return sendPage(reply, 403, pageContext(), errorPage(site, 'Consent form expired',
         'This form has expired or was not sent from this browser. Go back to the application and start again.'))
