@@ -1,6 +1,6 @@
 import { test, type TestContext } from 'node:test'
 import assert from 'node:assert/strict'
-import { EmailAlreadyExistsError, type UserStore } from '../index.js'
+import { EmailAlreadyExistsError, type StoredGrant, type StoredGrantFamily, type StoredSession, type UserStore } from '../index.js'
 import { build } from './support/app.js'
 
 /**
@@ -125,6 +125,296 @@ export function storeContract (name: string, make: () => Promise<UserStore>) {
     await store.addSigningKey(recent)
     await store.addSigningKey({ ...old, privateJwk: { kty: 'OKP', crv: 'Ed25519', x: 'other', d: 'other' } })
     assert.deepEqual(await store.listSigningKeys(), [recent, old])
+  })
+
+  test(`${name}: removeSigningKey removes only that kid and says whether it existed`, async (t) => {
+    const store = await fresh(t)
+    const k1 = { kid: 'k1', alg: 'EdDSA' as const, privateJwk: { kty: 'OKP', crv: 'Ed25519', x: 'x1', d: 'd1' }, createdAt: new Date('2026-01-01T00:00:00Z') }
+    const k2 = { kid: 'k2', alg: 'EdDSA' as const, privateJwk: { kty: 'OKP', crv: 'Ed25519', x: 'x2', d: 'd2' }, createdAt: new Date('2026-02-01T00:00:00Z') }
+    const k3 = { kid: 'k3', alg: 'EdDSA' as const, privateJwk: { kty: 'OKP', crv: 'Ed25519', x: 'x3', d: 'd3' }, createdAt: new Date('2026-03-01T00:00:00Z') }
+    for (const key of [k1, k2, k3]) await store.addSigningKey(key)
+    assert.equal(await store.removeSigningKey('k2'), true)
+    assert.deepEqual(await store.listSigningKeys(), [k3, k1])
+    assert.equal(await store.removeSigningKey('k2'), false)
+    assert.equal(await store.removeSigningKey('no-such-kid'), false)
+    assert.deepEqual(await store.listSigningKeys(), [k3, k1])
+  })
+
+  test(`${name}: returned signing keys are copies`, async (t) => {
+    const store = await fresh(t)
+    const key = { kid: 'k1', alg: 'EdDSA' as const, privateJwk: { kty: 'OKP', crv: 'Ed25519', x: 'x1', d: 'd1' }, createdAt: new Date('2026-01-01T00:00:00Z') }
+    await store.addSigningKey(key)
+    key.privateJwk.d = 'changed-after-add'
+    const [listed] = await store.listSigningKeys()
+    assert.ok(listed)
+    assert.equal(listed.privateJwk.d, 'd1')
+    listed.privateJwk.d = 'changed-after-list'
+    listed.createdAt.setFullYear(1999)
+    const [again] = await store.listSigningKeys()
+    assert.equal(again?.privateJwk.d, 'd1')
+    assert.equal(again?.createdAt.getTime(), new Date('2026-01-01T00:00:00Z').getTime())
+  })
+
+  // Expiry dates lie in the wall-clock future, so that a real MongoDB's TTL monitor leaves
+  // the records alone; expiry is tested by passing a later `now`.
+  const HOUR = 3_600_000
+  const at = (base: Date, ms: number) => new Date(base.getTime() + ms)
+  function sampleGrant (overrides: Partial<StoredGrant> = {}): StoredGrant {
+    const createdAt = new Date()
+    return {
+      tokenHash: 'hash-of-code',
+      kind: 'authorization_code',
+      familyId: 'family-1',
+      clientId: 'client-1',
+      userId: 'user-1',
+      scope: 'openid profile',
+      createdAt,
+      expiresAt: at(createdAt, HOUR),
+      consumedAt: null,
+      redirectUri: 'https://app.example/callback',
+      codeChallenge: 'challenge',
+      nonce: 'nonce-1',
+      authTime: at(createdAt, -1000),
+      ...overrides
+    }
+  }
+  function sampleFamily (overrides: Partial<StoredGrantFamily> = {}): StoredGrantFamily {
+    const createdAt = new Date()
+    return {
+      familyId: 'family-1',
+      clientId: 'client-1',
+      userId: 'user-1',
+      sessionId: 'session-1',
+      createdAt,
+      expiresAt: at(createdAt, 24 * HOUR),
+      revokedAt: null,
+      ...overrides
+    }
+  }
+  function sampleSession (overrides: Partial<StoredSession> = {}): StoredSession {
+    const createdAt = new Date()
+    return { idHash: 'hash-of-session', userId: 'user-1', createdAt, expiresAt: at(createdAt, HOUR), ...overrides }
+  }
+
+  test(`${name}: createGrant then getGrant gives the grant back until it expires`, async (t) => {
+    const store = await fresh(t)
+    const grant = sampleGrant()
+    await store.createGrant(grant)
+    const now = grant.createdAt
+    assert.deepEqual(await store.getGrant(grant.tokenHash, now), grant)
+    assert.deepEqual(await store.getGrant(grant.tokenHash, at(grant.expiresAt, -1)), grant)
+    assert.equal(await store.getGrant(grant.tokenHash, grant.expiresAt), null)
+    assert.equal(await store.getGrant(grant.tokenHash, at(grant.expiresAt, 1)), null)
+    assert.equal(await store.getGrant('no-such-hash', now), null)
+  })
+
+  test(`${name}: optional grant fields that are absent stay absent; a null redirectUri stays null`, async (t) => {
+    const store = await fresh(t)
+    const refresh = sampleGrant({ tokenHash: 'hash-of-refresh', kind: 'refresh_token' })
+    delete refresh.redirectUri
+    delete refresh.codeChallenge
+    delete refresh.nonce
+    delete refresh.authTime
+    await store.createGrant(refresh)
+    const code = sampleGrant({ redirectUri: null })
+    await store.createGrant(code)
+    assert.deepEqual(await store.getGrant(refresh.tokenHash, refresh.createdAt), refresh)
+    assert.deepEqual(await store.getGrant(code.tokenHash, code.createdAt), code)
+  })
+
+  test(`${name}: a second grant with the same tokenHash is refused and the first is kept`, async (t) => {
+    const store = await fresh(t)
+    const grant = sampleGrant()
+    await store.createGrant(grant)
+    await assert.rejects(store.createGrant(sampleGrant({ userId: 'someone-else' })), Error)
+    assert.deepEqual(await store.getGrant(grant.tokenHash, grant.createdAt), grant)
+  })
+
+  test(`${name}: consumeGrant resolves the grant as it was, once; getGrant then shows it consumed`, async (t) => {
+    const store = await fresh(t)
+    const grant = sampleGrant()
+    await store.createGrant(grant)
+    const now = at(grant.createdAt, 1000)
+    assert.deepEqual(await store.consumeGrant(grant.tokenHash, 'authorization_code', now), grant)
+    assert.equal(await store.consumeGrant(grant.tokenHash, 'authorization_code', at(now, 1)), null)
+    assert.deepEqual(await store.getGrant(grant.tokenHash, at(now, 2)), { ...grant, consumedAt: now })
+    assert.equal(await store.consumeGrant('no-such-hash', 'authorization_code', now), null)
+  })
+
+  test(`${name}: consumeGrant with the wrong kind resolves null and leaves the grant consumable`, async (t) => {
+    const store = await fresh(t)
+    const grant = sampleGrant({ tokenHash: 'hash-of-refresh', kind: 'refresh_token' })
+    await store.createGrant(grant)
+    const now = grant.createdAt
+    assert.equal(await store.consumeGrant(grant.tokenHash, 'authorization_code', now), null)
+    assert.deepEqual(await store.getGrant(grant.tokenHash, now), grant)
+    assert.deepEqual(await store.consumeGrant(grant.tokenHash, 'refresh_token', now), grant)
+  })
+
+  test(`${name}: an expired grant cannot be consumed`, async (t) => {
+    const store = await fresh(t)
+    const grant = sampleGrant()
+    await store.createGrant(grant)
+    assert.equal(await store.consumeGrant(grant.tokenHash, 'authorization_code', grant.expiresAt), null)
+    assert.equal(await store.consumeGrant(grant.tokenHash, 'authorization_code', at(grant.expiresAt, 1)), null)
+    // Nothing was written: before its expiry it is still unconsumed.
+    assert.deepEqual(await store.getGrant(grant.tokenHash, grant.createdAt), grant)
+  })
+
+  test(`${name}: 50 parallel consumeGrant calls of one grant: exactly one gets it`, async (t) => {
+    const store = await fresh(t)
+    const grant = sampleGrant({ tokenHash: 'hash-of-refresh', kind: 'refresh_token' })
+    await store.createGrant(grant)
+    const now = grant.createdAt
+    const results = await Promise.all(
+      Array.from({ length: 50 }, () => store.consumeGrant(grant.tokenHash, 'refresh_token', now))
+    )
+    const winners = results.filter((r) => r !== null)
+    assert.equal(winners.length, 1)
+    assert.deepEqual(winners[0], grant)
+    assert.equal(results.filter((r) => r === null).length, 49)
+    assert.deepEqual((await store.getGrant(grant.tokenHash, now))?.consumedAt, now)
+  })
+
+  test(`${name}: returned grants are copies`, async (t) => {
+    const store = await fresh(t)
+    const grant = sampleGrant()
+    const original = structuredClone(grant)
+    await store.createGrant(grant)
+    grant.scope = 'changed-after-create'
+    grant.expiresAt.setFullYear(1999)
+    const now = original.createdAt
+    const read = await store.getGrant(original.tokenHash, now)
+    assert.deepEqual(read, original)
+    assert.ok(read)
+    read.scope = 'changed-after-get'
+    read.authTime?.setFullYear(1999)
+    const consumed = await store.consumeGrant(original.tokenHash, 'authorization_code', now)
+    assert.deepEqual(consumed, original)
+    assert.ok(consumed)
+    consumed.userId = 'changed-after-consume'
+    assert.deepEqual(await store.getGrant(original.tokenHash, now), { ...original, consumedAt: now })
+  })
+
+  test(`${name}: createGrantFamily then getGrantFamily gives the family back until it expires`, async (t) => {
+    const store = await fresh(t)
+    const family = sampleFamily()
+    await store.createGrantFamily(family)
+    const withoutSession = sampleFamily({ familyId: 'family-2' })
+    delete withoutSession.sessionId
+    await store.createGrantFamily(withoutSession)
+    const now = family.createdAt
+    assert.deepEqual(await store.getGrantFamily(family.familyId, now), family)
+    assert.deepEqual(await store.getGrantFamily(withoutSession.familyId, now), withoutSession)
+    assert.equal(await store.getGrantFamily(family.familyId, family.expiresAt), null)
+    assert.equal(await store.getGrantFamily(family.familyId, at(family.expiresAt, 1)), null)
+    assert.equal(await store.getGrantFamily('no-such-family', now), null)
+  })
+
+  test(`${name}: a second family with the same familyId is refused`, async (t) => {
+    const store = await fresh(t)
+    const family = sampleFamily()
+    await store.createGrantFamily(family)
+    await assert.rejects(store.createGrantFamily(sampleFamily({ userId: 'someone-else' })), Error)
+    assert.deepEqual(await store.getGrantFamily(family.familyId, family.createdAt), family)
+  })
+
+  test(`${name}: revokeGrantFamilies revokes exactly the matching families and counts them`, async (t) => {
+    const store = await fresh(t)
+    // f1, f2: ada in session s1; f3: ada in session s2; f4: ada without a session; f5: bob in s3.
+    const families = [
+      sampleFamily({ familyId: 'f1', userId: 'ada', sessionId: 's1' }),
+      sampleFamily({ familyId: 'f2', userId: 'ada', sessionId: 's1', clientId: 'client-2' }),
+      sampleFamily({ familyId: 'f3', userId: 'ada', sessionId: 's2' }),
+      sampleFamily({ familyId: 'f4', userId: 'ada' }),
+      sampleFamily({ familyId: 'f5', userId: 'bob', sessionId: 's3' })
+    ]
+    delete families[3]?.sessionId
+    for (const family of families) await store.createGrantFamily(family)
+    const base = new Date()
+    const revokedAt = async () => Promise.all(families.map(async (f) => (await store.getGrantFamily(f.familyId, base))?.revokedAt?.getTime() ?? null))
+    const t1 = at(base, 1000)
+    const t2 = at(base, 2000)
+    const t3 = at(base, 3000)
+    const t4 = at(base, 4000)
+
+    assert.equal(await store.revokeGrantFamilies({ familyId: 'f3' }, t1), 1)
+    assert.deepEqual(await revokedAt(), [null, null, t1.getTime(), null, null])
+    assert.equal(await store.revokeGrantFamilies({ familyId: 'f3' }, t2), 0, 'an already revoked family is not counted')
+    assert.equal(await store.revokeGrantFamilies({ familyId: 'no-such-family' }, t2), 0)
+
+    assert.equal(await store.revokeGrantFamilies({ sessionId: 's1' }, t2), 2)
+    assert.deepEqual(await revokedAt(), [t2.getTime(), t2.getTime(), t1.getTime(), null, null])
+    assert.equal(await store.revokeGrantFamilies({ sessionId: 'no-such-session' }, t2), 0)
+
+    // Only f4 of ada's families is left; the revokedAt of the others is not moved.
+    assert.equal(await store.revokeGrantFamilies({ userId: 'ada' }, t3), 1)
+    assert.deepEqual(await revokedAt(), [t2.getTime(), t2.getTime(), t1.getTime(), t3.getTime(), null])
+    assert.equal(await store.revokeGrantFamilies({ userId: 'ada' }, t4), 0)
+
+    assert.equal(await store.revokeGrantFamilies({ userId: 'bob' }, t4), 1)
+    assert.deepEqual(await revokedAt(), [t2.getTime(), t2.getTime(), t1.getTime(), t3.getTime(), t4.getTime()])
+    // Everything else about a family is left as it was.
+    assert.deepEqual(await store.getGrantFamily('f1', base), { ...families[0], revokedAt: t2 })
+    assert.deepEqual(await store.getGrantFamily('f4', base), { ...families[3], revokedAt: t3 })
+  })
+
+  test(`${name}: returned grant families are copies`, async (t) => {
+    const store = await fresh(t)
+    const family = sampleFamily()
+    const original = structuredClone(family)
+    await store.createGrantFamily(family)
+    family.userId = 'changed-after-create'
+    family.expiresAt.setFullYear(1999)
+    const read = await store.getGrantFamily(original.familyId, original.createdAt)
+    assert.deepEqual(read, original)
+    assert.ok(read)
+    read.revokedAt = new Date()
+    read.createdAt.setFullYear(1999)
+    assert.deepEqual(await store.getGrantFamily(original.familyId, original.createdAt), original)
+  })
+
+  test(`${name}: sessions are created, read until they expire, and deleted`, async (t) => {
+    const store = await fresh(t)
+    const session = sampleSession()
+    const other = sampleSession({ idHash: 'hash-of-other-session', userId: 'user-2' })
+    await store.createSession(session)
+    await store.createSession(other)
+    const now = session.createdAt
+    assert.deepEqual(await store.getSession(session.idHash, now), session)
+    assert.deepEqual(await store.getSession(session.idHash, at(session.expiresAt, -1)), session)
+    assert.equal(await store.getSession(session.idHash, session.expiresAt), null)
+    assert.equal(await store.getSession(session.idHash, at(session.expiresAt, 1)), null)
+    assert.equal(await store.getSession('no-such-hash', now), null)
+
+    assert.equal(await store.deleteSession(session.idHash), true)
+    assert.equal(await store.deleteSession(session.idHash), false)
+    assert.equal(await store.deleteSession('no-such-hash'), false)
+    assert.equal(await store.getSession(session.idHash, now), null)
+    assert.deepEqual(await store.getSession(other.idHash, now), other)
+  })
+
+  test(`${name}: a second session with the same idHash is refused`, async (t) => {
+    const store = await fresh(t)
+    const session = sampleSession()
+    await store.createSession(session)
+    await assert.rejects(store.createSession(sampleSession({ userId: 'someone-else' })), Error)
+    assert.deepEqual(await store.getSession(session.idHash, session.createdAt), session)
+  })
+
+  test(`${name}: returned sessions are copies`, async (t) => {
+    const store = await fresh(t)
+    const session = sampleSession()
+    const original = structuredClone(session)
+    await store.createSession(session)
+    session.userId = 'changed-after-create'
+    session.expiresAt.setFullYear(1999)
+    const read = await store.getSession(original.idHash, original.createdAt)
+    assert.deepEqual(read, original)
+    assert.ok(read)
+    read.userId = 'changed-after-get'
+    read.expiresAt.setFullYear(1999)
+    assert.deepEqual(await store.getSession(original.idHash, original.createdAt), original)
   })
 
   test(`${name}: 50 parallel registrations of one email over HTTP give one 201 and 49 clean 400s`, async (t) => {
