@@ -39,11 +39,21 @@ export interface TokenServiceOptions {
   reloadKeys?: () => Promise<SigningKey[]>
 }
 
+export interface VerifiedAccessToken {
+  readonly claims: Readonly<AccessTokenClaims>
+  readonly scopes: ReadonlySet<string>
+}
+
 export interface TokenService {
   signAccessToken (claims: { sub: string, clientId: string, scope: string, familyId?: string }): { token: string, expiresIn: number }
   signIdToken (input: IdTokenInput): string
   /** Resolves the claims of a valid access token; rejects with InvalidTokenError otherwise. */
   verifyAccessToken (token: string): Promise<AccessTokenClaims>
+  /**
+   * A token verified before and not expired since, with its scopes as a set; undefined
+   * otherwise (then verifyAccessToken decides). Synchronous, for the guard's hot path.
+   */
+  knownAccessToken (token: string): VerifiedAccessToken | undefined
   jwks (): { keys: PublicJwk[] }
   /** Replaces the key set: the first key signs from now on, every key verifies. */
   setKeys (keys: SigningKey[]): void
@@ -66,6 +76,7 @@ export class InvalidTokenError extends Error {
 // A token naming an unknown kid makes us look at the store again, but at most this often,
 // so that a flood of forged kids cannot turn into a flood of store reads.
 const RELOAD_INTERVAL_MS = 30_000
+const VERIFIED_CACHE_SIZE = 10_000
 
 export function createTokenService (options: TokenServiceOptions): TokenService {
   if (options.keys.length === 0) throw new Error('at least one signing key is required')
@@ -75,6 +86,16 @@ export function createTokenService (options: TokenServiceOptions): TokenService 
   let signAccess: (payload: Record<string, unknown>) => string
   let signId: (payload: Record<string, unknown>) => string
   let verifier: (token: string) => Promise<unknown>
+  // Verified tokens, keyed by the token itself, until they expire: the hot path then skips
+  // the signature check. fast-jwt's own cache hashes every token with SHA-512 to make its
+  // key, which cost a guarded route a third of its throughput (bench/RESULTS.md); the
+  // token as its own key is exact and cheap. Cleared when the keys change.
+  const verified = new Map<string, VerifiedAccessToken>()
+
+  function known (token: string): VerifiedAccessToken | undefined {
+    const entry = verified.get(token)
+    return entry !== undefined && entry.claims.exp * 1000 > Date.now() ? entry : undefined
+  }
   const ttlMs = options.accessTokenTtl * 1000
 
   async function keyFor (kid: unknown): Promise<SigningKey | undefined> {
@@ -109,10 +130,8 @@ export function createTokenService (options: TokenServiceOptions): TokenService 
       allowedAud: options.audience,
       checkTyp: 'at+jwt',
       requiredClaims: ['iss', 'sub', 'aud', 'exp', 'iat', 'jti', 'client_id', 'scope'],
-      // Verified tokens are cached (up to their expiry) so the hot path skips the signature
-      // check: this is what keeps a guarded route close to a bare one (bench/RESULTS.md).
-      cache: 10_000
     })
+    verified.clear()
   }
   setKeys(options.keys)
 
@@ -132,8 +151,14 @@ export function createTokenService (options: TokenServiceOptions): TokenService 
 
     async verifyAccessToken (token) {
       try {
+        const cached = known(token)
+        if (cached !== undefined) return cached.claims
         const claims: unknown = await verifier(token)
         if (!isClaims(claims)) throw new InvalidTokenError('The access token has malformed claims')
+        // Oldest first out: a Map iterates in insertion order.
+        if (verified.size >= VERIFIED_CACHE_SIZE) verified.delete(verified.keys().next().value as string)
+        // Frozen: one entry serves every request that carries this token.
+        verified.set(token, Object.freeze({ claims: Object.freeze(claims), scopes: new Set(claims.scope.split(' ')) }))
         return claims
       } catch (err) {
         if (err instanceof InvalidTokenError) throw err
@@ -141,6 +166,8 @@ export function createTokenService (options: TokenServiceOptions): TokenService 
         throw new InvalidTokenError('The access token is invalid')
       }
     },
+
+    knownAccessToken: known,
 
     jwks () {
       return { keys: [...keys.values()].map((k) => k.publicJwk) }

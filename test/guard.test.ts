@@ -141,3 +141,35 @@ test('a route declared synchronously right after an un-awaited register is still
   const { access_token: token } = await passwordToken(app, 'ada@example.com', undefined, 'items:read')
   assert.equal((await app.inject({ url: '/early', headers: { authorization: `Bearer ${token}` } })).statusCode, 200)
 })
+
+test('a token the guard has seen stops working when it expires (verified tokens are cached only until then)', async (t) => {
+  t.mock.timers.enable({ apis: ['Date'], now: Date.now() })
+  const app = await build(t, { routes, accessTokenTtl: 60 })
+  await register(app, 'ada@example.com')
+  const { access_token: token } = await passwordToken(app, 'ada@example.com', undefined, 'items:read')
+  const call = () => app.inject({ url: '/any', headers: { authorization: `Bearer ${token}` } })
+  assert.equal((await call()).statusCode, 200)
+  assert.equal((await call()).statusCode, 200)
+  t.mock.timers.tick(61_000)
+  const res = await call()
+  assert.equal(res.statusCode, 401)
+  assert.match(res.headers['www-authenticate'] as string, /error="invalid_token", error_description="The access token expired"/)
+})
+
+test('request.user is the public user, built once per request; a handler may replace it', async (t) => {
+  const app = await build(t, {
+    routes: (a) => {
+      routes(a)
+      a.get('/twice', { config: { auth: true } }, async (request) => {
+        const first = request.user
+        const same = first === request.user
+        request.user = null
+        return { same, keys: Object.keys(first ?? {}).sort(), after: request.user }
+      })
+    }
+  })
+  await register(app, 'ada@example.com')
+  const { access_token: token } = await passwordToken(app, 'ada@example.com')
+  const res = await app.inject({ url: '/twice', headers: { authorization: `Bearer ${token}` } })
+  assert.deepEqual(res.json(), { same: true, keys: ['createdAt', 'email', 'id', 'isActive', 'isSuperuser', 'isVerified', 'updatedAt'], after: null })
+})
