@@ -1,0 +1,54 @@
+// Password login is bound by argon2id by design. This measures how close the whole
+// password grant (form parsing, store lookup, argon2id verify, signing the token) comes
+// to the rate of bare argon2id verifies with the same parameters, in one process.
+// Run: npx tsx bench/password-login.ts
+import type { AddressInfo } from 'node:net'
+import autocannon from 'autocannon'
+import Fastify from 'fastify'
+import fastifyUsers, { memoryStore } from '../index.js'
+import { hashPassword, verifyPassword } from '../services/password.js'
+
+const DURATION = Number(process.env.BENCH_DURATION ?? 10)
+const CONNECTIONS = Number(process.env.BENCH_CONNECTIONS ?? 8)
+const PASSWORD = 'correct horse battery'
+
+/** Verifies with `concurrency` in flight (libuv's pool runs them on its threads) for `seconds`. */
+async function rawVerifies (hashed: string, concurrency: number, seconds: number) {
+  let done = 0
+  const until = Date.now() + seconds * 1000
+  await Promise.all(Array.from({ length: concurrency }, async () => {
+    while (Date.now() < until) {
+      if (!await verifyPassword(hashed, PASSWORD)) throw new Error('verify failed')
+      done++
+    }
+  }))
+  return done / seconds
+}
+
+const app = Fastify()
+await app.register(fastifyUsers, { issuer: 'http://127.0.0.1', store: memoryStore(), scopes: { 'items:read': 'Read items' }, clients: [{ clientId: 'bench', firstParty: true }] })
+await app.ready()
+await app.usersService.register({ email: 'bench@example.com', password: PASSWORD })
+await app.listen({ port: 0, host: '127.0.0.1' })
+const url = `http://127.0.0.1:${(app.server.address() as AddressInfo).port}`
+const body = new URLSearchParams({ grant_type: 'password', client_id: 'bench', username: 'bench@example.com', password: PASSWORD, scope: 'items:read' }).toString()
+
+const hashed = await hashPassword(PASSWORD)
+const t0 = performance.now()
+await verifyPassword(hashed, PASSWORD)
+const single = performance.now() - t0
+
+const before = await rawVerifies(hashed, CONNECTIONS, DURATION)
+const login = await autocannon({ url: `${url}/oauth/token`, method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body, connections: CONNECTIONS, duration: DURATION })
+if (login.non2xx > 0 || login.errors > 0) throw new Error(`login: ${login.non2xx} non-2xx, ${login.errors} errors`)
+const after = await rawVerifies(hashed, CONNECTIONS, DURATION)
+await app.close()
+
+const raw = (before + after) / 2
+console.log(`node ${process.version}, ${CONNECTIONS} in flight, ${DURATION} s per run, UV_THREADPOOL_SIZE=${process.env.UV_THREADPOOL_SIZE ?? 'default (4)'}\n`)
+console.log(`one argon2id verify alone: ${single.toFixed(1)} ms`)
+console.log('| run | per second | p50 ms | p99 ms |\n| --- | ---: | ---: | ---: |')
+console.log(`| argon2id verify (before) | ${before.toFixed(1)} | | |`)
+console.log(`| password grant over HTTP | ${login.requests.average.toFixed(1)} | ${login.latency.p50} | ${login.latency.p99} |`)
+console.log(`| argon2id verify (after) | ${after.toFixed(1)} | | |`)
+console.log(`\npassword grant / raw verify: ${(100 * login.requests.average / raw).toFixed(1)}%`)
