@@ -120,6 +120,7 @@ export function createGrantService (options: GrantServiceOptions) {
         clientId: request.client.clientId,
         userId: request.user.id,
         sessionId: request.sessionId,
+        authTime: request.authTime,
         createdAt: issuedAt,
         expiresAt: familyEnd,
         revokedAt: null
@@ -199,7 +200,8 @@ export function createGrantService (options: GrantServiceOptions) {
       return issueTokens(client, user, scopes, {
         familyId: family.familyId,
         expiresAt: new Date(family.expiresAt.getTime() - options.accessTokenTtl * 1000),
-        grantScope: granted.filter((s) => allowed.has(s)).join(' ')
+        grantScope: granted.filter((s) => allowed.has(s)).join(' '),
+        authTime: family.authTime
       })
     },
 

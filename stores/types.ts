@@ -70,6 +70,8 @@ export interface StoredGrantFamily {
   userId: string
   /** The browser session the user authorized from; logging out revokes its families. */
   sessionId?: string
+  /** When the user signed in for this authorization: id_tokens issued on refresh keep it (OIDC Core §12.2). */
+  authTime?: Date
   createdAt: Date
   /** The absolute end of the family: no refresh token of it outlives this. */
   expiresAt: Date

@@ -1,0 +1,227 @@
+import { test } from 'node:test'
+import assert from 'node:assert/strict'
+import * as oauth from 'oauth4webapi'
+import { createRemoteJWKSet, decodeProtectedHeader, jwtVerify } from 'jose'
+import { DEMO_USER, listenDemo } from './support/browser.js'
+import { htmlForms, type HtmlForm } from './support/oauth.js'
+
+// A strict third-party client library, used as an outside client would use it, against the
+// demo listening on a real socket. Plain http is allowed for loopback only, in this test.
+const insecure = { [oauth.allowInsecureRequests]: true } as const
+
+// demo-cli is registered as http://127.0.0.1/callback: any loopback port matches (RFC 8252).
+const REDIRECT_URI = 'http://127.0.0.1:53123/callback'
+const SCOPE = 'openid email profile items:read'
+
+/** A browser over global fetch: a cookie jar kept by hand, redirects not followed. */
+class FetchBrowser {
+  readonly cookies = new Map<string, string>()
+  constructor (readonly origin: string) {}
+
+  private keep (res: Response): Response {
+    for (const line of res.headers.getSetCookie()) {
+      const [pair = '', ...attributes] = line.split(';').map((s) => s.trim())
+      const eq = pair.indexOf('=')
+      if (eq <= 0) continue
+      const name = pair.slice(0, eq)
+      const value = pair.slice(eq + 1)
+      const attr = (key: string) => attributes.find((a) => a.toLowerCase().startsWith(`${key}=`))?.slice(key.length + 1)
+      const maxAge = attr('max-age')
+      const expires = attr('expires')
+      const gone = value === '' || (maxAge !== undefined && Number(maxAge) <= 0) ||
+        (expires !== undefined && Date.parse(expires) <= Date.now())
+      if (gone) this.cookies.delete(name)
+      else this.cookies.set(name, value)
+    }
+    return res
+  }
+
+  private headers (extra: Record<string, string> = {}): Record<string, string> {
+    const cookie = [...this.cookies].map(([k, v]) => `${k}=${v}`).join('; ')
+    return cookie ? { ...extra, cookie } : extra
+  }
+
+  async get (url: string | URL) {
+    const res = this.keep(await fetch(new URL(url, this.origin), { headers: this.headers(), redirect: 'manual' }))
+    return { res, body: await res.text() }
+  }
+
+  async post (url: string, fields: Record<string, string>) {
+    const res = this.keep(await fetch(new URL(url, this.origin), {
+      method: 'POST',
+      headers: this.headers({ 'content-type': 'application/x-www-form-urlencoded' }),
+      body: new URLSearchParams(fields).toString(),
+      redirect: 'manual'
+    }))
+    return { res, body: await res.text() }
+  }
+}
+
+function formOf (page: { res: Response, body: string }, action: string, match: (f: HtmlForm) => boolean = () => true): Record<string, string> {
+  const forms = htmlForms(page.body).filter((f) => f.action === action && match(f))
+  assert.equal(forms.length, 1, `expected one form to ${action} in a ${page.res.status} page: ${page.body.slice(0, 500)}`)
+  return (forms[0] as HtmlForm).fields
+}
+
+/** Login (and consent, for a third-party client) through our HTML pages; returns the redirect to the client. */
+async function signIn (browser: FetchBrowser, authorizationUrl: URL): Promise<{ callback: URL, loggedIn: boolean, consented: boolean }> {
+  let loggedIn = false
+  let consented = false
+  let page = await browser.get(authorizationUrl)
+  if (page.res.status === 200 && page.body.includes('action="/oauth/login"')) {
+    const login = await browser.post('/oauth/login', { ...formOf(page, '/oauth/login'), email: DEMO_USER.email, password: DEMO_USER.password })
+    assert.equal(login.res.status, 303, `login failed: ${login.res.status} ${login.body.slice(0, 300)}`)
+    loggedIn = true
+    page = await browser.get(login.res.headers.get('location') as string)
+  }
+  if (page.res.status === 200) {
+    assert.match(page.body, /Demo CLI/, 'the consent page names the client')
+    page = await browser.post('/oauth/consent', formOf(page, '/oauth/consent', (f) => f.fields.decision === 'allow'))
+    consented = true
+  }
+  assert.ok([302, 303].includes(page.res.status), `expected a redirect to the client, got ${page.res.status}: ${page.body.slice(0, 300)}`)
+  const location = page.res.headers.get('location')
+  assert.ok(location, 'redirect without Location')
+  const url = new URL(location)
+  assert.equal(`${url.origin}${url.pathname}`, REDIRECT_URI)
+  return { callback: url, loggedIn, consented }
+}
+
+interface Authorization {
+  tokens: oauth.TokenEndpointResponse
+  claims: oauth.IDToken
+}
+
+test('oauth4webapi, as a third-party OpenID Connect client, runs the whole code flow against the demo on a socket', async (t) => {
+  const { app, issuer } = await listenDemo(t)
+  const issuerUrl = new URL(issuer)
+
+  // Discovery: the metadata's issuer must equal the URL it was discovered from.
+  const as = await oauth.processDiscoveryResponse(issuerUrl, await oauth.discoveryRequest(issuerUrl, { algorithm: 'oidc', ...insecure }))
+  assert.equal(as.issuer, issuer)
+  assert.ok(as.jwks_uri && as.userinfo_endpoint && as.revocation_endpoint && as.introspection_endpoint)
+  assert.deepEqual(as.code_challenge_methods_supported, ['S256'])
+  assert.equal(as.authorization_response_iss_parameter_supported, true)
+
+  const client: oauth.Client = { client_id: 'demo-cli', token_endpoint_auth_method: 'none', require_auth_time: true }
+  const clientAuth = oauth.None()
+  const service: oauth.Client = { client_id: 'demo-service', token_endpoint_auth_method: 'client_secret_basic' }
+  const serviceAuth = oauth.ClientSecretBasic(app.demoServiceSecret)
+  const browser = new FetchBrowser(issuer)
+
+  /** One authorization: authorization URL with PKCE, state and nonce; pages; callback; code exchange. */
+  async function authorize (expectLogin: boolean): Promise<Authorization> {
+    const codeVerifier = oauth.generateRandomCodeVerifier()
+    const codeChallenge = await oauth.calculatePKCECodeChallenge(codeVerifier)
+    const state = oauth.generateRandomState()
+    const nonce = oauth.generateRandomNonce()
+    const authorizationUrl = new URL(as.authorization_endpoint as string)
+    for (const [k, v] of Object.entries({
+      client_id: client.client_id,
+      redirect_uri: REDIRECT_URI,
+      response_type: 'code',
+      scope: SCOPE,
+      state,
+      nonce,
+      code_challenge: codeChallenge,
+      code_challenge_method: 'S256'
+    })) authorizationUrl.searchParams.set(k, v)
+
+    const { callback, loggedIn, consented } = await signIn(browser, authorizationUrl)
+    assert.equal(loggedIn, expectLogin, 'login page shown only without a session')
+    assert.ok(consented, 'a third-party client gets the consent page')
+    // Checks state and the RFC 9207 iss parameter against the discovered issuer.
+    const params = oauth.validateAuthResponse(as, client, callback, state)
+    assert.ok(params.get('code'))
+
+    const response = await oauth.authorizationCodeGrantRequest(as, client, clientAuth, params, REDIRECT_URI, codeVerifier, insecure)
+    // Validates the token response and the id_token's claims: iss, aud, exp, iat, nonce, auth_time.
+    const tokens = await oauth.processAuthorizationCodeResponse(as, client, response, { expectedNonce: nonce, requireIdToken: true })
+    const claims = oauth.getValidatedIdTokenClaims(tokens)
+    assert.ok(claims)
+    assert.equal(claims.nonce, nonce)
+    return { tokens, claims }
+  }
+
+  const first = await authorize(true)
+  const { tokens, claims } = first
+  assert.equal(tokens.token_type.toLowerCase(), 'bearer')
+  assert.equal(typeof tokens.refresh_token, 'string')
+  assert.deepEqual(tokens.scope?.split(' ').sort(), SCOPE.split(' ').sort())
+  assert.equal(claims.iss, issuer)
+  assert.equal(claims.aud, client.client_id)
+  assert.equal(typeof claims.auth_time, 'number')
+
+  // oauth4webapi trusts the id_token it got over TLS from the token endpoint without checking its
+  // signature: check it against the discovered JWKS, as any third party can.
+  const jwks = createRemoteJWKSet(new URL(as.jwks_uri as string))
+  const idToken = tokens.id_token as string
+  const verified = await jwtVerify(idToken, jwks, { issuer, audience: client.client_id, algorithms: as.id_token_signing_alg_values_supported })
+  assert.equal(verified.payload.sub, claims.sub)
+  assert.ok(as.id_token_signing_alg_values_supported?.includes(decodeProtectedHeader(idToken).alg as string))
+
+  // Userinfo: the same subject; email because of the email scope.
+  const userinfo = await oauth.processUserInfoResponse(as, client, claims.sub,
+    await oauth.userInfoRequest(as, client, tokens.access_token, insecure))
+  assert.equal(userinfo.sub, claims.sub)
+  assert.equal(userinfo.email, DEMO_USER.email)
+  assert.equal(userinfo.email_verified, true)
+
+  // Refresh: a new refresh token replaces the old one; a new id_token keeps subject and audience.
+  const refreshed = await oauth.processRefreshTokenResponse(as, client,
+    await oauth.refreshTokenGrantRequest(as, client, clientAuth, tokens.refresh_token as string, insecure))
+  assert.equal(typeof refreshed.refresh_token, 'string')
+  assert.notEqual(refreshed.refresh_token, tokens.refresh_token)
+  assert.notEqual(refreshed.access_token, tokens.access_token)
+  // OIDC Core §12.2: same subject and audience, auth_time of the original sign-in.
+  const refreshedClaims = oauth.getValidatedIdTokenClaims(refreshed)
+  assert.ok(refreshedClaims)
+  assert.equal(refreshedClaims.sub, claims.sub)
+  assert.equal(refreshedClaims.aud, client.client_id)
+  assert.equal(refreshedClaims.auth_time, claims.auth_time)
+
+  // A second authorization (the browser session is kept; the consent page comes again): its tokens stay live below.
+  const second = await authorize(false)
+  assert.equal(second.claims.sub, claims.sub)
+
+  const introspect = async (token: string) => oauth.processIntrospectionResponse(as, service,
+    await oauth.introspectionRequest(as, service, serviceAuth, token, insecure))
+
+  const before = await introspect(refreshed.access_token)
+  assert.equal(before.active, true)
+  assert.equal(before.client_id, client.client_id)
+  assert.equal(before.sub, claims.sub)
+
+  // Revocation (RFC 7009) of the first authorization's current refresh token, by the public client.
+  await oauth.processRevocationResponse(
+    await oauth.revocationRequest(as, client, clientAuth, refreshed.refresh_token as string, insecure))
+
+  // Introspection by the confidential service: the revoked refresh token and its family are inactive,
+  // the access token of the other authorization is active.
+  assert.deepEqual(await introspect(refreshed.refresh_token as string), { active: false })
+  assert.deepEqual(await introspect(refreshed.access_token), { active: false })
+  const live = await introspect(second.tokens.access_token)
+  assert.equal(live.active, true)
+  assert.equal(live.client_id, client.client_id)
+  assert.equal(live.sub, claims.sub)
+  assert.deepEqual(live.scope?.split(' ').sort(), SCOPE.split(' ').sort())
+  assert.equal(live.iss, issuer)
+
+  // The revoked refresh token no longer refreshes.
+  await assert.rejects(
+    async () => oauth.processRefreshTokenResponse(as, client,
+      await oauth.refreshTokenGrantRequest(as, client, clientAuth, refreshed.refresh_token as string, insecure)),
+    (err: unknown) => err instanceof oauth.ResponseBodyError && err.error === 'invalid_grant')
+
+  // Reuse: the second authorization's first refresh token, presented again after it was rotated,
+  // fails and revokes that whole authorization (OAuth 2.0 Security BCP §4.14).
+  const rotated = await oauth.processRefreshTokenResponse(as, client,
+    await oauth.refreshTokenGrantRequest(as, client, clientAuth, second.tokens.refresh_token as string, insecure))
+  assert.notEqual(rotated.refresh_token, second.tokens.refresh_token)
+  await assert.rejects(
+    async () => oauth.processRefreshTokenResponse(as, client,
+      await oauth.refreshTokenGrantRequest(as, client, clientAuth, second.tokens.refresh_token as string, insecure)),
+    (err: unknown) => err instanceof oauth.ResponseBodyError && err.error === 'invalid_grant')
+  assert.deepEqual(await introspect(rotated.refresh_token as string), { active: false })
+  assert.deepEqual(await introspect(rotated.access_token), { active: false })
+})
