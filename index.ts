@@ -7,11 +7,13 @@ import authPlugin from './plugins/auth.js'
 import cookiesPlugin from './plugins/cookies.js'
 import grantsPlugin from './plugins/grants.js'
 import openapiPlugin from './plugins/openapi.js'
+import providersPlugin from './plugins/providers.js'
 import { problemErrorHandler } from './plugins/errors.js'
 import { useStrictValidation } from './plugins/validation.js'
 import wellKnownRoutes from './routes/well-known/index.js'
 import oauthRoutes from './routes/oauth/index.js'
 import authRoutes from './routes/auth/index.js'
+import providerRoutes from './routes/auth/provider.js'
 import usersRoutes from './routes/users/index.js'
 import {
   AuthorizationServerMetadataSchema,
@@ -22,7 +24,7 @@ import {
   UserInfoSchema
 } from './schemas/oauth.js'
 import { ProblemSchema } from './schemas/problem.js'
-import { UserCreateSchema, UserSchema, UserUpdateSchema } from './schemas/user.js'
+import { OAuthAccountSchema, UserCreateSchema, UserSchema, UserUpdateSchema } from './schemas/user.js'
 import type { FastifyUsersOptions } from './schemas/options.js'
 
 export type { FastifyUsersOptions, ClientOption, SigningKeyOption } from './schemas/options.js'
@@ -37,7 +39,10 @@ export type { AuthRequirement, RequestAuth } from './plugins/auth.js'
 export type { AccessTokenClaims } from './services/tokens.js'
 export type { UsersConfig } from './plugins/config.js'
 export type { MongoStoreOptions } from './stores/mongo.js'
-export { EmailAlreadyExistsError, normalizeEmail } from './stores/types.js'
+export { EmailAlreadyExistsError, OAuthAccountExistsError, normalizeEmail } from './stores/types.js'
+export type { StoredOAuthAccount, OAuthAccountChanges, StoredUpstreamState } from './stores/types.js'
+export type { ProviderOption, UpstreamProfile } from './schemas/providers.js'
+export type { OAuthLoginInfo } from './services/oauth-accounts.js'
 export { memoryStore } from './stores/memory.js'
 export { mongoStore } from './stores/mongo.js'
 export { SUPERUSER_SCOPE, OIDC_SCOPES } from './plugins/config.js'
@@ -45,7 +50,7 @@ export { COOKIES } from './plugins/cookies.js'
 export { SWAGGER_UI_CLIENT_ID } from './plugins/openapi.js'
 
 const sharedSchemas = [
-  UserSchema, UserCreateSchema, UserUpdateSchema, ProblemSchema,
+  UserSchema, UserCreateSchema, UserUpdateSchema, OAuthAccountSchema, ProblemSchema,
   TokenResponseSchema, OAuthErrorSchema, JwksSchema, AuthorizationServerMetadataSchema,
   IntrospectionResponseSchema, UserInfoSchema
 ]
@@ -61,6 +66,7 @@ const fastifyUsers: FastifyPluginAsync<FastifyUsersOptions> = async (app, option
   await app.register(cookiesPlugin)
   await app.register(authPlugin)
   await app.register(openapiPlugin)
+  await app.register(providersPlugin)
 
   const { prefix, bodyLimit } = app.usersConfig
   await app.register(async function fastifyUsersRoutes (scope) {
@@ -72,6 +78,9 @@ const fastifyUsers: FastifyPluginAsync<FastifyUsersOptions> = async (app, option
     await scope.register(wellKnownRoutes, { prefix: `${prefix}/.well-known` })
     await scope.register(oauthRoutes, { prefix: `${prefix}/oauth` })
     await scope.register(authRoutes, { prefix: `${prefix}/auth` })
+    for (const provider of app.usersProviders.values()) {
+      await scope.register(providerRoutes, { prefix: `${prefix}/auth/${provider.name}`, provider })
+    }
     await scope.register(usersRoutes, { prefix: `${prefix}/users` })
   })
 }

@@ -5,6 +5,8 @@ import type { User } from '../schemas/user.js'
 import { createClientRegistry, type Client } from '../services/clients.js'
 import type { PasswordPolicy } from '../services/password.js'
 import type { UserStore } from '../stores/types.js'
+import type { ProviderOption } from '../schemas/providers.js'
+import type { OAuthLoginInfo } from '../services/oauth-accounts.js'
 
 export const SUPERUSER_SCOPE = 'users:admin'
 
@@ -44,6 +46,10 @@ export interface UsersConfig {
   onAfterRegister?: (user: User) => void | Promise<void>
   registration: boolean
   bodyLimit: number
+  providers: ProviderOption[]
+  /** Encrypts upstream tokens at rest. */
+  oauthTokenKey?: Uint8Array
+  onOAuthLogin?: (user: User, info: OAuthLoginInfo) => void | Promise<void>
   /** Absolute URLs of our endpoints, as published in metadata and the OpenAPI document. */
   endpoints: {
     authorize: string
@@ -106,6 +112,16 @@ export function resolveConfig (raw: unknown): UsersConfig {
       if (!Object.hasOwn(scopes, s)) throw new Error(`fastify-users: invalid option "clients[${i}].scopes[${j}]": unknown scope ${s}`)
     }
   }
+  const providerNames = new Set<string>()
+  for (const [i, p] of (options.providers ?? []).entries()) {
+    if (providerNames.has(p.name)) throw new Error(`fastify-users: invalid option "providers[${i}].name": ${p.name} is used twice`)
+    providerNames.add(p.name)
+    if (p.type === 'oidc' && !p.issuer) throw new Error(`fastify-users: invalid option "providers[${i}].issuer": an oidc provider needs its issuer`)
+    for (const field of ['issuer', 'apiBaseUrl', 'authorizationUrl', 'tokenUrl'] as const) {
+      if (p[field] !== undefined) checkUrl(`providers[${i}].${field}`, p[field])
+    }
+  }
+
   // Swagger UI is a built-in public, first-party client: it runs on our own origin.
   if (docs && !clientOptions.some((c) => c.clientId === 'swagger-ui')) {
     clientOptions.push({
@@ -144,6 +160,9 @@ export function resolveConfig (raw: unknown): UsersConfig {
     onAfterRegister: options.onAfterRegister,
     registration: options.registration ?? true,
     bodyLimit: options.bodyLimit ?? 64 * 1024,
+    providers: options.providers ?? [],
+    oauthTokenKey: options.oauthTokenKey === undefined ? undefined : Buffer.from(options.oauthTokenKey, 'base64url'),
+    onOAuthLogin: options.onOAuthLogin,
     endpoints: {
       authorize: `${issuer}${prefix}/oauth/authorize`,
       token: `${issuer}${prefix}/oauth/token`,

@@ -1,4 +1,6 @@
 import { Type, type Static } from '@sinclair/typebox'
+import { ProviderOptionSchema } from './providers.js'
+import type { OAuthLoginInfo } from '../services/oauth-accounts.js'
 import type { UserStore } from '../stores/types.js'
 import type { User } from './user.js'
 
@@ -8,7 +10,9 @@ const ScopeName = Type.String({ pattern: '^[\\x21\\x23-\\x5B\\x5D-\\x7E]+$', max
 const storeMethods = [
   'init', 'close', 'createUser', 'getUserById', 'getUserByEmail', 'updateUser', 'deleteUser',
   'listSigningKeys', 'addSigningKey', 'removeSigningKey', 'createGrant', 'getGrant', 'consumeGrant',
-  'createGrantFamily', 'getGrantFamily', 'revokeGrantFamilies', 'createSession', 'getSession', 'deleteSession'
+  'createGrantFamily', 'getGrantFamily', 'revokeGrantFamilies', 'createSession', 'getSession', 'deleteSession',
+  'createOAuthAccount', 'getOAuthAccount', 'listOAuthAccounts', 'updateOAuthAccount', 'deleteOAuthAccount',
+  'createUpstreamState', 'consumeUpstreamState'
 ] satisfies (keyof UserStore)[]
 
 const fn = <T>(description: string) => Type.Unsafe<T>(Type.Function([], Type.Unknown(), { description }))
@@ -83,7 +87,13 @@ export const FastifyUsersOptionsSchema = Type.Object({
   validatePassword: Type.Optional(fn<(password: string, user: { email: string }) => string | undefined | Promise<string | undefined>>('Returns a message when the password is refused')),
   onAfterRegister: Type.Optional(fn<(user: User) => void | Promise<void>>('Called after a user registered')),
   registration: Type.Optional(Type.Boolean({ description: 'Expose POST /auth/register (default true)' })),
-  bodyLimit: Type.Optional(Type.Integer({ minimum: 1024, maximum: 1048576, description: 'Bytes accepted by our routes' }))
+  bodyLimit: Type.Optional(Type.Integer({ minimum: 1024, maximum: 1048576, description: 'Bytes accepted by our routes' })),
+  providers: Type.Optional(Type.Array(ProviderOptionSchema, { description: 'Upstream login providers: a button each on the login page, routes under /auth/<name>/' })),
+  oauthTokenKey: Type.Optional(Type.String({
+    pattern: '^[A-Za-z0-9_-]{43}$',
+    description: '32 random bytes, base64url: upstream access and refresh tokens are stored encrypted under it (JWE, A256GCM)'
+  })),
+  onOAuthLogin: Type.Optional(fn<(user: User, info: OAuthLoginInfo) => void | Promise<void>>('Called after every sign-in through a provider'))
 }, { additionalProperties: false })
 
 export type FastifyUsersOptions = Static<typeof FastifyUsersOptionsSchema>

@@ -35,3 +35,12 @@ export const UserUpdateSchema = Type.Object({
   }))
 }, { $id: 'UserUpdate', title: 'UserUpdate', additionalProperties: false, minProperties: 1 })
 export type UserUpdate = Static<typeof UserUpdateSchema>
+
+/** A provider account linked to the user; upstream tokens never leave the server. */
+export const OAuthAccountSchema = Type.Object({
+  provider: Type.String({ description: 'The provider name, as in /auth/<name>/' }),
+  accountId: Type.String({ description: "The provider's id of the account" }),
+  accountEmail: Type.Union([Type.String(), Type.Null()]),
+  createdAt: Type.String({ format: 'date-time' })
+}, { $id: 'OAuthAccount', title: 'OAuthAccount', additionalProperties: false })
+export type OAuthAccount = Static<typeof OAuthAccountSchema>

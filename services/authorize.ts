@@ -1,4 +1,5 @@
-import type { AuthorizeQuery } from '../schemas/authorize.js'
+import { Value } from '@sinclair/typebox/value'
+import { AuthorizeQuerySchema, type AuthorizeQuery } from '../schemas/authorize.js'
 import type { Client } from './clients.js'
 import { isS256Challenge } from './pkce.js'
 import { parseScope } from './scopes.js'
@@ -114,4 +115,23 @@ export function authorizationResponseUrl (redirectUri: string, issuer: string, p
   for (const [k, v] of Object.entries(params)) if (v !== undefined) url.searchParams.append(k, v)
   url.searchParams.append('iss', issuer)
   return url.toString()
+}
+
+/** The authorization request as carried through our forms: one canonical query string. */
+export function canonicalQuery (query: Record<string, unknown>): string {
+  const params = new URLSearchParams()
+  for (const [k, v] of Object.entries(query)) if (typeof v === 'string') params.append(k, v)
+  return params.toString()
+}
+
+export function parseCarriedQuery (carried: string): AuthorizeQuery {
+  const params = new URLSearchParams(carried)
+  const query: Record<string, string> = {}
+  for (const [k, v] of params) {
+    // RFC 6749 §3.1: no parameter may appear twice.
+    if (Object.hasOwn(query, k)) throw new UntrustedAuthorizeRequestError(`The parameter ${k} appears twice.`)
+    query[k] = v
+  }
+  if (!Value.Check(AuthorizeQuerySchema, query)) throw new UntrustedAuthorizeRequestError('The authorization request is malformed.')
+  return query
 }

@@ -12,6 +12,10 @@ export const UpdateInvalidPasswordError = createError<[string]>(`${ERROR_PREFIX}
 
 export const UserNotFoundError = createError(`${ERROR_PREFIX}USER_NOT_FOUND`, 'The user does not exist', 404)
 
+export const OAuthAccountNotFoundError = createError<[string]>(`${ERROR_PREFIX}OAUTH_ACCOUNT_NOT_FOUND`, 'No %s account is linked to this user', 404)
+export const UnlinkLastLoginMethodError = createError(`${ERROR_PREFIX}OAUTH_UNLINK_LAST_LOGIN_METHOD`,
+  'This is your only way to sign in: set a password or link another provider first', 400)
+
 const OAUTH_PREFIX = `${ERROR_PREFIX}OAUTH_`
 
 /** An RFC 6749 §5.2 error; the error handler turns it into { error, error_description }. */

@@ -2,6 +2,10 @@ import { randomUUID } from 'node:crypto'
 import {
   EmailAlreadyExistsError,
   normalizeEmail,
+  OAuthAccountExistsError,
+  type OAuthAccountChanges,
+  type StoredOAuthAccount,
+  type StoredUpstreamState,
   type FamilySelector,
   type NewUser,
   type StoredGrant,
@@ -50,6 +54,10 @@ export function memoryStore (): UserStore {
   const grants = new ExpiringTable<StoredGrant>('grant')
   const families = new ExpiringTable<StoredGrantFamily>('grant family')
   const sessions = new ExpiringTable<StoredSession>('session')
+  const upstreamStates = new ExpiringTable<StoredUpstreamState>('upstream state')
+  // Keyed by provider and account id, as the unique index of the MongoDB collection.
+  const oauthAccounts = new Map<string, StoredOAuthAccount>()
+  const accountKey = (provider: string, accountId: string) => JSON.stringify([provider, accountId])
   const matches = (family: StoredGrantFamily, selector: FamilySelector) =>
     'familyId' in selector
       ? family.familyId === selector.familyId
@@ -117,6 +125,7 @@ export function memoryStore (): UserStore {
       if (!user) return false
       users.delete(id)
       idByEmail.delete(normalizeEmail(user.email))
+      for (const [key, account] of oauthAccounts) if (account.userId === id) oauthAccounts.delete(key)
       return true
     },
 
@@ -180,6 +189,48 @@ export function memoryStore (): UserStore {
 
     async deleteSession (idHash) {
       return sessions.rows.delete(idHash)
+    },
+
+    async createOAuthAccount (account) {
+      const key = accountKey(account.provider, account.accountId)
+      if (oauthAccounts.has(key)) throw new OAuthAccountExistsError()
+      oauthAccounts.set(key, copy(account))
+    },
+
+    async getOAuthAccount (provider, accountId) {
+      const account = oauthAccounts.get(accountKey(provider, accountId))
+      return account ? copy(account) : null
+    },
+
+    async listOAuthAccounts (userId) {
+      return [...oauthAccounts.values()]
+        .filter((a) => a.userId === userId)
+        .sort((a, b) => a.createdAt.getTime() - b.createdAt.getTime())
+        .map(copy)
+    },
+
+    async updateOAuthAccount (provider, accountId, changes: OAuthAccountChanges) {
+      const account = oauthAccounts.get(accountKey(provider, accountId))
+      if (!account) return null
+      Object.assign(account, copy(definedOnly(changes)), { updatedAt: new Date() })
+      return copy(account)
+    },
+
+    async deleteOAuthAccount (userId, provider) {
+      for (const [key, account] of oauthAccounts) {
+        if (account.userId === userId && account.provider === provider) return oauthAccounts.delete(key)
+      }
+      return false
+    },
+
+    async createUpstreamState (state) {
+      upstreamStates.create(state.stateHash, state)
+    },
+
+    async consumeUpstreamState (stateHash, now) {
+      const state = upstreamStates.get(stateHash, now)
+      upstreamStates.rows.delete(stateHash)
+      return state
     }
   }
 }

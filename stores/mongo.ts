@@ -2,7 +2,11 @@ import { MongoClient, MongoServerError, ObjectId, type Collection, type Db } fro
 import {
   EmailAlreadyExistsError,
   normalizeEmail,
+  OAuthAccountExistsError,
   type FamilySelector,
+  type OAuthAccountChanges,
+  type StoredOAuthAccount,
+  type StoredUpstreamState,
   type StoredGrant,
   type StoredGrantFamily,
   type StoredSession,
@@ -86,6 +90,8 @@ export function mongoStore (options: MongoStoreOptions): UserStore {
   const grants = () => collection<StoredGrant>('grants')
   const families = () => collection<StoredGrantFamily>('grant_families')
   const sessions = () => collection<StoredSession>('sessions')
+  const oauthAccounts = () => collection<StoredOAuthAccount>('oauth_accounts')
+  const upstreamStates = () => collection<StoredUpstreamState>('upstream_states')
 
   return {
     async init () {
@@ -104,6 +110,10 @@ export function mongoStore (options: MongoStoreOptions): UserStore {
       await families().createIndex({ expiresAt: 1 }, { expireAfterSeconds: 0, name: 'expiresAt_ttl' })
       await sessions().createIndex({ idHash: 1 }, { unique: true, name: 'idHash_unique' })
       await sessions().createIndex({ expiresAt: 1 }, { expireAfterSeconds: 0, name: 'expiresAt_ttl' })
+      await oauthAccounts().createIndex({ provider: 1, accountId: 1 }, { unique: true, name: 'provider_accountId_unique' })
+      await oauthAccounts().createIndex({ userId: 1 }, { name: 'userId' })
+      await upstreamStates().createIndex({ stateHash: 1 }, { unique: true, name: 'stateHash_unique' })
+      await upstreamStates().createIndex({ expiresAt: 1 }, { expireAfterSeconds: 0, name: 'expiresAt_ttl' })
     },
 
     async close () {
@@ -169,6 +179,9 @@ export function mongoStore (options: MongoStoreOptions): UserStore {
       const _id = objectId(id)
       if (!_id) return false
       const result = await users().deleteOne({ _id })
+      // The user first: should this second write fail, an account left behind points at
+      // nobody, and a login through it is treated as a new one.
+      await oauthAccounts().deleteMany({ userId: id })
       return result.deletedCount === 1
     },
 
@@ -232,6 +245,45 @@ export function mongoStore (options: MongoStoreOptions): UserStore {
 
     async deleteSession (idHash) {
       return (await sessions().deleteOne({ idHash })).deletedCount === 1
+    },
+
+    async createOAuthAccount (account) {
+      try {
+        await oauthAccounts().insertOne({ ...account })
+      } catch (err) {
+        if (isDuplicateKey(err)) throw new OAuthAccountExistsError()
+        throw err
+      }
+    },
+
+    async getOAuthAccount (provider, accountId) {
+      return await oauthAccounts().findOne({ provider, accountId }, NO_ID)
+    },
+
+    async listOAuthAccounts (userId) {
+      return await oauthAccounts().find({ userId }, NO_ID).sort({ createdAt: 1 }).toArray()
+    },
+
+    async updateOAuthAccount (provider, accountId, changes: OAuthAccountChanges) {
+      return await oauthAccounts().findOneAndUpdate(
+        { provider, accountId },
+        { $set: { ...defined({ ...changes }), updatedAt: new Date() } },
+        { ...NO_ID, returnDocument: 'after' }
+      )
+    },
+
+    async deleteOAuthAccount (userId, provider) {
+      return (await oauthAccounts().deleteOne({ userId, provider })).deletedCount === 1
+    },
+
+    async createUpstreamState (state) {
+      await upstreamStates().insertOne(defined({ ...state }))
+    },
+
+    async consumeUpstreamState (stateHash, now) {
+      // Deleted whether expired or not; only a live one is returned.
+      const state = await upstreamStates().findOneAndDelete({ stateHash }, NO_ID)
+      return state !== null && state.expiresAt > now ? state : null
     }
   }
 }

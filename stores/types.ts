@@ -86,6 +86,46 @@ export interface StoredSession {
   expiresAt: Date
 }
 
+/**
+ * A provider account linked to a user: (provider, accountId) is unique, and a user has at
+ * most one account per provider (the service keeps that rule).
+ */
+export interface StoredOAuthAccount {
+  provider: string
+  /** The provider's stable id of the account (OIDC `sub`, GitHub's numeric id, ...). */
+  accountId: string
+  userId: string
+  accountEmail: string | null
+  /** Upstream tokens, as the service hands them over: encrypted (JWE) when the app gave a key. */
+  accessToken: string | null
+  refreshToken: string | null
+  /** When the upstream access token expires; null when the provider did not say. */
+  expiresAt: Date | null
+  createdAt: Date
+  updatedAt: Date
+}
+
+export type OAuthAccountChanges = Partial<Pick<StoredOAuthAccount, 'accountEmail' | 'accessToken' | 'refreshToken' | 'expiresAt'>>
+
+/**
+ * A login at an upstream provider in progress: created when the browser is sent to the
+ * provider, consumed once when it comes back. The state the provider echoes is its key.
+ */
+export interface StoredUpstreamState {
+  /** sha256 (base64url) of the state parameter. */
+  stateHash: string
+  provider: string
+  purpose: 'login' | 'associate'
+  /** login: the pending /oauth/authorize request, as carried through our forms. */
+  authorizeQuery?: string
+  /** associate: the user the account is to be linked to. */
+  userId?: string
+  /** OIDC: the nonce sent, to be found in the id_token. */
+  nonce?: string
+  createdAt: Date
+  expiresAt: Date
+}
+
 /** Which families to revoke. */
 export type FamilySelector = { familyId: string } | { sessionId: string } | { userId: string }
 
@@ -105,7 +145,7 @@ export interface UserStore {
    * @throws EmailAlreadyExistsError when the new email belongs to another user
    */
   updateUser(id: string, changes: UserChanges): Promise<StoredUser | null>
-  /** true when a user was deleted */
+  /** true when a user was deleted; the user's OAuth accounts go with it. */
   deleteUser(id: string): Promise<boolean>
 
   /** Every signing key kept in the store, newest first. */
@@ -137,6 +177,31 @@ export interface UserStore {
   getSession(idHash: string, now: Date): Promise<StoredSession | null>
   /** true when a session was deleted */
   deleteSession(idHash: string): Promise<boolean>
+
+  /** @throws OAuthAccountExistsError when (provider, accountId) is linked already */
+  createOAuthAccount(account: StoredOAuthAccount): Promise<void>
+  getOAuthAccount(provider: string, accountId: string): Promise<StoredOAuthAccount | null>
+  /** The user's accounts, oldest first. */
+  listOAuthAccounts(userId: string): Promise<StoredOAuthAccount[]>
+  /** Applies the changes and bumps updatedAt; null when no such account. */
+  updateOAuthAccount(provider: string, accountId: string, changes: OAuthAccountChanges): Promise<StoredOAuthAccount | null>
+  /** Unlinks the user's account at this provider; true when one was removed. */
+  deleteOAuthAccount(userId: string, provider: string): Promise<boolean>
+
+  /** @throws Error when a state with this hash exists */
+  createUpstreamState(state: StoredUpstreamState): Promise<void>
+  /**
+   * Removes and returns the state, atomically: of concurrent calls exactly one gets it;
+   * null when unknown, consumed or expired at `now`.
+   */
+  consumeUpstreamState(stateHash: string, now: Date): Promise<StoredUpstreamState | null>
+}
+
+export class OAuthAccountExistsError extends Error {
+  constructor () {
+    super('This provider account is linked already')
+    this.name = 'OAuthAccountExistsError'
+  }
 }
 
 export class EmailAlreadyExistsError extends Error {

@@ -1,11 +1,12 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify'
-import { Value } from '@sinclair/typebox/value'
 import { COOKIES } from '../../plugins/cookies.js'
 import { AuthorizeQuerySchema, ConsentFormSchema, LoginFormSchema, type AuthorizeQuery } from '../../schemas/authorize.js'
 import {
   AuthorizeRedirectError,
   authorizationResponseUrl,
+  canonicalQuery,
+  parseCarriedQuery,
   UntrustedAuthorizeRequestError,
   validateAuthorizeRequest,
   type AuthorizeRequest
@@ -14,6 +15,7 @@ import { mac, randomToken, safeEqual } from '../../services/secrets.js'
 import type { StoredSession, StoredUser } from '../../stores/types.js'
 import { toPublicUser } from '../../services/users.js'
 import { consentPage, errorPage, loginPage, sendPage, type ProviderButton } from './pages.js'
+import { resumeAuthorizeUrl, signInBrowser } from './session.js'
 
 declare module 'fastify' {
   interface FastifyInstance {
@@ -23,25 +25,6 @@ declare module 'fastify' {
 }
 
 const BROWSER_COOKIE_TTL = 86400
-
-/** The authorization request as carried through our forms: one canonical query string. */
-function canonicalQuery (query: Record<string, unknown>): string {
-  const params = new URLSearchParams()
-  for (const [k, v] of Object.entries(query)) if (typeof v === 'string') params.append(k, v)
-  return params.toString()
-}
-
-function parseCarriedQuery (carried: string): AuthorizeQuery {
-  const params = new URLSearchParams(carried)
-  const query: Record<string, string> = {}
-  for (const [k, v] of params) {
-    // RFC 6749 §3.1: no parameter may appear twice.
-    if (Object.hasOwn(query, k)) throw new UntrustedAuthorizeRequestError(`The parameter ${k} appears twice.`)
-    query[k] = v
-  }
-  if (!Value.Check(AuthorizeQuerySchema, query)) throw new UntrustedAuthorizeRequestError('The authorization request is malformed.')
-  return query
-}
 
 /**
  * GET /oauth/authorize (RFC 6749 §4.1.1) and the two forms of its pages: login and consent.
@@ -182,18 +165,8 @@ const authorizeRoutes: FastifyPluginAsyncTypebox = async (app) => {
     const user = await app.usersService.authenticate(email, password)
     if (!user) return showLogin(request, reply, req, authorizeQuery, 401, 'Wrong email or password.', email)
 
-    // A new session id at every login: an id planted before login is worth nothing after.
-    const previous = cookies.read(request, COOKIES.session)
-    if (previous !== undefined) await app.usersSessions.discard(previous)
-    const { id } = await app.usersSessions.start(user.id)
-    cookies.write(reply, COOKIES.session, id, config.sessionTtl)
-
-    // Resume the authorization request; prompt=login is satisfied now.
-    const prompt = [...req.prompt].filter((p) => p !== 'login')
-    const resumed = new URLSearchParams(authorizeQuery)
-    if (prompt.length > 0) resumed.set('prompt', prompt.join(' '))
-    else resumed.delete('prompt')
-    return reply.redirect(`${authorizePath}?${resumed.toString()}`, 303)
+    await signInBrowser(app, request, reply, user.id)
+    return reply.redirect(resumeAuthorizeUrl(app, authorizeQuery), 303)
   })
 
   app.post('/consent', {

@@ -108,7 +108,18 @@ ${hidden('authorize_query', page.authorizeQuery)}${hidden('csrf_token', page.csr
 ${form('allow', 'Allow')}${form('deny', 'Deny', 'secondary')}`)
 }
 
-export function errorPage (site: string, title: string, message: string): string {
+/** A way back, e.g. to the login page of the pending request. */
+export interface PageLink { href: string, label: string }
+
+export function errorPage (site: string, title: string, message: string, back?: PageLink): string {
+  const next = back
+    ? `<p><a href="${escapeHtml(back.href)}">${escapeHtml(back.label)}</a></p>`
+    : '<p class="muted">Go back to the application and try again.</p>'
   return layout(`${title} · ${site}`, `<h1>${escapeHtml(title)}</h1><p class="error" role="alert">${escapeHtml(message)}</p>
-<p class="muted">Go back to the application and try again.</p>`)
+${next}`)
+}
+
+export function noticePage (site: string, title: string, message: string): string {
+  return layout(`${title} · ${site}`, `<h1>${escapeHtml(title)}</h1><p role="status">${escapeHtml(message)}</p>
+<p class="muted">You may close this page.</p>`)
 }

@@ -1,0 +1,229 @@
+import fastifyOauth2, { type OAuth2Namespace } from '@fastify/oauth2'
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
+import { Type } from '@sinclair/typebox'
+import { Value } from '@sinclair/typebox/value'
+import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify'
+import { ProblemSchema } from '../../schemas/problem.js'
+import { UpstreamTokenSchema, type UpstreamToken } from '../../schemas/providers.js'
+import { AuthorizeRedirectError, canonicalQuery, parseCarriedQuery, UntrustedAuthorizeRequestError, validateAuthorizeRequest } from '../../services/authorize.js'
+import { UpstreamLoginError, type UpstreamProvider } from '../../services/providers/index.js'
+import { hashToken, randomToken, safeEqual } from '../../services/secrets.js'
+import type { StoredUpstreamState } from '../../stores/types.js'
+import { errorPage, noticePage, sendPage, type PageLink } from '../oauth/pages.js'
+import { resumeAuthorizeUrl, signInBrowser } from '../oauth/session.js'
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    upstream: OAuth2Namespace
+  }
+}
+
+export interface ProviderRoutesOptions {
+  provider: UpstreamProvider
+}
+
+// Long enough to sign in at the provider (and maybe register there), short enough to be useless later.
+const STATE_TTL_MS = 10 * 60 * 1000
+
+const CallbackQuerySchema = Type.Object({
+  code: Type.Optional(Type.String({ maxLength: 4096 })),
+  state: Type.Optional(Type.String({ maxLength: 512 })),
+  error: Type.Optional(Type.String({ maxLength: 256 })),
+  error_description: Type.Optional(Type.String({ maxLength: 2048 }))
+}, { additionalProperties: true })
+
+const StartQuerySchema = Type.Object({
+  authorize_query: Type.String({ minLength: 1, maxLength: 8192 })
+}, { additionalProperties: false })
+
+/**
+ * One upstream provider's routes, registered once per provider under /auth/<name>:
+ * login (authorize, callback) and associate (authorize, callback). Built on
+ * @fastify/oauth2 for the authorization URL, PKCE and the code exchange; the state is ours:
+ * random, stored hashed, single use, ten minutes, bound to this browser by
+ * @fastify/oauth2's state cookie and to the pending /oauth/authorize request or the user.
+ */
+const providerRoutes: FastifyPluginAsyncTypebox<ProviderRoutesOptions> = async (app, { provider }) => {
+  const config = app.usersConfig
+  const store = config.store
+  const site = new URL(config.issuer).host
+  const base = `${config.prefix}/auth/${provider.name}`
+  const loginCallback = `${config.issuer}${base}/callback`
+  const associateCallback = `${config.issuer}${base}/associate/callback`
+  const stateCookie = `fastify_users_${provider.name}_state`
+  const prepared = new WeakMap<FastifyRequest, string>()
+  const consumed = new WeakMap<FastifyRequest, StoredUpstreamState>()
+  const isAssociate = (request: FastifyRequest) => request.routeOptions.url?.startsWith(`${base}/associate/`) === true
+
+  const tokenUrl = new URL(provider.tokenEndpoint)
+  const authorizationUrl = new URL(provider.authorizationEndpoint)
+  await app.register(fastifyOauth2, {
+    name: 'upstream',
+    credentials: {
+      client: { id: provider.clientId, secret: provider.clientSecret },
+      auth: {
+        tokenHost: tokenUrl.origin,
+        tokenPath: tokenUrl.pathname,
+        authorizeHost: authorizationUrl.origin,
+        authorizePath: authorizationUrl.pathname
+      },
+      options: { authorizationMethod: provider.tokenAuth }
+    },
+    scope: provider.scopes,
+    callbackUri: (request) => isAssociate(request) ? associateCallback : loginCallback,
+    pkce: 'S256',
+    generateStateFunction: (request: FastifyRequest) => {
+      const state = prepared.get(request)
+      if (state === undefined) throw new Error('fastify-users: upstream state not prepared')
+      return state
+    },
+    checkStateFunction: async (request: FastifyRequest) => {
+      consumed.set(request, await consumeState(request))
+      return true
+    },
+    redirectStateCookieName: stateCookie,
+    verifierCookieName: `fastify_users_${provider.name}_verifier`,
+    cookie: { path: `${base}/`, secure: config.secureCookies, httpOnly: true, sameSite: 'lax' },
+    userAgent: 'fastify-users'
+  })
+
+  /** The state comes back with the browser that holds its cookie, once, in time, for this flow. */
+  async function consumeState (request: FastifyRequest): Promise<StoredUpstreamState> {
+    const { state } = request.query as { state?: string }
+    const cookie = request.cookies[stateCookie]
+    // Checked before the store is touched: a stranger's link cannot use up this browser's state.
+    if (!state || cookie === undefined || !safeEqual(cookie, state)) {
+      throw new UpstreamLoginError(400, 'Sign-in link not valid here', `This ${provider.label} sign-in was not started from this browser, or it was finished already. Start again from the application.`)
+    }
+    const record = await store.consumeUpstreamState(hashToken(state), new Date())
+    if (!record || record.provider !== provider.name || record.purpose !== (isAssociate(request) ? 'associate' : 'login')) {
+      throw new UpstreamLoginError(400, 'Sign-in link expired', `This ${provider.label} sign-in has expired or was used already. Start again from the application.`)
+    }
+    return record
+  }
+
+  /** Stores the state and answers with the provider's authorization URL. */
+  async function authorizationUri (request: FastifyRequest, reply: FastifyReply, fields: Pick<StoredUpstreamState, 'purpose' | 'authorizeQuery' | 'userId'>): Promise<string> {
+    const state = randomToken()
+    const nonce = provider.oidc ? randomToken() : undefined
+    const createdAt = new Date()
+    await store.createUpstreamState({ stateHash: hashToken(state), provider: provider.name, ...fields, nonce, createdAt, expiresAt: new Date(createdAt.getTime() + STATE_TTL_MS) })
+    prepared.set(request, state)
+    const uri = new URL(await app.upstream.generateAuthorizationUri(request, reply))
+    if (nonce !== undefined) uri.searchParams.set('nonce', nonce)
+    return uri.toString()
+  }
+
+  /** The provider's answer, checked: state, then the code exchange, then the account. */
+  async function finish (request: FastifyRequest, reply: FastifyReply) {
+    const query = request.query as { error?: string, code?: string }
+    if (query.error !== undefined || query.code === undefined) {
+      const record = await consumeState(request)
+      const denied = query.error === 'access_denied'
+      throw Object.assign(new UpstreamLoginError(denied ? 403 : 502, denied ? 'Sign-in cancelled' : 'Sign-in failed',
+        denied ? `You did not sign in at ${provider.label}.` : `${provider.label} could not sign you in${query.error && /^[\w.-]+$/.test(query.error) ? ` (${query.error})` : ''}.`), { record })
+    }
+    let raw: unknown
+    try {
+      raw = (await app.upstream.getAccessTokenFromAuthorizationCodeFlow(request, reply)).token
+    } catch (err) {
+      if (err instanceof UpstreamLoginError) throw err
+      throw Object.assign(exchangeError(err), { record: consumed.get(request) })
+    }
+    const record = consumed.get(request) as StoredUpstreamState
+    if (!Value.Check(UpstreamTokenSchema, raw)) {
+      throw Object.assign(new UpstreamLoginError(502, 'Sign-in failed', `${provider.label} answered the code exchange in an unexpected form.`), { record })
+    }
+    const token: UpstreamToken = raw
+    try {
+      return { record, token, profile: await provider.profile(token, record.nonce) }
+    } catch (err) {
+      throw Object.assign(err as Error, { record })
+    }
+  }
+
+  function exchangeError (err: unknown): UpstreamLoginError {
+    // simple-oauth2 rejects with the provider's error body in data.payload: only its code is shown.
+    const payload = (err as { data?: { payload?: { error?: unknown } } }).data?.payload
+    const code = typeof payload?.error === 'string' && /^[\w.-]{1,64}$/.test(payload.error) ? ` (${payload.error})` : ''
+    const status = (err as { output?: { statusCode?: number } }).output?.statusCode
+    if (status === undefined) return new UpstreamLoginError(502, 'Sign-in failed', `${provider.label} could not be reached.`)
+    return new UpstreamLoginError(502, 'Sign-in failed', `${provider.label} did not accept the sign-in${code}.`)
+  }
+
+  /** Every failure of a browser route ends on a page; a login one offers the way back. */
+  function pageErrors (error: FastifyError & { record?: StoredUpstreamState }, request: FastifyRequest, reply: FastifyReply) {
+    const back: PageLink | undefined = error.record?.authorizeQuery
+      ? { href: `${config.prefix}/oauth/authorize?${error.record.authorizeQuery}`, label: 'Back to sign-in' }
+      : undefined
+    if (error instanceof UpstreamLoginError) {
+      request.log.info({ provider: provider.name, status: error.status, reason: error.message }, 'fastify-users: upstream sign-in refused')
+      return sendPage(reply, error.status, { issuer: config.issuer, formActions: [] }, errorPage(site, error.title, error.message, back))
+    }
+    if (error instanceof UntrustedAuthorizeRequestError || error instanceof AuthorizeRedirectError) {
+      return sendPage(reply, 400, { issuer: config.issuer, formActions: [] }, errorPage(site, 'This sign-in request cannot be completed', error.message))
+    }
+    const status = typeof error.statusCode === 'number' && error.statusCode >= 400 && error.statusCode < 500 ? error.statusCode : 500
+    if (status >= 500) request.log.error({ err: error, provider: provider.name }, 'fastify-users: upstream sign-in failed')
+    return sendPage(reply, status, { issuer: config.issuer, formActions: [] }, errorPage(site, 'Sign-in failed',
+      status >= 500 ? 'Something went wrong on our side. Please try again.' : 'The request was malformed.', back))
+  }
+
+  app.get('/authorize', {
+    schema: { hide: true, querystring: StartQuerySchema },
+    errorHandler: pageErrors
+  }, async (request, reply) => {
+    const carried = parseCarriedQuery(request.query.authorize_query)
+    // The pending request is checked now, so that a bad one is not carried through the provider.
+    validateAuthorizeRequest(config.clients, config.scopes, carried)
+    return reply.redirect(await authorizationUri(request, reply, { purpose: 'login', authorizeQuery: canonicalQuery(carried) }), 302)
+  })
+
+  app.get('/callback', {
+    schema: { hide: true, querystring: CallbackQuerySchema },
+    errorHandler: pageErrors
+  }, async (request, reply) => {
+    const { record, token, profile } = await finish(request, reply)
+    try {
+      const user = await app.usersOAuth.login(provider, profile, token)
+      await signInBrowser(app, request, reply, user.id)
+    } catch (err) {
+      throw Object.assign(err as Error, { record })
+    }
+    return reply.redirect(resumeAuthorizeUrl(app, record.authorizeQuery ?? ''), 302)
+  })
+
+  app.get('/associate/authorize', {
+    config: { auth: true },
+    schema: {
+      tags: ['auth'],
+      summary: `Link a ${provider.label} account to the signed-in user`,
+      description: `Answers with the URL to send the browser to. Call it from the browser that will follow the URL (it sets the cookies that bind the flow to that browser); ${provider.label} sends the browser back to ${base}/associate/callback.`,
+      response: {
+        200: Type.Object({ authorization_url: Type.String({ format: 'uri' }) }),
+        401: Type.Ref(ProblemSchema)
+      }
+    }
+  }, async (request, reply) => {
+    const userId = request.auth?.claims.sub as string
+    return { authorization_url: await authorizationUri(request, reply, { purpose: 'associate', userId }) }
+  })
+
+  app.get('/associate/callback', {
+    schema: { hide: true, querystring: CallbackQuerySchema },
+    errorHandler: pageErrors
+  }, async (request, reply) => {
+    const { record, token, profile } = await finish(request, reply)
+    const { user, account } = await app.usersOAuth.associate(provider, record.userId as string, profile, token)
+    return sendPage(reply, 200, { issuer: config.issuer, formActions: [] }, noticePage(site, 'Account linked',
+      `Your ${provider.label} account${account.accountEmail ? ` (${account.accountEmail})` : ''} is now linked to ${user.email}.`))
+  })
+
+  app.usersOAuth.registerRefresher(provider.name, async (refreshToken) => {
+    const token = (await app.upstream.getNewAccessTokenUsingRefreshToken({ refresh_token: refreshToken } as never, {})).token
+    if (!Value.Check(UpstreamTokenSchema, token)) throw new Error(`fastify-users: ${provider.label} answered the refresh in an unexpected form`)
+    return token
+  })
+}
+
+export default providerRoutes

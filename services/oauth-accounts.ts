@@ -1,0 +1,221 @@
+import { CompactEncrypt, compactDecrypt } from 'jose'
+import type { User } from '../schemas/user.js'
+import type { UpstreamProfile, UpstreamToken } from '../schemas/providers.js'
+import {
+  EmailAlreadyExistsError,
+  OAuthAccountExistsError,
+  type OAuthAccountChanges,
+  type StoredOAuthAccount,
+  type StoredUser,
+  type UserStore
+} from '../stores/types.js'
+import { OAuthAccountNotFoundError, UnlinkLastLoginMethodError } from './errors.js'
+import { UpstreamLoginError } from './providers/index.js'
+import { toPublicUser } from './users.js'
+
+/** What the linking rules need to know of a provider. */
+export interface LinkingProvider {
+  name: string
+  label: string
+  associateByEmail: boolean
+  isVerifiedByDefault: boolean
+}
+
+export interface OAuthLoginInfo {
+  provider: string
+  accountId: string
+  /** A new user was made for this login. */
+  created: boolean
+  /** The account was linked to an existing user by this login. */
+  linked: boolean
+}
+
+export interface OAuthAccountServiceOptions {
+  store: UserStore
+  /** 32 bytes: upstream tokens are stored as JWE (dir, A256GCM) under it. Absent: stored as given. */
+  tokenKey?: Uint8Array
+  onAfterRegister?: (user: User) => void | Promise<void>
+  onOAuthLogin?: (user: User, info: OAuthLoginInfo) => void | Promise<void>
+  now?: () => Date
+}
+
+/** Upstream tokens refresh through the provider's own routes plugin, which registers here. */
+export type UpstreamRefresher = (refreshToken: string) => Promise<UpstreamToken>
+
+/**
+ * The linking rules of fastapi-users, safer by default: an account is known by
+ * (provider, accountId); a first login joins an existing user with the same email only when
+ * the app opted in for that provider AND the provider says the email is verified.
+ */
+export function createOAuthAccountService (options: OAuthAccountServiceOptions) {
+  const { store } = options
+  const now = options.now ?? (() => new Date())
+  const refreshers = new Map<string, UpstreamRefresher>()
+
+  async function seal (value: string | undefined | null): Promise<string | null> {
+    if (value === undefined || value === null) return null
+    if (!options.tokenKey) return value
+    return new CompactEncrypt(new TextEncoder().encode(value)).setProtectedHeader({ alg: 'dir', enc: 'A256GCM' }).encrypt(options.tokenKey)
+  }
+
+  async function open (value: string | null): Promise<string | null> {
+    if (value === null || !options.tokenKey) return value
+    const { plaintext } = await compactDecrypt(value, options.tokenKey)
+    return new TextDecoder().decode(plaintext)
+  }
+
+  /** The account fields a token response sets; without a new refresh token, the old one stays. */
+  async function tokenFields (token: UpstreamToken): Promise<OAuthAccountChanges> {
+    const expiresIn = Number(token.expires_in)
+    const fields: OAuthAccountChanges = {
+      accessToken: await seal(token.access_token),
+      expiresAt: Number.isFinite(expiresIn) && expiresIn > 0 ? new Date(now().getTime() + expiresIn * 1000) : null
+    }
+    if (token.refresh_token !== undefined) fields.refreshToken = await seal(token.refresh_token)
+    return fields
+  }
+
+  async function newAccount (provider: LinkingProvider, userId: string, profile: UpstreamProfile, token: UpstreamToken): Promise<StoredOAuthAccount> {
+    const at = now()
+    const fields = await tokenFields(token)
+    return {
+      provider: provider.name,
+      accountId: profile.accountId,
+      userId,
+      accountEmail: profile.email,
+      accessToken: fields.accessToken ?? null,
+      refreshToken: fields.refreshToken ?? null,
+      expiresAt: fields.expiresAt ?? null,
+      createdAt: at,
+      updatedAt: at
+    }
+  }
+
+  async function refreshTokens (account: StoredOAuthAccount, profile: UpstreamProfile, token: UpstreamToken) {
+    await store.updateOAuthAccount(account.provider, account.accountId, { ...await tokenFields(token), accountEmail: profile.email })
+  }
+
+  const taken = (provider: LinkingProvider) => new UpstreamLoginError(409, 'This email address is taken',
+    `A user with the email address of your ${provider.label} account exists already. Sign in with your password, then link ${provider.label} from your account.`)
+
+  async function login (provider: LinkingProvider, profile: UpstreamProfile, token: UpstreamToken, attempt = 0): Promise<StoredUser> {
+    const account = await store.getOAuthAccount(provider.name, profile.accountId)
+    if (account) {
+      const user = await store.getUserById(account.userId)
+      if (user) {
+        if (!user.isActive) throw new UpstreamLoginError(403, 'Sign-in refused', 'This user is deactivated.')
+        await refreshTokens(account, profile, token)
+        await options.onOAuthLogin?.(toPublicUser(user), { provider: provider.name, accountId: profile.accountId, created: false, linked: false })
+        return user
+      }
+      // Left behind by a user deleted half-way: the account is free again.
+      await store.deleteOAuthAccount(account.userId, provider.name)
+    }
+
+    if (profile.email === null) {
+      throw new UpstreamLoginError(400, 'No email address', `${provider.label} did not share an email address with us; one is needed to make your user.`)
+    }
+    const existing = await store.getUserByEmail(profile.email)
+    if (existing) {
+      if (!provider.associateByEmail || !profile.emailVerified) throw taken(provider)
+      if (!existing.isActive) throw new UpstreamLoginError(403, 'Sign-in refused', 'This user is deactivated.')
+      if ((await store.listOAuthAccounts(existing.id)).some((a) => a.provider === provider.name)) {
+        throw new UpstreamLoginError(409, 'Another account is linked', `Your user is linked to another ${provider.label} account.`)
+      }
+      try {
+        await store.createOAuthAccount(await newAccount(provider, existing.id, profile, token))
+      } catch (err) {
+        // Linked by a concurrent login of the same account: take the path of a known account.
+        if (err instanceof OAuthAccountExistsError && attempt === 0) return login(provider, profile, token, 1)
+        throw err
+      }
+      await options.onOAuthLogin?.(toPublicUser(existing), { provider: provider.name, accountId: profile.accountId, created: false, linked: true })
+      return existing
+    }
+
+    let user: StoredUser
+    try {
+      user = await store.createUser({ email: profile.email, hashedPassword: null, isVerified: provider.isVerifiedByDefault && profile.emailVerified })
+    } catch (err) {
+      if (err instanceof EmailAlreadyExistsError && attempt === 0) return login(provider, profile, token, 1)
+      if (err instanceof EmailAlreadyExistsError) throw taken(provider)
+      throw err
+    }
+    try {
+      await store.createOAuthAccount(await newAccount(provider, user.id, profile, token))
+    } catch (err) {
+      // The user first, then the account: should the second write fail, undo the first.
+      await store.deleteUser(user.id)
+      if (err instanceof OAuthAccountExistsError && attempt === 0) return login(provider, profile, token, 1)
+      throw err
+    }
+    const publicUser = toPublicUser(user)
+    await options.onAfterRegister?.(publicUser)
+    await options.onOAuthLogin?.(publicUser, { provider: provider.name, accountId: profile.accountId, created: true, linked: false })
+    return user
+  }
+
+  return {
+    login,
+
+    /** Links the provider account to a signed-in user (the associate flow). */
+    async associate (provider: LinkingProvider, userId: string, profile: UpstreamProfile, token: UpstreamToken): Promise<{ user: StoredUser, account: StoredOAuthAccount }> {
+      const user = await store.getUserById(userId)
+      if (!user?.isActive) throw new UpstreamLoginError(403, 'Linking refused', 'The user this link was started for is gone or deactivated.')
+      const account = await store.getOAuthAccount(provider.name, profile.accountId)
+      if (account && account.userId !== userId) {
+        throw new UpstreamLoginError(409, 'Account linked elsewhere', `This ${provider.label} account is linked to another user.`)
+      }
+      if (account) {
+        await refreshTokens(account, profile, token)
+        return { user, account: await store.getOAuthAccount(provider.name, profile.accountId) ?? account }
+      }
+      if ((await store.listOAuthAccounts(userId)).some((a) => a.provider === provider.name)) {
+        throw new UpstreamLoginError(409, 'Another account is linked', `Your user is linked to another ${provider.label} account already; unlink it first.`)
+      }
+      const created = await newAccount(provider, userId, profile, token)
+      try {
+        await store.createOAuthAccount(created)
+      } catch (err) {
+        if (err instanceof OAuthAccountExistsError) throw new UpstreamLoginError(409, 'Account linked elsewhere', `This ${provider.label} account is linked to another user.`)
+        throw err
+      }
+      return { user, account: created }
+    },
+
+    list (userId: string): Promise<StoredOAuthAccount[]> {
+      return store.listOAuthAccounts(userId)
+    },
+
+    /** Refused when it would leave the user no way to sign in. */
+    async unlink (user: StoredUser, providerName: string): Promise<void> {
+      const accounts = await store.listOAuthAccounts(user.id)
+      if (!accounts.some((a) => a.provider === providerName)) throw new OAuthAccountNotFoundError(providerName)
+      if (user.hashedPassword === null && accounts.length === 1) throw new UnlinkLastLoginMethodError()
+      if (!await store.deleteOAuthAccount(user.id, providerName)) throw new OAuthAccountNotFoundError(providerName)
+    },
+
+    registerRefresher (providerName: string, refresher: UpstreamRefresher) {
+      refreshers.set(providerName, refresher)
+    },
+
+    /**
+     * The user's upstream access token for this provider, refreshed first when it expired
+     * (or expires within a minute) and a refresh token is at hand; null when there is none.
+     */
+    async upstreamAccessToken (userId: string, providerName: string): Promise<string | null> {
+      const account = (await store.listOAuthAccounts(userId)).find((a) => a.provider === providerName)
+      if (!account) return null
+      const fresh = account.expiresAt === null || account.expiresAt.getTime() - 60_000 > now().getTime()
+      if (fresh) return open(account.accessToken)
+      const refreshToken = await open(account.refreshToken)
+      const refresher = refreshers.get(providerName)
+      if (refreshToken === null || !refresher) return null
+      const token = await refresher(refreshToken)
+      await store.updateOAuthAccount(account.provider, account.accountId, await tokenFields(token))
+      return token.access_token
+    }
+  }
+}
+
+export type OAuthAccountService = ReturnType<typeof createOAuthAccountService>
