@@ -1,6 +1,15 @@
 import { test, type TestContext } from 'node:test'
 import assert from 'node:assert/strict'
-import { EmailAlreadyExistsError, type StoredGrant, type StoredGrantFamily, type StoredSession, type UserStore } from '../index.js'
+import {
+  EmailAlreadyExistsError,
+  OAuthAccountExistsError,
+  type StoredGrant,
+  type StoredGrantFamily,
+  type StoredOAuthAccount,
+  type StoredSession,
+  type StoredUpstreamState,
+  type UserStore
+} from '../index.js'
 import { build } from './support/app.js'
 
 /**
@@ -415,6 +424,245 @@ export function storeContract (name: string, make: () => Promise<UserStore>) {
     read.userId = 'changed-after-get'
     read.expiresAt.setFullYear(1999)
     assert.deepEqual(await store.getSession(original.idHash, original.createdAt), original)
+  })
+
+  function sampleAccount (overrides: Partial<StoredOAuthAccount> = {}): StoredOAuthAccount {
+    const createdAt = new Date()
+    return {
+      provider: 'github',
+      accountId: '12345',
+      userId: 'user-1',
+      accountEmail: 'ada@example.com',
+      accessToken: 'upstream-access-token',
+      refreshToken: 'upstream-refresh-token',
+      expiresAt: at(createdAt, HOUR),
+      createdAt,
+      updatedAt: createdAt,
+      ...overrides
+    }
+  }
+  function sampleState (overrides: Partial<StoredUpstreamState> = {}): StoredUpstreamState {
+    const createdAt = new Date()
+    return {
+      stateHash: 'hash-of-state',
+      provider: 'github',
+      purpose: 'login',
+      authorizeQuery: 'response_type=code&client_id=client-1&state=xyz',
+      nonce: 'nonce-1',
+      createdAt,
+      expiresAt: at(createdAt, 10 * 60_000),
+      ...overrides
+    }
+  }
+
+  test(`${name}: createOAuthAccount then getOAuthAccount gives the account back, null fields included`, async (t) => {
+    const store = await fresh(t)
+    const full = sampleAccount()
+    const bare = sampleAccount({ accountId: '67890', userId: 'user-2', accountEmail: null, accessToken: null, refreshToken: null, expiresAt: null })
+    await store.createOAuthAccount(full)
+    await store.createOAuthAccount(bare)
+    const read = await store.getOAuthAccount('github', '12345')
+    assert.deepEqual(read, full)
+    assert.ok(read?.createdAt instanceof Date && read.updatedAt instanceof Date && read.expiresAt instanceof Date)
+    assert.deepEqual(await store.getOAuthAccount('github', '67890'), bare)
+    assert.equal(await store.getOAuthAccount('github', 'no-such-account'), null)
+    assert.equal(await store.getOAuthAccount('google', '12345'), null)
+  })
+
+  test(`${name}: a second account with the same (provider, accountId) is refused, even for another user, and the first is kept`, async (t) => {
+    const store = await fresh(t)
+    const account = sampleAccount()
+    await store.createOAuthAccount(account)
+    await assert.rejects(store.createOAuthAccount(sampleAccount({ userId: 'user-2', accountEmail: 'bob@example.com' })), OAuthAccountExistsError)
+    await assert.rejects(store.createOAuthAccount(sampleAccount({ accessToken: 'other-token' })), OAuthAccountExistsError)
+    assert.deepEqual(await store.getOAuthAccount('github', '12345'), account)
+    assert.deepEqual(await store.listOAuthAccounts('user-1'), [account])
+    assert.deepEqual(await store.listOAuthAccounts('user-2'), [])
+  })
+
+  test(`${name}: the same accountId at two providers makes two accounts`, async (t) => {
+    const store = await fresh(t)
+    const github = sampleAccount({ accountId: '42' })
+    const google = sampleAccount({ provider: 'google', accountId: '42', userId: 'user-2' })
+    await store.createOAuthAccount(github)
+    await store.createOAuthAccount(google)
+    assert.deepEqual(await store.getOAuthAccount('github', '42'), github)
+    assert.deepEqual(await store.getOAuthAccount('google', '42'), google)
+  })
+
+  test(`${name}: 20 parallel links of one provider account to different users: exactly one succeeds`, async (t) => {
+    const store = await fresh(t)
+    const accounts = Array.from({ length: 20 }, (_, i) => sampleAccount({ userId: `user-${i}` }))
+    const results = await Promise.allSettled(accounts.map((a) => store.createOAuthAccount(a)))
+    const winners = results.flatMap((r, i) => r.status === 'fulfilled' ? [i] : [])
+    const refused = results.filter((r) => r.status === 'rejected' && r.reason instanceof OAuthAccountExistsError)
+    assert.equal(winners.length, 1)
+    assert.equal(refused.length, 19)
+    assert.deepEqual(await store.getOAuthAccount('github', '12345'), accounts[winners[0] as number])
+  })
+
+  test(`${name}: listOAuthAccounts gives only the user's accounts, oldest first`, async (t) => {
+    const store = await fresh(t)
+    const base = new Date()
+    const gitlab = sampleAccount({ provider: 'gitlab', accountId: 'g1', createdAt: at(base, 3 * HOUR), updatedAt: at(base, 3 * HOUR) })
+    const github = sampleAccount({ provider: 'github', accountId: 'h1', createdAt: at(base, 2 * HOUR), updatedAt: at(base, 2 * HOUR) })
+    const google = sampleAccount({ provider: 'google', accountId: 'o1', createdAt: at(base, HOUR), updatedAt: at(base, 4 * HOUR) })
+    const bobs = sampleAccount({ provider: 'github', accountId: 'h2', userId: 'user-2', createdAt: base, updatedAt: base })
+    for (const account of [gitlab, bobs, github, google]) await store.createOAuthAccount(account)
+    assert.deepEqual(await store.listOAuthAccounts('user-1'), [google, github, gitlab])
+    assert.deepEqual(await store.listOAuthAccounts('user-2'), [bobs])
+    assert.deepEqual(await store.listOAuthAccounts('no-such-user'), [])
+  })
+
+  test(`${name}: updateOAuthAccount applies the given changes only and bumps updatedAt`, async (t) => {
+    const store = await fresh(t)
+    const account = sampleAccount()
+    const other = sampleAccount({ accountId: '67890', userId: 'user-2' })
+    await store.createOAuthAccount(account)
+    await store.createOAuthAccount(other)
+    await new Promise((resolve) => setTimeout(resolve, 5))
+    const newExpiry = at(account.createdAt, 2 * HOUR)
+    const updated = await store.updateOAuthAccount('github', '12345', {
+      accessToken: 'new-access-token', expiresAt: newExpiry, accountEmail: null, refreshToken: undefined
+    })
+    assert.ok(updated)
+    assert.ok(updated.updatedAt.getTime() > account.updatedAt.getTime())
+    assert.deepEqual(updated, { ...account, accessToken: 'new-access-token', expiresAt: newExpiry, accountEmail: null, updatedAt: updated.updatedAt })
+    assert.deepEqual(await store.getOAuthAccount('github', '12345'), updated)
+
+    await new Promise((resolve) => setTimeout(resolve, 5))
+    const cleared = await store.updateOAuthAccount('github', '12345', { accessToken: null, refreshToken: null, expiresAt: null })
+    assert.ok(cleared)
+    assert.ok(cleared.updatedAt.getTime() > updated.updatedAt.getTime())
+    assert.deepEqual(cleared, { ...updated, accessToken: null, refreshToken: null, expiresAt: null, updatedAt: cleared.updatedAt })
+    assert.deepEqual(await store.getOAuthAccount('github', '12345'), cleared)
+
+    assert.equal(await store.updateOAuthAccount('github', 'no-such-account', { accessToken: 'x' }), null)
+    assert.equal(await store.updateOAuthAccount('google', '12345', { accessToken: 'x' }), null)
+    assert.equal(await store.getOAuthAccount('google', '12345'), null)
+    assert.deepEqual(await store.getOAuthAccount('github', '67890'), other)
+  })
+
+  test(`${name}: deleteOAuthAccount unlinks only that user's account at that provider`, async (t) => {
+    const store = await fresh(t)
+    const adaGithub = sampleAccount({ accountId: 'a1', userId: 'ada' })
+    const adaGoogle = sampleAccount({ provider: 'google', accountId: 'a2', userId: 'ada' })
+    const bobGithub = sampleAccount({ accountId: 'b1', userId: 'bob' })
+    for (const account of [adaGithub, adaGoogle, bobGithub]) await store.createOAuthAccount(account)
+    assert.equal(await store.deleteOAuthAccount('ada', 'gitlab'), false)
+    assert.equal(await store.deleteOAuthAccount('nobody', 'github'), false)
+    assert.equal(await store.deleteOAuthAccount('ada', 'github'), true)
+    assert.equal(await store.deleteOAuthAccount('ada', 'github'), false)
+    assert.equal(await store.getOAuthAccount('github', 'a1'), null)
+    assert.deepEqual(await store.listOAuthAccounts('ada'), [adaGoogle])
+    assert.deepEqual(await store.getOAuthAccount('github', 'b1'), bobGithub)
+    assert.deepEqual(await store.listOAuthAccounts('bob'), [bobGithub])
+  })
+
+  test(`${name}: deleteUser removes the user's OAuth accounts, so they can be linked again`, async (t) => {
+    const store = await fresh(t)
+    const ada = await store.createUser({ email: 'ada@example.com', hashedPassword: null })
+    const bob = await store.createUser({ email: 'bob@example.com', hashedPassword: null })
+    const adaGithub = sampleAccount({ accountId: 'a1', userId: ada.id })
+    const adaGoogle = sampleAccount({ provider: 'google', accountId: 'a2', userId: ada.id })
+    const bobGithub = sampleAccount({ accountId: 'b1', userId: bob.id })
+    for (const account of [adaGithub, adaGoogle, bobGithub]) await store.createOAuthAccount(account)
+    assert.equal(await store.deleteUser(ada.id), true)
+    assert.deepEqual(await store.listOAuthAccounts(ada.id), [])
+    assert.equal(await store.getOAuthAccount('github', 'a1'), null)
+    assert.equal(await store.getOAuthAccount('google', 'a2'), null)
+    assert.deepEqual(await store.listOAuthAccounts(bob.id), [bobGithub])
+    const carol = await store.createUser({ email: 'carol@example.com', hashedPassword: null })
+    const relinked = sampleAccount({ accountId: 'a1', userId: carol.id })
+    await store.createOAuthAccount(relinked)
+    assert.deepEqual(await store.getOAuthAccount('github', 'a1'), relinked)
+  })
+
+  test(`${name}: returned OAuth accounts are copies`, async (t) => {
+    const store = await fresh(t)
+    const account = sampleAccount()
+    const original = structuredClone(account)
+    await store.createOAuthAccount(account)
+    account.accessToken = 'changed-after-create'
+    account.expiresAt?.setFullYear(1999)
+    const read = await store.getOAuthAccount('github', '12345')
+    assert.deepEqual(read, original)
+    assert.ok(read)
+    read.userId = 'changed-after-get'
+    read.createdAt.setFullYear(1999)
+    const [listed] = await store.listOAuthAccounts('user-1')
+    assert.deepEqual(listed, original)
+    assert.ok(listed)
+    listed.refreshToken = 'changed-after-list'
+    listed.updatedAt.setFullYear(1999)
+    const updated = await store.updateOAuthAccount('github', '12345', { accountEmail: 'new@example.com' })
+    assert.ok(updated)
+    const expected = { ...original, accountEmail: 'new@example.com', updatedAt: updated.updatedAt }
+    assert.deepEqual(updated, expected)
+    updated.accessToken = 'changed-after-update'
+    updated.expiresAt?.setFullYear(1999)
+    assert.deepEqual(await store.getOAuthAccount('github', '12345'), structuredClone(expected))
+  })
+
+  test(`${name}: consumeUpstreamState gives the state back as created, absent fields absent`, async (t) => {
+    const store = await fresh(t)
+    const login = sampleState()
+    const original = structuredClone(login)
+    const associate = sampleState({ stateHash: 'hash-of-associate', purpose: 'associate', userId: 'user-1' })
+    delete associate.authorizeQuery
+    delete associate.nonce
+    await store.createUpstreamState(login)
+    await store.createUpstreamState(associate)
+    login.authorizeQuery = 'changed-after-create'
+    login.expiresAt.setFullYear(1999)
+    const now = original.createdAt
+    const gotLogin = await store.consumeUpstreamState(original.stateHash, now)
+    assert.deepEqual(gotLogin, original)
+    assert.ok(gotLogin && !('userId' in gotLogin))
+    const gotAssociate = await store.consumeUpstreamState(associate.stateHash, at(associate.expiresAt, -1))
+    assert.deepEqual(gotAssociate, associate)
+    assert.ok(gotAssociate && !('authorizeQuery' in gotAssociate) && !('nonce' in gotAssociate))
+    assert.equal(await store.consumeUpstreamState('no-such-hash', now), null)
+  })
+
+  test(`${name}: an upstream state is consumed once`, async (t) => {
+    const store = await fresh(t)
+    const state = sampleState()
+    await store.createUpstreamState(state)
+    const now = state.createdAt
+    assert.deepEqual(await store.consumeUpstreamState(state.stateHash, now), state)
+    assert.equal(await store.consumeUpstreamState(state.stateHash, now), null)
+    assert.equal(await store.consumeUpstreamState(state.stateHash, at(now, 1000)), null)
+  })
+
+  test(`${name}: an expired upstream state cannot be consumed`, async (t) => {
+    const store = await fresh(t)
+    const exactly = sampleState()
+    const after = sampleState({ stateHash: 'hash-of-other-state' })
+    await store.createUpstreamState(exactly)
+    await store.createUpstreamState(after)
+    assert.equal(await store.consumeUpstreamState(exactly.stateHash, exactly.expiresAt), null)
+    assert.equal(await store.consumeUpstreamState(after.stateHash, at(after.expiresAt, 1)), null)
+  })
+
+  test(`${name}: 50 parallel consumeUpstreamState calls of one state: exactly one gets it`, async (t) => {
+    const store = await fresh(t)
+    const state = sampleState()
+    await store.createUpstreamState(state)
+    const now = state.createdAt
+    const results = await Promise.all(Array.from({ length: 50 }, () => store.consumeUpstreamState(state.stateHash, now)))
+    const winners = results.filter((r) => r !== null)
+    assert.equal(winners.length, 1)
+    assert.deepEqual(winners[0], state)
+    assert.equal(results.filter((r) => r === null).length, 49)
+  })
+
+  test(`${name}: a second upstream state with the same stateHash is refused and the first is kept`, async (t) => {
+    const store = await fresh(t)
+    const state = sampleState()
+    await store.createUpstreamState(state)
+    await assert.rejects(store.createUpstreamState(sampleState({ provider: 'google', purpose: 'associate', userId: 'someone-else' })), Error)
+    assert.deepEqual(await store.consumeUpstreamState(state.stateHash, state.createdAt), state)
   })
 
   test(`${name}: 50 parallel registrations of one email over HTTP give one 201 and 49 clean 400s`, async (t) => {
