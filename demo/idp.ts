@@ -8,7 +8,12 @@ import { promisify } from 'node:util'
 import escapeHtml from 'escape-html'
 
 export interface DemoIdpClient { clientId: string, clientSecret: string, redirectUris: string[] }
-export interface DemoIdp { issuer: string, close(): Promise<void> }
+export interface DemoIdp {
+  issuer: string
+  /** Where it listens (differs from the issuer when one was given). */
+  url: string
+  close(): Promise<void>
+}
 export interface DemoIdpOptions {
   /** 0 (the default) picks a free port. */
   port?: number
@@ -389,6 +394,7 @@ export async function startDemoIdp (options: DemoIdpOptions): Promise<DemoIdp> {
     log(`Demo IdP: issuer ${issuer}`)
     return {
       issuer,
+      url: `http://${publicHost}:${port}`,
       close: () => new Promise<void>((resolve, reject) => {
         server.close((err) => { if (err) reject(err); else resolve() })
         server.closeAllConnections()

@@ -143,11 +143,11 @@ const providerRoutes: FastifyPluginAsyncTypebox<ProviderRoutesOptions> = async (
   }
 
   function exchangeError (err: unknown): UpstreamLoginError {
-    // simple-oauth2 rejects with the provider's error body in data.payload: only its code is shown.
-    const payload = (err as { data?: { payload?: { error?: unknown } } }).data?.payload
-    const code = typeof payload?.error === 'string' && /^[\w.-]{1,64}$/.test(payload.error) ? ` (${payload.error})` : ''
-    const status = (err as { output?: { statusCode?: number } }).output?.statusCode
-    if (status === undefined) return new UpstreamLoginError(502, 'Sign-in failed', `${provider.label} could not be reached.`)
+    // simple-oauth2 rejects with the provider's answer in data (isResponseError, payload);
+    // without one, the provider was not reached. Only the error code is shown, never the body.
+    const data = (err as { data?: { isResponseError?: boolean, payload?: { error?: unknown } } }).data
+    if (data?.isResponseError !== true) return new UpstreamLoginError(502, 'Sign-in failed', `${provider.label} could not be reached.`)
+    const code = typeof data.payload?.error === 'string' && /^[\w.-]{1,64}$/.test(data.payload.error) ? ` (${data.payload.error})` : ''
     return new UpstreamLoginError(502, 'Sign-in failed', `${provider.label} did not accept the sign-in${code}.`)
   }
 

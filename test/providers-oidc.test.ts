@@ -1,0 +1,360 @@
+import { test, type TestContext } from 'node:test'
+import assert from 'node:assert/strict'
+import { createHash, randomBytes } from 'node:crypto'
+import Fastify, { type FastifyInstance } from 'fastify'
+import { exportJWK, generateKeyPair, SignJWT, decodeJwt, decodeProtectedHeader, type JWTPayload } from 'jose'
+import fastifyUsers, { memoryStore, type OAuthLoginInfo, type ProviderOption, type User } from '../index.js'
+import { demoIdpSubject, startDemoIdp, type DemoIdpOptions } from '../demo/idp.js'
+import { freePort } from './support/browser.js'
+import { pageForms, pageLinks, WebBrowser, type Visit } from './support/web-browser.js'
+import { startTamperProxy, type TamperProxy } from './support/tamper-proxy.js'
+
+const CLIENT_REDIRECT = 'https://app.example.com/cb'
+const IDP_SECRET = 'idp-client-secret-'.padEnd(48, 'x')
+const PASSWORD = 'correct horse battery'
+
+interface Setup {
+  app: FastifyInstance
+  issuer: string
+  idpIssuer: string
+  closeIdp: () => Promise<void>
+  proxy?: TamperProxy
+  logins: { user: User, info: OAuthLoginInfo }[]
+  registered: User[]
+}
+
+/** Our app on a real port with provider "idp": oidc-provider (the Demo IdP) on another. */
+async function setup (t: TestContext, options: { provider?: Partial<ProviderOption>, idp?: Partial<DemoIdpOptions>, proxy?: boolean } = {}): Promise<Setup> {
+  const port = await freePort()
+  const issuer = `http://127.0.0.1:${port}`
+  const proxy = options.proxy ? await startTamperProxy() : undefined
+  if (proxy) t.after(() => proxy.close())
+  const idp = await startDemoIdp({
+    clients: [{ clientId: 'our-app', clientSecret: IDP_SECRET, redirectUris: [`${issuer}/auth/idp/callback`, `${issuer}/auth/idp/associate/callback`] }],
+    ...(proxy ? { issuer: proxy.url } : {}),
+    ...options.idp
+  })
+  let idpOpen = true
+  const closeIdp = async () => { if (idpOpen) { idpOpen = false; await idp.close() } }
+  t.after(closeIdp)
+  if (proxy) proxy.target = idp.url
+
+  const logins: Setup['logins'] = []
+  const registered: User[] = []
+  const app = Fastify()
+  t.after(() => app.close())
+  await app.register(fastifyUsers, {
+    issuer,
+    store: memoryStore(),
+    scopes: { 'items:read': 'Read items' },
+    clients: [
+      { clientId: 'web', name: 'Web app', firstParty: true, redirectUris: [CLIENT_REDIRECT] },
+      { clientId: 'cli', firstParty: true }
+    ],
+    providers: [{ name: 'idp', type: 'oidc', label: 'Test IdP', issuer: proxy?.url ?? idp.issuer, clientId: 'our-app', clientSecret: IDP_SECRET, ...options.provider }],
+    onOAuthLogin: (user, info) => { logins.push({ user, info }) },
+    onAfterRegister: (user) => { registered.push(user) }
+  })
+  await app.listen({ port, host: '127.0.0.1' })
+  return { app, issuer, idpIssuer: proxy?.url ?? idp.issuer, closeIdp, proxy, logins, registered }
+}
+
+function pkce () {
+  const verifier = randomBytes(32).toString('base64url')
+  return { verifier, challenge: createHash('sha256').update(verifier).digest('base64url') }
+}
+
+/** From our /oauth/authorize to the provider's sign-in page, through the button. */
+async function toIdpLoginPage (s: Setup, browser: WebBrowser) {
+  const { verifier, challenge } = pkce()
+  const authorize = new URL(`${s.issuer}/oauth/authorize`)
+  authorize.search = new URLSearchParams({
+    response_type: 'code', client_id: 'web', redirect_uri: CLIENT_REDIRECT, code_challenge: challenge, code_challenge_method: 'S256', state: 'client-state', scope: 'openid email items:read'
+  }).toString()
+  const login = await browser.request(authorize)
+  assert.equal(login.status, 200)
+  const button = pageLinks(login.body, login.url).find((l) => l.text === 'Continue with Test IdP')
+  assert.ok(button, 'the login page has the provider button')
+  const start = await browser.request(button.href)
+  assert.equal(start.status, 302)
+  const upstream = new URL(start.location as string)
+  assert.equal(upstream.origin, s.idpIssuer)
+  const page = await browser.follow(upstream, [s.idpIssuer])
+  assert.equal(page.status, 200, page.body.slice(0, 300))
+  return { page, verifier, upstream }
+}
+
+/** Signs in at the provider and stops where the provider sends the browser back to us. */
+async function toCallback (s: Setup, browser: WebBrowser, email: string) {
+  const { page, verifier, upstream } = await toIdpLoginPage(s, browser)
+  const form = pageForms(page.body, page.url).find((f) => f.action.endsWith('/login'))
+  assert.ok(form)
+  const back = await browser.follow(form.action, [s.idpIssuer], { form: { ...form.fields, email, password: 'anything at all' } })
+  const callback = back.location ?? ''
+  assert.ok(callback.startsWith(`${s.issuer}/auth/idp/callback?`), `expected the callback, got ${back.status} ${callback}`)
+  return { callback, verifier, upstream }
+}
+
+/** The whole login: ends at the client's redirect URI with our code, exchanged for tokens. */
+async function providerLogin (s: Setup, browser: WebBrowser, email: string) {
+  const { callback, verifier } = await toCallback(s, browser, email)
+  const end = await browser.follow(callback, [s.issuer])
+  const location = end.location ?? ''
+  assert.ok(location.startsWith(CLIENT_REDIRECT), `expected the client redirect, got ${end.status} ${location} ${end.body.slice(0, 300)}`)
+  const params = new URL(location).searchParams
+  assert.equal(params.get('state'), 'client-state')
+  assert.equal(params.get('iss'), s.issuer)
+  const res = await s.app.inject({
+    method: 'POST',
+    url: '/oauth/token',
+    headers: { 'content-type': 'application/x-www-form-urlencoded' },
+    payload: new URLSearchParams({ grant_type: 'authorization_code', code: params.get('code') ?? '', redirect_uri: CLIENT_REDIRECT, client_id: 'web', code_verifier: verifier }).toString()
+  })
+  assert.equal(res.statusCode, 200, res.body)
+  return res.json() as { access_token: string, id_token?: string }
+}
+
+const me = async (s: Setup, token: string, path = '/users/me') => s.app.inject({ url: path, headers: { authorization: `Bearer ${token}` } })
+
+async function passwordUser (s: Setup, email: string) {
+  const reg = await s.app.inject({ method: 'POST', url: '/auth/register', payload: { email, password: PASSWORD } })
+  assert.equal(reg.statusCode, 201, reg.body)
+  const res = await s.app.inject({
+    method: 'POST',
+    url: '/oauth/token',
+    headers: { 'content-type': 'application/x-www-form-urlencoded' },
+    payload: new URLSearchParams({ grant_type: 'password', client_id: 'cli', username: email, password: PASSWORD }).toString()
+  })
+  assert.equal(res.statusCode, 200, res.body)
+  return { user: reg.json() as User, token: res.json().access_token as string }
+}
+
+function assertPage (visit: Visit, status: number, text: RegExp) {
+  assert.equal(visit.status, status, visit.body.slice(0, 500))
+  assert.match(visit.body, text)
+  assert.match(visit.body, /<!doctype html>/)
+}
+
+test('the upstream request carries state, nonce and PKCE S256; the callback lands on our routes', async (t) => {
+  const s = await setup(t)
+  const { upstream } = await toIdpLoginPage(s, new WebBrowser())
+  const params = upstream.searchParams
+  assert.equal(params.get('client_id'), 'our-app')
+  assert.equal(params.get('redirect_uri'), `${s.issuer}/auth/idp/callback`)
+  assert.equal(params.get('response_type'), 'code')
+  assert.equal(params.get('code_challenge_method'), 'S256')
+  assert.match(params.get('code_challenge') ?? '', /^[A-Za-z0-9_-]{43}$/)
+  assert.match(params.get('state') ?? '', /^[A-Za-z0-9_-]{43}$/)
+  assert.match(params.get('nonce') ?? '', /^[A-Za-z0-9_-]{43}$/)
+  assert.deepEqual(params.get('scope')?.split(' ').sort(), ['email', 'openid', 'profile'])
+})
+
+test('a first login through the provider creates the user and links the account; the second finds the same user', async (t) => {
+  const s = await setup(t)
+  const email = 'newbie@example.org'
+  const first = await providerLogin(s, new WebBrowser(), email)
+  const user = (await me(s, first.access_token)).json() as User
+  assert.equal(user.email, email)
+  assert.equal(user.isVerified, false, 'not verified unless the provider is trusted to verify (isVerifiedByDefault)')
+  const accounts = await me(s, first.access_token, '/users/me/oauth-accounts')
+  assert.equal(accounts.statusCode, 200)
+  assert.deepEqual(accounts.json().map((a: { provider: string, accountId: string, accountEmail: string }) => [a.provider, a.accountId, a.accountEmail]),
+    [['idp', demoIdpSubject(email), email]])
+  assert.deepEqual(s.registered.map((u) => u.email), [email])
+
+  const second = await providerLogin(s, new WebBrowser(), email)
+  assert.equal((await me(s, second.access_token)).json().id, user.id)
+  assert.equal((await me(s, second.access_token, '/users/me/oauth-accounts')).json().length, 1)
+  assert.deepEqual(s.logins.map((l) => [l.user.id, l.info.created, l.info.linked]), [[user.id, true, false], [user.id, false, false]])
+  assert.equal(s.registered.length, 1)
+  // A user made by a provider has no password: the password grant cannot sign it in.
+  const stored = await s.app.usersStore.getUserById(user.id)
+  assert.equal(stored?.hashedPassword, null)
+})
+
+test('isVerifiedByDefault: a user created through a provider that verified the email starts verified', async (t) => {
+  const s = await setup(t, { provider: { isVerifiedByDefault: true } })
+  const tokens = await providerLogin(s, new WebBrowser(), 'trusted@example.org')
+  assert.equal((await me(s, tokens.access_token)).json().isVerified, true)
+})
+
+test('associate: a signed-in user links a provider account, later logins through it find that user; unlink', async (t) => {
+  const s = await setup(t)
+  const alice = await passwordUser(s, 'alice@example.com')
+  const browser = new WebBrowser()
+  const start = await browser.request(`${s.issuer}/auth/idp/associate/authorize`, { headers: { authorization: `Bearer ${alice.token}` } })
+  assert.equal(start.status, 200, start.body)
+  const url = new URL(JSON.parse(start.body).authorization_url)
+  assert.equal(url.origin, s.idpIssuer)
+  assert.equal(url.searchParams.get('redirect_uri'), `${s.issuer}/auth/idp/associate/callback`)
+  const page = await browser.follow(url, [s.idpIssuer])
+  const form = pageForms(page.body, page.url).find((f) => f.action.endsWith('/login'))
+  assert.ok(form)
+  const done = await browser.follow(form.action, [s.idpIssuer, s.issuer], { form: { ...form.fields, email: 'alice.idp@example.org', password: 'x' } })
+  assertPage(done, 200, /Account linked/)
+  assert.deepEqual((await me(s, alice.token, '/users/me/oauth-accounts')).json().map((a: { accountId: string }) => a.accountId), [demoIdpSubject('alice.idp@example.org')])
+
+  const viaIdp = await providerLogin(s, new WebBrowser(), 'alice.idp@example.org')
+  assert.equal((await me(s, viaIdp.access_token)).json().id, alice.user.id)
+  assert.equal(s.registered.length, 1, 'no user was created by the provider login')
+
+  // Alice has a password: the provider account may go.
+  const unlink = await s.app.inject({ method: 'DELETE', url: '/users/me/oauth-accounts/idp', headers: { authorization: `Bearer ${alice.token}` } })
+  assert.equal(unlink.statusCode, 204)
+  assert.deepEqual((await me(s, alice.token, '/users/me/oauth-accounts')).json(), [])
+  const again = await s.app.inject({ method: 'DELETE', url: '/users/me/oauth-accounts/idp', headers: { authorization: `Bearer ${alice.token}` } })
+  assert.equal(again.statusCode, 404)
+})
+
+test('the last way to sign in cannot be unlinked', async (t) => {
+  const s = await setup(t)
+  const tokens = await providerLogin(s, new WebBrowser(), 'only-idp@example.org')
+  const res = await s.app.inject({ method: 'DELETE', url: '/users/me/oauth-accounts/idp', headers: { authorization: `Bearer ${tokens.access_token}` } })
+  assert.equal(res.statusCode, 400)
+  assert.equal(res.json().code, 'OAUTH_UNLINK_LAST_LOGIN_METHOD')
+  assert.equal((await me(s, tokens.access_token, '/users/me/oauth-accounts')).json().length, 1)
+})
+
+test('associate cannot take an account linked to another user', async (t) => {
+  const s = await setup(t)
+  await providerLogin(s, new WebBrowser(), 'taken.idp@example.org')
+  const bob = await passwordUser(s, 'bob@example.com')
+  const browser = new WebBrowser()
+  const start = await browser.request(`${s.issuer}/auth/idp/associate/authorize`, { headers: { authorization: `Bearer ${bob.token}` } })
+  const page = await browser.follow(JSON.parse(start.body).authorization_url, [s.idpIssuer])
+  const form = pageForms(page.body, page.url).find((f) => f.action.endsWith('/login'))
+  assert.ok(form)
+  const done = await browser.follow(form.action, [s.idpIssuer, s.issuer], { form: { ...form.fields, email: 'taken.idp@example.org', password: 'x' } })
+  assertPage(done, 409, /linked to another user/)
+  assert.deepEqual((await me(s, bob.token, '/users/me/oauth-accounts')).json(), [])
+})
+
+test('state: from another browser, tampered, missing or replayed is refused, and nothing is created', async (t) => {
+  const s = await setup(t)
+  const email = 'victim@example.org'
+  const browser = new WebBrowser()
+  const genuine = new URL((await toCallback(s, browser, email)).callback)
+  const stateCookie = browser.cookie('fastify_users_idp_state')
+  assert.equal(stateCookie, genuine.searchParams.get('state'), 'the state is bound to this browser by a cookie')
+
+  // Login CSRF: the genuine callback in another browser (an attacker's code in a victim's
+  // browser, or the reverse): refused, and the state is not used up by it.
+  assertPage(await new WebBrowser().request(genuine), 400, /not started from this browser/)
+  assert.equal(await s.app.usersStore.getUserByEmail(email), null)
+
+  const done = await browser.follow(genuine, [s.issuer])
+  assert.ok(done.location?.startsWith(CLIENT_REDIRECT), `${done.status} ${done.body.slice(0, 300)}`)
+  assert.ok(await s.app.usersStore.getUserByEmail(email))
+
+  // Replayed, even with the state cookie put back: single use.
+  browser.setCookie(s.issuer, 'fastify_users_idp_state', stateCookie as string, '/auth/idp/')
+  assertPage(await browser.request(genuine), 400, /expired or was used already/)
+  assert.equal(s.registered.length, 1)
+
+  // Tampered or missing state in the browser that started the login: refused, nothing created.
+  for (const change of [(u: URL) => u.searchParams.set('state', randomBytes(32).toString('base64url')), (u: URL) => u.searchParams.delete('state')]) {
+    const other = 'tampered@example.org'
+    const b = new WebBrowser()
+    const url = new URL((await toCallback(s, b, other)).callback)
+    change(url)
+    assertPage(await b.request(url), 400, /not started from this browser/)
+    assert.equal(await s.app.usersStore.getUserByEmail(other), null)
+  }
+  assert.equal(s.registered.length, 1)
+})
+
+test('id_token: a wrong nonce, audience, issuer or signature is refused and creates nothing', async (t) => {
+  const key = await generateKeyPair('RS256', { extractable: true })
+  const jwk = { ...await exportJWK(key.privateKey), kid: 'idp-key', alg: 'RS256', use: 'sig' }
+  const other = await generateKeyPair('RS256')
+  const s = await setup(t, { proxy: true, idp: { signingKey: jwk } })
+  const proxy = s.proxy as TamperProxy
+
+  const resign = (change: (claims: JWTPayload) => JWTPayload, signWith = key.privateKey) => async (idToken: string) => {
+    const header = decodeProtectedHeader(idToken)
+    return new SignJWT(change(decodeJwt(idToken))).setProtectedHeader({ alg: 'RS256', kid: header.kid, typ: header.typ }).sign(signWith)
+  }
+  const cases: [string, ((idToken: string) => Promise<string>) | undefined, boolean][] = [
+    // The controls: untouched, and re-signed with the provider's key unchanged, both pass.
+    ['untouched', undefined, true],
+    ['re-signed, unchanged', resign((c) => c), true],
+    ['wrong nonce', resign((c) => ({ ...c, nonce: 'a-nonce-of-another-login' })), false],
+    ['no nonce', resign(({ nonce: _, ...c }) => c), false],
+    ['wrong audience', resign((c) => ({ ...c, aud: 'another-client' })), false],
+    ['wrong issuer', resign((c) => ({ ...c, iss: 'http://127.0.0.1:1' })), false],
+    ['expired', resign((c) => ({ ...c, iat: 1_000_000, exp: 1_000_600 })), false],
+    ['wrong signature', resign((c) => c, other.privateKey), false],
+    ['alg none', async (idToken) => `${Buffer.from('{"alg":"none"}').toString('base64url')}.${idToken.split('.')[1]}.`, false]
+  ]
+  for (const [name, rewrite, accepted] of cases) {
+    proxy.rewriteIdToken = rewrite
+    const email = `${name.replace(/[^a-z]+/g, '-')}@example.org`
+    const browser = new WebBrowser()
+    const { callback } = await toCallback(s, browser, email)
+    const end = await browser.follow(callback, [s.issuer])
+    if (accepted) {
+      assert.ok(end.location?.startsWith(CLIENT_REDIRECT), `${name}: ${end.status} ${end.body.slice(0, 300)}`)
+      assert.ok(await s.app.usersStore.getUserByEmail(email), name)
+    } else {
+      assertPage(end, 502, /could not be verified/)
+      assert.equal(await s.app.usersStore.getUserByEmail(email), null, name)
+      assert.equal(browser.cookie('fastify_users_session'), undefined, `${name}: no session`)
+    }
+  }
+})
+
+test('linking by email: never for an unverified email; for a verified one only when the app opted in', async (t) => {
+  const s = await setup(t, {
+    provider: { associateByEmail: true },
+    idp: { emailVerified: (email) => !email.startsWith('unverified') }
+  })
+  const unverified = await passwordUser(s, 'unverified.carol@example.com')
+  const browser = new WebBrowser()
+  const { callback } = await toCallback(s, browser, 'unverified.carol@example.com')
+  assertPage(await browser.follow(callback, [s.issuer]), 409, /email address is taken/)
+  assert.deepEqual((await me(s, unverified.token, '/users/me/oauth-accounts')).json(), [])
+
+  const verified = await passwordUser(s, 'dave@example.com')
+  const tokens = await providerLogin(s, new WebBrowser(), 'dave@example.com')
+  assert.equal((await me(s, tokens.access_token)).json().id, verified.user.id)
+  assert.deepEqual(s.logins.at(-1)?.info, { provider: 'idp', accountId: demoIdpSubject('dave@example.com'), created: false, linked: true })
+
+  // Without associateByEmail (the default), a verified email is not enough either.
+  const strict = await setup(t)
+  await passwordUser(strict, 'erin@example.com')
+  const b2 = new WebBrowser()
+  const back = await toCallback(strict, b2, 'erin@example.com')
+  assertPage(await b2.follow(back.callback, [strict.issuer]), 409, /email address is taken/)
+})
+
+test('provider errors end on a page and create nothing: cancelled at the provider, provider down', async (t) => {
+  const s = await setup(t)
+  const browser = new WebBrowser()
+  const { page } = await toIdpLoginPage(s, browser)
+  const cancel = pageForms(page.body, page.url).find((f) => f.action.endsWith('/abort'))
+  assert.ok(cancel)
+  const cancelled = await browser.follow(cancel.action, [s.idpIssuer, s.issuer], { form: cancel.fields })
+  assertPage(cancelled, 403, /Sign-in cancelled/)
+  const back = pageLinks(cancelled.body, cancelled.url).find((l) => l.text === 'Back to sign-in')
+  assert.ok(back)
+  assert.ok(back.href.startsWith(`${s.issuer}/oauth/authorize?`))
+  assert.equal((await browser.request(back.href)).status, 200, 'the way back is the login page of the same request')
+
+  const email = 'down@example.org'
+  const b2 = new WebBrowser()
+  const { callback } = await toCallback(s, b2, email)
+  await s.closeIdp()
+  assertPage(await b2.follow(callback, [s.issuer]), 502, /could not be reached/)
+  assert.equal(await s.app.usersStore.getUserByEmail(email), null)
+})
+
+test('a tampered pending request at the provider button ends on a page, nothing stored', async (t) => {
+  const s = await setup(t)
+  const browser = new WebBrowser()
+  for (const query of ['client_id=web&redirect_uri=https%3A%2F%2Fevil.example%2Fcb&response_type=code', 'client_id=nobody', '%zz']) {
+    const res = await browser.request(`${s.issuer}/auth/idp/authorize?${new URLSearchParams({ authorize_query: query }).toString()}`)
+    assert.equal(res.status, 400, query)
+    assert.equal(res.location, undefined)
+  }
+  assertPage(await browser.request(`${s.issuer}/auth/idp/authorize`), 400, /malformed/)
+})
