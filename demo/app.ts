@@ -2,7 +2,8 @@ import { randomBytes } from 'node:crypto'
 import Fastify, { type FastifyServerOptions } from 'fastify'
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
 import { Type } from '@sinclair/typebox'
-import fastifyUsers, { memoryStore, mongoStore, type UserStore } from '../index.js'
+import fastifyUsers, { memoryStore, mongoStore, type ProviderOption, type UserStore } from '../index.js'
+import { startDemoIdp } from './idp.js'
 
 export const DEMO_USER = { email: 'demo@example.com', password: 'demo-password' }
 
@@ -18,6 +19,27 @@ export interface DemoOptions {
   logger?: FastifyServerOptions['logger']
   /** The demo-service client's secret; default: env DEMO_SERVICE_SECRET, else a random one. */
   serviceSecret?: string
+  /** Port of the Demo IdP on 127.0.0.1; default env DEMO_IDP_PORT, else any free port. false: no Demo IdP. */
+  idpPort?: number | false
+}
+
+/**
+ * Real providers, switched on by their credentials in the environment. The redirect URI to
+ * register at each is <issuer>/auth/<name>/callback (and /auth/<name>/associate/callback).
+ */
+function providersFromEnv (env: NodeJS.ProcessEnv): ProviderOption[] {
+  const providers: ProviderOption[] = []
+  const add = (name: string, type: ProviderOption['type'], prefix: string, extra: Partial<ProviderOption> = {}) => {
+    const clientId = env[`${prefix}_CLIENT_ID`]
+    const clientSecret = env[`${prefix}_CLIENT_SECRET`]
+    if (clientId && clientSecret) providers.push({ name, type, clientId, clientSecret, ...extra })
+  }
+  add('github', 'github', 'GITHUB')
+  add('google', 'google', 'GOOGLE')
+  add('discord', 'discord', 'DISCORD')
+  add('microsoft', 'microsoft', 'MICROSOFT', env.MICROSOFT_TENANT ? { tenant: env.MICROSOFT_TENANT } : {})
+  if (env.OIDC_ISSUER) add('oidc', 'oidc', 'OIDC', { issuer: env.OIDC_ISSUER, label: env.OIDC_LABEL ?? 'OpenID Connect' })
+  return providers
 }
 
 const DEMO_SCOPES = ['openid', 'email', 'profile', 'items:read', 'items:write']
@@ -25,27 +47,61 @@ const DEMO_SCOPES = ['openid', 'email', 'profile', 'items:read', 'items:write']
 const ItemSchema = Type.Object({ id: Type.Integer(), name: Type.String() }, { $id: 'Item', title: 'Item' })
 
 /** The demo application: what `npm start` serves, and what the browser tests drive. */
-export async function buildDemo ({ issuer, store, logger = false, serviceSecret }: DemoOptions) {
+export async function buildDemo ({ issuer, store, logger = false, serviceSecret, idpPort }: DemoOptions) {
   const app = Fastify({ logger }).withTypeProvider<TypeBoxTypeProvider>()
   const secret = serviceSecret ?? process.env.DEMO_SERVICE_SECRET ?? randomBytes(24).toString('base64url')
 
-  await app.register(fastifyUsers, {
-    issuer,
-    store: store ?? (process.env.MONGODB_URL ? mongoStore({ url: process.env.MONGODB_URL }) : memoryStore()),
-    scopes: {
-      'items:read': 'Read items',
-      'items:write': 'Create items'
-    },
-    // A password login that asks for no scope may read, not write.
-    defaultScopes: ['items:read'],
-    docs: { path: '/docs', title: 'fastify-users demo', version: '0.1.0' },
-    clients: [
-      // A native app (RFC 8252): public, PKCE, loopback redirect on whatever port it listens.
-      { clientId: 'demo-cli', name: 'Demo CLI', redirectUris: ['http://127.0.0.1/callback'], grantTypes: ['authorization_code', 'refresh_token'], scopes: DEMO_SCOPES },
-      // A backend service: confidential, acts for itself, may introspect tokens.
-      { clientId: 'demo-service', name: 'Demo service', clientSecret: secret, grantTypes: ['client_credentials'], introspection: true, scopes: DEMO_SCOPES }
-    ]
-  })
+  // The Demo IdP: a local OpenID Connect provider, so that "Continue with Demo IdP" works
+  // offline. It signs in any email with any password and says the email is verified.
+  const providers = providersFromEnv(process.env)
+  const port = idpPort ?? Number(process.env.DEMO_IDP_PORT ?? 0)
+  let closeIdp: (() => Promise<void>) | undefined
+  if (port !== false) {
+    const idpSecret = randomBytes(24).toString('base64url')
+    const idp = await startDemoIdp({
+      port,
+      clients: [{ clientId: 'fastify-users-demo', clientSecret: idpSecret, redirectUris: [`${issuer}/auth/demo-idp/callback`, `${issuer}/auth/demo-idp/associate/callback`] }],
+      logger: (msg) => app.log.info(msg)
+    })
+    closeIdp = () => idp.close()
+    app.addHook('onClose', closeIdp)
+    providers.unshift({
+      name: 'demo-idp',
+      type: 'oidc',
+      label: 'Demo IdP',
+      issuer: idp.issuer,
+      clientId: 'fastify-users-demo',
+      clientSecret: idpSecret,
+      // It says every email is verified; linking to existing users by email stays off, so
+      // nobody takes over the demo user through it.
+      isVerifiedByDefault: true
+    })
+  }
+
+  try {
+    await app.register(fastifyUsers, {
+      issuer,
+      store: store ?? (process.env.MONGODB_URL ? mongoStore({ url: process.env.MONGODB_URL }) : memoryStore()),
+      scopes: {
+        'items:read': 'Read items',
+        'items:write': 'Create items'
+      },
+      // A password login that asks for no scope may read, not write.
+      defaultScopes: ['items:read'],
+      docs: { path: '/docs', title: 'fastify-users demo', version: '0.1.0' },
+      clients: [
+        // A native app (RFC 8252): public, PKCE, loopback redirect on whatever port it listens.
+        { clientId: 'demo-cli', name: 'Demo CLI', redirectUris: ['http://127.0.0.1/callback'], grantTypes: ['authorization_code', 'refresh_token'], scopes: DEMO_SCOPES },
+        // A backend service: confidential, acts for itself, may introspect tokens.
+        { clientId: 'demo-service', name: 'Demo service', clientSecret: secret, grantTypes: ['client_credentials'], introspection: true, scopes: DEMO_SCOPES }
+      ],
+      providers
+    })
+  } catch (err) {
+    // A failed start must not leave the Demo IdP listening.
+    await closeIdp?.()
+    throw err
+  }
   app.decorate('demoServiceSecret', secret)
 
   if (!await app.usersStore.getUserByEmail(DEMO_USER.email)) {

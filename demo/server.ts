@@ -8,8 +8,10 @@ const issuer = process.env.ISSUER ?? `http://${publicHost}:${port}`
 
 const app = await buildDemo({ issuer, logger: { level: process.env.LOG_LEVEL ?? 'info' } })
 await app.listen({ port, host })
-app.log.info(`Swagger UI: ${issuer}/docs  (Authorize → password flow, client id "swagger-ui")`)
+app.log.info(`Swagger UI: ${issuer}/docs  (Authorize → password or authorizationCode flow, client id "swagger-ui")`)
 app.log.info(`Demo user: ${DEMO_USER.email} / ${DEMO_USER.password}`)
+const providers = [...app.usersProviders.values()].map((p) => p.label).join(', ')
+if (providers) app.log.info(`Sign-in providers on the login page: ${providers} (Demo IdP: any email, any password)`)
 app.log.info('Clients: "swagger-ui" (Swagger UI), "demo-cli" (public, loopback redirect http://127.0.0.1:<any port>/callback, PKCE)')
 if (!process.env.DEMO_SERVICE_SECRET) {
   // A throwaway secret of a demo client, printed so that it can be tried; set DEMO_SERVICE_SECRET to choose it.
