@@ -276,6 +276,9 @@ export async function startDemoIdp (options: DemoIdpOptions): Promise<DemoIdp> {
       // By default an ID token from the code flow carries no scope claims (they are for userinfo);
       // a login that reads only the ID token wants them there too.
       conformIdTokenClaims: false,
+      // Refresh tokens to every client allowed the grant, without offline_access and its
+      // prompt=consent dance: what the app's upstream-token refresh needs to be tried.
+      issueRefreshToken: async (_ctx: unknown, client: { grantTypeAllowed: (grant: string) => boolean }) => client.grantTypeAllowed('refresh_token'),
       features: {
         devInteractions: { enabled: false },
         rpInitiatedLogout: { enabled: false }

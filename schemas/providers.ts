@@ -46,7 +46,8 @@ export const OidcMetadataSchema = Type.Object({
   jwks_uri: Type.String({ pattern: '^https?://' }),
   userinfo_endpoint: Type.Optional(Type.String({ pattern: '^https?://' })),
   id_token_signing_alg_values_supported: Type.Optional(Type.Array(Type.String())),
-  code_challenge_methods_supported: Type.Optional(Type.Array(Type.String()))
+  code_challenge_methods_supported: Type.Optional(Type.Array(Type.String())),
+  authorization_response_iss_parameter_supported: Type.Optional(Type.Boolean())
 }, { additionalProperties: true })
 export type OidcMetadata = Static<typeof OidcMetadataSchema>
 

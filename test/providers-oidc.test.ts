@@ -24,7 +24,7 @@ interface Setup {
 }
 
 /** Our app on a real port with provider "idp": oidc-provider (the Demo IdP) on another. */
-async function setup (t: TestContext, options: { provider?: Partial<ProviderOption>, idp?: Partial<DemoIdpOptions>, proxy?: boolean } = {}): Promise<Setup> {
+async function setup (t: TestContext, options: { provider?: Partial<ProviderOption>, idp?: Partial<DemoIdpOptions>, proxy?: boolean, key?: string } = {}): Promise<Setup> {
   const port = await freePort()
   const issuer = `http://127.0.0.1:${port}`
   const proxy = options.proxy ? await startTamperProxy() : undefined
@@ -53,6 +53,7 @@ async function setup (t: TestContext, options: { provider?: Partial<ProviderOpti
     ],
     providers: [{ name: 'idp', type: 'oidc', label: 'Test IdP', issuer: proxy?.url ?? idp.issuer, clientId: 'our-app', clientSecret: IDP_SECRET, ...options.provider }],
     onOAuthLogin: (user, info) => { logins.push({ user, info }) },
+    ...(options.key ? { oauthTokenKey: options.key } : {}),
     onAfterRegister: (user) => { registered.push(user) }
   })
   await app.listen({ port, host: '127.0.0.1' })
@@ -357,4 +358,45 @@ test('a tampered pending request at the provider button ends on a page, nothing 
     assert.equal(res.location, undefined)
   }
   assertPage(await browser.request(`${s.issuer}/auth/idp/authorize`), 400, /malformed/)
+})
+
+test('RFC 9207: an answer naming another issuer, or none, is refused before the code is used', async (t) => {
+  const s = await setup(t)
+  for (const change of [(u: URL) => u.searchParams.set('iss', 'http://127.0.0.1:1'), (u: URL) => u.searchParams.delete('iss')]) {
+    const email = 'mixup@example.org'
+    const browser = new WebBrowser()
+    const url = new URL((await toCallback(s, browser, email)).callback)
+    assert.equal(url.searchParams.get('iss'), s.idpIssuer)
+    change(url)
+    assertPage(await browser.request(url), 400, /does not come from Test IdP/)
+    assert.equal(await s.app.usersStore.getUserByEmail(email), null)
+  }
+})
+
+test('upstream tokens: stored encrypted under oauthTokenKey, handed to the app on request, refreshed when expired', async (t) => {
+  const s = await setup(t, { key: randomBytes(32).toString('base64url') })
+  const tokens = await providerLogin(s, new WebBrowser(), 'tokens@example.org')
+  const user = (await me(s, tokens.access_token)).json() as User
+  const [account] = await s.app.usersStore.listOAuthAccounts(user.id)
+  assert.ok(account?.accessToken && account.refreshToken && account.expiresAt)
+  // Compact JWE (dir, A256GCM): five parts, the header says so, the token is not in it.
+  for (const sealed of [account.accessToken, account.refreshToken]) {
+    assert.equal(sealed.split('.').length, 5)
+    assert.deepEqual(decodeProtectedHeader(sealed), { alg: 'dir', enc: 'A256GCM' })
+  }
+
+  const userinfo = async (token: string) => fetch(`${s.idpIssuer}/me`, { headers: { authorization: `Bearer ${token}` } })
+  const upstream = await s.app.usersOAuth.upstreamAccessToken(user.id, 'idp')
+  assert.ok(upstream)
+  assert.equal((await userinfo(upstream)).status, 200, 'the token handed out is the provider\'s own')
+
+  // Expired (as far as we know): the next request refreshes it at the provider.
+  await s.app.usersStore.updateOAuthAccount('idp', account.accountId, { expiresAt: new Date(Date.now() - 1000) })
+  const refreshed = await s.app.usersOAuth.upstreamAccessToken(user.id, 'idp')
+  assert.ok(refreshed)
+  assert.notEqual(refreshed, upstream)
+  assert.equal((await userinfo(refreshed)).status, 200)
+  const after = (await s.app.usersStore.listOAuthAccounts(user.id))[0]
+  assert.ok(after?.expiresAt && after.expiresAt.getTime() > Date.now())
+  assert.equal(await s.app.usersOAuth.upstreamAccessToken(user.id, 'nope'), null)
 })

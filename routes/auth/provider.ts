@@ -29,7 +29,8 @@ const CallbackQuerySchema = Type.Object({
   code: Type.Optional(Type.String({ maxLength: 4096 })),
   state: Type.Optional(Type.String({ maxLength: 512 })),
   error: Type.Optional(Type.String({ maxLength: 256 })),
-  error_description: Type.Optional(Type.String({ maxLength: 2048 }))
+  error_description: Type.Optional(Type.String({ maxLength: 2048 })),
+  iss: Type.Optional(Type.String({ maxLength: 2048 }))
 }, { additionalProperties: true })
 
 const StartQuerySchema = Type.Object({
@@ -116,7 +117,14 @@ const providerRoutes: FastifyPluginAsyncTypebox<ProviderRoutesOptions> = async (
 
   /** The provider's answer, checked: state, then the code exchange, then the account. */
   async function finish (request: FastifyRequest, reply: FastifyReply) {
-    const query = request.query as { error?: string, code?: string }
+    const query = request.query as { error?: string, code?: string, iss?: string }
+    // RFC 9207 §2.4: an answer that names another issuer (or none, when this one always
+    // names itself) may come from a provider mixed up with this one: the code is not sent anywhere.
+    const expected = provider.responseIssuer
+    if (expected && (query.iss !== undefined ? query.iss !== expected.value : expected.required)) {
+      const record = await consumeState(request)
+      throw Object.assign(new UpstreamLoginError(400, 'Sign-in could not be verified', `This answer does not come from ${provider.label} (iss).`), { record })
+    }
     if (query.error !== undefined || query.code === undefined) {
       const record = await consumeState(request)
       const denied = query.error === 'access_denied'

@@ -38,6 +38,11 @@ export interface UpstreamProvider {
   tokenAuth: 'header' | 'body'
   associateByEmail: boolean
   isVerifiedByDefault: boolean
+  /**
+   * RFC 9207: the `iss` the provider puts on its answer to the browser, to be checked
+   * (mix-up defence); required when its metadata says it sends one.
+   */
+  responseIssuer?: { value: string, required: boolean }
   /** Reads the account from the token response; for OIDC, verifies the id_token first. */
   profile (token: UpstreamToken, nonce: string | undefined): Promise<UpstreamProfile>
 }
@@ -132,6 +137,7 @@ async function oidc (option: ProviderOption, issuer: string, emailVerified = sta
     authorizationEndpoint: metadata.authorization_endpoint,
     tokenEndpoint: metadata.token_endpoint,
     tokenAuth: 'header',
+    responseIssuer: issuerTemplate ? undefined : { value: metadata.issuer, required: metadata.authorization_response_iss_parameter_supported === true },
     async profile (token, nonce) {
       if (!token.id_token) throw new UpstreamLoginError(502, 'Sign-in failed', `${label} sent no identity token.`)
       const claims = await verifyIdToken(token.id_token, nonce)

@@ -265,7 +265,7 @@ export class FakeGithub extends FakeOAuthServer<GithubAccount> {
   protected sendToken (req: IncomingMessage, res: ServerResponse, body: Record<string, unknown>) {
     if ((req.headers.accept ?? '').includes('application/json')) return json(res, 200, body)
     res.writeHead(200, { 'content-type': 'application/x-www-form-urlencoded; charset=utf-8' })
-    res.end(new URLSearchParams(Object.entries(body).map(([k, v]) => [k, String(v)])).toString())
+    res.end(new URLSearchParams(Object.entries(body).map(([k, v]): [string, string] => [k, String(v)])).toString())
   }
 
   private readonly unauthorized = { message: 'Requires authentication', documentation_url: 'https://docs.github.com/rest/users/users#get-the-authenticated-user', status: '401' }
@@ -403,7 +403,7 @@ abstract class FakeOidcServer extends FakeOAuthServer<ClaimsOverride> {
   /** Merged into what the userinfo endpoint answers, at the time of the request. */
   userinfoExtra: Record<string, unknown> = {}
   readonly kid = `key-${random().slice(0, 8)}`
-  private privateKey?: CryptoKey
+  private privateKey?: Awaited<ReturnType<typeof generateKeyPair>>['privateKey']
   private jwk?: JWK
 
   async start (): Promise<this> {
@@ -432,7 +432,7 @@ abstract class FakeOidcServer extends FakeOAuthServer<ClaimsOverride> {
   protected async tokenResponse (grant: Grant, accessToken: string) {
     const idToken = await new SignJWT(this.fullClaims(grant) as JWTPayload)
       .setProtectedHeader({ alg: 'RS256', kid: this.kid, typ: 'JWT' })
-      .sign(this.privateKey as CryptoKey)
+      .sign(this.privateKey as NonNullable<typeof this.privateKey>)
     this.idTokens.push(idToken)
     return { access_token: accessToken, expires_in: 3599, token_type: 'Bearer', scope: grant.scope, id_token: idToken, ...this.tokenExtras(grant) }
   }
