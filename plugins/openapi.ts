@@ -1,6 +1,7 @@
 import fp from 'fastify-plugin'
 import swagger from '@fastify/swagger'
 import swaggerUi from '@fastify/swagger-ui'
+import { redactingLogSerializers } from './log-redaction.js'
 
 /** Swagger UI's built-in OAuth client, public and first-party. */
 export const SWAGGER_UI_CLIENT_ID = 'swagger-ui'
@@ -50,12 +51,16 @@ export default fp(async function usersOpenapiPlugin (app) {
     }
   })
 
-  await app.register(swaggerUi, {
-    routePrefix: config.prefix + docs.path,
-    initOAuth: {
-      clientId: SWAGGER_UI_CLIENT_ID,
-      usePkceWithAuthorizationCodeGrant: true
-    },
-    uiConfig: { persistAuthorization: false }
+  await app.register(async function docsRoutes (scope) {
+    // Swagger UI's redirect page receives our authorization codes in its URL.
+    scope.addHook('onRoute', (route) => { route.logSerializers ??= redactingLogSerializers })
+    await scope.register(swaggerUi, {
+      routePrefix: config.prefix + docs.path,
+      initOAuth: {
+        clientId: SWAGGER_UI_CLIENT_ID,
+        usePkceWithAuthorizationCodeGrant: true
+      },
+      uiConfig: { persistAuthorization: false }
+    })
   })
 }, { name: 'fastify-users-openapi', fastify: '5.x', dependencies: ['fastify-users-config'] })

@@ -26,10 +26,14 @@ test('passwords, tokens and keys never reach the logs, even at trace level', asy
     headers: FORM,
     payload: form({ grant_type: 'password', username: 'ada@example.com', password: 'wrong-secret-guess', client_id: 'swagger-ui' })
   })
+  // Swagger UI's redirect page gets our authorization codes in its URL.
+  const code = 'an-authorization-code-0123456789abcdef'
+  const redirectPage = await app.inject({ url: `/docs/static/oauth2-redirect.html?code=${code}&state=some-state-value&iss=x` })
+  assert.equal(redirectPage.statusCode, 200)
   const [key] = await app.usersStore.listSigningKeys()
   const log = lines.join('')
   assert.ok(lines.length > 5, 'the logger wrote something')
-  for (const secret of [password, 'wrong-secret-guess', token, token.split('.')[2] as string, String(key?.privateJwk.d)]) {
+  for (const secret of [password, 'wrong-secret-guess', code, 'some-state-value', token, token.split('.')[2] as string, String(key?.privateJwk.d)]) {
     assert.ok(!log.includes(secret), `a secret leaked into the logs: ${secret.slice(0, 8)}…`)
   }
 })

@@ -1,6 +1,7 @@
 import { test, type TestContext } from 'node:test'
 import assert from 'node:assert/strict'
 import { createHash, randomBytes } from 'node:crypto'
+import { Writable } from 'node:stream'
 import Fastify, { type FastifyInstance } from 'fastify'
 import { exportJWK, generateKeyPair, SignJWT, decodeJwt, decodeProtectedHeader, type JWTPayload } from 'jose'
 import fastifyUsers, { memoryStore, type OAuthLoginInfo, type ProviderOption, type User } from '../index.js'
@@ -24,7 +25,7 @@ interface Setup {
 }
 
 /** Our app on a real port with provider "idp": oidc-provider (the Demo IdP) on another. */
-async function setup (t: TestContext, options: { provider?: Partial<ProviderOption>, idp?: Partial<DemoIdpOptions>, proxy?: boolean, key?: string } = {}): Promise<Setup> {
+async function setup (t: TestContext, options: { provider?: Partial<ProviderOption>, idp?: Partial<DemoIdpOptions>, proxy?: boolean, key?: string, log?: string[] } = {}): Promise<Setup> {
   const port = await freePort()
   const issuer = `http://127.0.0.1:${port}`
   const proxy = options.proxy ? await startTamperProxy() : undefined
@@ -41,7 +42,8 @@ async function setup (t: TestContext, options: { provider?: Partial<ProviderOpti
 
   const logins: Setup['logins'] = []
   const registered: User[] = []
-  const app = Fastify()
+  const log = options.log
+  const app = Fastify(log ? { logger: { level: 'trace', stream: new Writable({ write (chunk, _enc, cb) { log.push(String(chunk)); cb() } }) } } : {})
   t.after(() => app.close())
   await app.register(fastifyUsers, {
     issuer,
@@ -399,4 +401,25 @@ test('upstream tokens: stored encrypted under oauthTokenKey, handed to the app o
   const after = (await s.app.usersStore.listOAuthAccounts(user.id))[0]
   assert.ok(after?.expiresAt && after.expiresAt.getTime() > Date.now())
   assert.equal(await s.app.usersOAuth.upstreamAccessToken(user.id, 'nope'), null)
+})
+
+test('no secret of a provider login reaches the logs, even at trace level', async (t) => {
+  const log: string[] = []
+  const s = await setup(t, { log })
+  const browser = new WebBrowser()
+  const { callback } = await toCallback(s, browser, 'logged@example.org')
+  const upstreamAnswer = new URL(callback).searchParams
+  const end = await browser.follow(callback, [s.issuer])
+  const ours = new URL(end.location ?? '').searchParams
+  const user = await s.app.usersStore.getUserByEmail('logged@example.org')
+  assert.ok(user)
+  const [account] = await s.app.usersStore.listOAuthAccounts(user.id)
+  const text = log.join('')
+  assert.ok(text.includes('/auth/idp/callback?'), 'the callback request was logged')
+  const secrets = [IDP_SECRET, upstreamAnswer.get('code'), upstreamAnswer.get('state'), ours.get('code'), account?.accessToken, account?.refreshToken,
+    browser.cookie('fastify_users_session')]
+  for (const secret of secrets) {
+    assert.ok(secret, 'each secret was seen')
+    assert.ok(!text.includes(secret), `a secret leaked into the logs: ${secret.slice(0, 6)}…`)
+  }
 })

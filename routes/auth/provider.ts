@@ -3,6 +3,7 @@ import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { Type } from '@sinclair/typebox'
 import { Value } from '@sinclair/typebox/value'
 import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify'
+import { redactingLogSerializers } from '../../plugins/log-redaction.js'
 import { ProblemSchema } from '../../schemas/problem.js'
 import { UpstreamTokenSchema, type UpstreamToken } from '../../schemas/providers.js'
 import { AuthorizeRedirectError, canonicalQuery, parseCarriedQuery, UntrustedAuthorizeRequestError, validateAuthorizeRequest } from '../../services/authorize.js'
@@ -54,6 +55,8 @@ const providerRoutes: FastifyPluginAsyncTypebox<ProviderRoutesOptions> = async (
   const stateCookie = `fastify_users_${provider.name}_state`
   const prepared = new WeakMap<FastifyRequest, string>()
   const consumed = new WeakMap<FastifyRequest, StoredUpstreamState>()
+  // The provider's answer (code, state) arrives in the URL: not for the logs.
+  app.addHook('onRoute', (route) => { route.logSerializers ??= redactingLogSerializers })
   const isAssociate = (request: FastifyRequest) => request.routeOptions.url?.startsWith(`${base}/associate/`) === true
 
   const tokenUrl = new URL(provider.tokenEndpoint)

@@ -448,6 +448,9 @@ abstract class FakeOidcServer extends FakeOAuthServer<ClaimsOverride> {
 
 const now = () => Math.floor(Date.now() / 1000)
 
+/** The tenant of Microsoft personal accounts: what /consumers/ stands for. */
+export const CONSUMERS_TENANT = '9188040d-6c67-4c5b-b112-36a304b66dad'
+
 /**
  * Google: discovery at the issuer's root (the issuer is this server's URL), /o/oauth2/v2/auth,
  * /token, /oauth2/v3/certs, /v1/userinfo; id_tokens with Google's documented claims.
@@ -524,8 +527,8 @@ export class FakeGoogle extends FakeOidcServer {
  * at /oidc/userinfo (Graph's). Email is optional and unverified unless xms_edov says so.
  */
 export class FakeMicrosoft extends FakeOidcServer {
-  /** The tenant of the signed-in users. */
-  tenantId = '9188040d-6c67-4c5b-b112-36a304b66dad'
+  /** The tenant of the signed-in users (and of the domain-named tenant). */
+  tenantId = '72f988bf-86f1-41af-91ab-2d7cd011db47'
 
   protected async route (req: IncomingMessage, res: ServerResponse, url: URL) {
     const m = /^\/([A-Za-z0-9.-]+)\/(v2\.0\/\.well-known\/openid-configuration|oauth2\/v2\.0\/authorize|oauth2\/v2\.0\/token|discovery\/v2\.0\/keys)$/.exec(url.pathname)
@@ -545,7 +548,10 @@ export class FakeMicrosoft extends FakeOidcServer {
 
   private discovery (res: ServerResponse, tenant: string) {
     const u = `${this.url}/${tenant}`
-    const multi = ['common', 'organizations', 'consumers'].includes(tenant)
+    // common and organizations publish the template; consumers and a tenant named by its
+    // domain publish the issuer of the one tenant they stand for (its id, not its name).
+    const multi = tenant === 'common' || tenant === 'organizations'
+    const issuerTenant = tenant === 'consumers' ? CONSUMERS_TENANT : tenant.includes('.') ? this.tenantId : tenant
     json(res, 200, {
       token_endpoint: `${u}/oauth2/v2.0/token`,
       token_endpoint_auth_methods_supported: ['client_secret_post', 'private_key_jwt', 'client_secret_basic'],
@@ -555,7 +561,7 @@ export class FakeMicrosoft extends FakeOidcServer {
       id_token_signing_alg_values_supported: ['RS256'],
       response_types_supported: ['code', 'id_token', 'code id_token', 'id_token token'],
       scopes_supported: ['openid', 'profile', 'email', 'offline_access'],
-      issuer: multi ? `${this.url}/{tenantid}/v2.0` : `${u}/v2.0`,
+      issuer: multi ? `${this.url}/{tenantid}/v2.0` : `${this.url}/${issuerTenant}/v2.0`,
       request_uri_parameter_supported: false,
       userinfo_endpoint: `${this.url}/oidc/userinfo`,
       authorization_endpoint: `${u}/oauth2/v2.0/authorize`,
