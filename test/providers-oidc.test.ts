@@ -423,3 +423,14 @@ test('no secret of a provider login reaches the logs, even at trace level', asyn
     assert.ok(!text.includes(secret), `a secret leaked into the logs: ${secret.slice(0, 6)}…`)
   }
 })
+
+test('a deactivated user cannot sign in through a provider either', async (t) => {
+  const s = await setup(t)
+  const tokens = await providerLogin(s, new WebBrowser(), 'gone@example.org')
+  const { id } = (await me(s, tokens.access_token)).json() as User
+  await s.app.usersStore.updateUser(id, { isActive: false })
+  const browser = new WebBrowser()
+  const { callback } = await toCallback(s, browser, 'gone@example.org')
+  assertPage(await browser.follow(callback, [s.issuer]), 403, /deactivated/)
+  assert.equal(browser.cookie('fastify_users_session'), undefined)
+})
