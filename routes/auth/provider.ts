@@ -142,6 +142,12 @@ const providerRoutes: FastifyPluginAsyncTypebox<ProviderRoutesOptions> = async (
       throw Object.assign(exchangeError(err), { record: consumed.get(request) })
     }
     const record = consumed.get(request) as StoredUpstreamState
+    // GitHub answers a refused code with 200 and an error body.
+    const refused = (raw as { error?: unknown } | undefined)?.error
+    if (typeof refused === 'string') {
+      const code = /^[\w.-]{1,64}$/.test(refused) ? ` (${refused})` : ''
+      throw Object.assign(new UpstreamLoginError(502, 'Sign-in failed', `${provider.label} did not accept the sign-in${code}.`), { record })
+    }
     if (!Value.Check(UpstreamTokenSchema, raw)) {
       throw Object.assign(new UpstreamLoginError(502, 'Sign-in failed', `${provider.label} answered the code exchange in an unexpected form.`), { record })
     }

@@ -71,10 +71,22 @@ export async function createUpstreamProvider (option: ProviderOption): Promise<U
   switch (option.type) {
     case 'github': return { ...common, ...github(option) }
     case 'discord': return { ...common, ...discord(option) }
-    case 'google': return { ...common, ...await oidc(option, option.issuer ?? 'https://accounts.google.com') }
+    case 'google': {
+      const issuer = option.issuer ?? 'https://accounts.google.com'
+      // Google documents both forms of its issuer in id_tokens.
+      return { ...common, ...await oidc(option, issuer, { alsoIssuedBy: issuer === 'https://accounts.google.com' ? ['accounts.google.com'] : [] }) }
+    }
     case 'microsoft': {
       const tenant = option.tenant ?? 'common'
-      return { ...common, ...await oidc(option, option.issuer ?? `https://login.microsoftonline.com/${tenant}/v2.0`, microsoftEmailVerified) }
+      return {
+        ...common,
+        ...await oidc(option, option.issuer ?? `https://login.microsoftonline.com/${tenant}/v2.0`, {
+          emailVerified: microsoftEmailVerified,
+          // Fetched under a tenant's name (common, consumers, contoso.com), the document names
+          // the tenant by id, or by the {tenantid} template for the multi-tenant endpoints.
+          acceptIssuer: (discovered, fetched) => new URL(discovered).origin === new URL(fetched).origin && /^\/[^/]+\/v2\.0\/?$/.test(new URL(discovered).pathname)
+        })
+      }
     }
     case 'oidc': {
       if (!option.issuer) throw new Error(`fastify-users: provider "${option.name}": an oidc provider needs its issuer`)
@@ -95,8 +107,17 @@ function microsoftEmailVerified (claims: JWTPayload): boolean {
 
 const standardEmailVerified = (claims: JWTPayload): boolean => claims.email_verified === true || claims.email_verified === 'true'
 
-async function oidc (option: ProviderOption, issuer: string, emailVerified = standardEmailVerified): Promise<Preset> {
-  const metadata = await discover(option.name, issuer)
+interface OidcVariant {
+  emailVerified?: (claims: JWTPayload) => boolean
+  /** Whether a discovery document naming another issuer than it was fetched for is still right. */
+  acceptIssuer?: (discovered: string, fetched: string) => boolean
+  /** Other spellings of the issuer the provider puts in id_tokens. */
+  alsoIssuedBy?: string[]
+}
+
+async function oidc (option: ProviderOption, issuer: string, variant: OidcVariant = {}): Promise<Preset> {
+  const emailVerified = variant.emailVerified ?? standardEmailVerified
+  const metadata = await discover(option.name, issuer, variant.acceptIssuer)
   const jwks = createRemoteJWKSet(new URL(metadata.jwks_uri), { timeoutDuration: TIMEOUT_MS, headers: { 'user-agent': USER_AGENT } })
   // Multi-tenant endpoints publish a template; the token names its tenant in `tid`.
   const issuerTemplate = metadata.issuer.includes('{tenantid}') ? metadata.issuer : undefined
@@ -107,7 +128,7 @@ async function oidc (option: ProviderOption, issuer: string, emailVerified = sta
     let payload: JWTPayload
     try {
       ({ payload } = await jwtVerify(idToken, jwks, {
-        issuer: issuerTemplate ? undefined : metadata.issuer,
+        issuer: issuerTemplate ? undefined : [metadata.issuer, ...variant.alsoIssuedBy ?? []],
         audience: option.clientId,
         algorithms,
         requiredClaims: ['sub', 'iat', 'exp']
@@ -155,7 +176,7 @@ async function oidc (option: ProviderOption, issuer: string, emailVerified = sta
   }
 }
 
-async function discover (name: string, issuer: string): Promise<OidcMetadata> {
+async function discover (name: string, issuer: string, acceptIssuer?: OidcVariant['acceptIssuer']): Promise<OidcMetadata> {
   const url = `${issuer.replace(/\/+$/, '')}/.well-known/openid-configuration`
   let body: unknown
   try {
@@ -168,7 +189,7 @@ async function discover (name: string, issuer: string): Promise<OidcMetadata> {
   if (!Value.Check(OidcMetadataSchema, body)) throw new Error(`fastify-users: provider "${name}": the discovery document at ${url} is not OpenID Connect metadata`)
   // OIDC Discovery §4.3: the document must name the issuer it was fetched for.
   const expected = issuer.replace(/\/+$/, '')
-  if (body.issuer.replace(/\/+$/, '') !== expected && !body.issuer.includes('{tenantid}')) {
+  if (body.issuer.replace(/\/+$/, '') !== expected && !acceptIssuer?.(body.issuer, issuer)) {
     throw new Error(`fastify-users: provider "${name}": the discovery document names issuer ${body.issuer}, not ${issuer}`)
   }
   return body

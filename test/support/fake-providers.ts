@@ -398,6 +398,8 @@ export function discordUserObject (a: DiscordAccount, withEmail: boolean) {
 /** Claims of the next id_token; they override the preset's, and `undefined` removes one. */
 export type ClaimsOverride = Record<string, unknown>
 
+let sharedKeyPair: ReturnType<typeof generateKeyPair> | undefined
+
 abstract class FakeOidcServer extends FakeOAuthServer<ClaimsOverride> {
   readonly idTokens: string[] = []
   /** Merged into what the userinfo endpoint answers, at the time of the request. */
@@ -407,7 +409,9 @@ abstract class FakeOidcServer extends FakeOAuthServer<ClaimsOverride> {
   private jwk?: JWK
 
   async start (): Promise<this> {
-    const pair = await generateKeyPair('RS256')
+    // One RSA key for every fake of the process: generating one costs more than a login.
+    sharedKeyPair ??= generateKeyPair('RS256')
+    const pair = await sharedKeyPair
     this.privateKey = pair.privateKey
     this.jwk = { ...await exportJWK(pair.publicKey), kid: this.kid, alg: 'RS256', use: 'sig' }
     return super.start()
