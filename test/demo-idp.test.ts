@@ -3,71 +3,22 @@ import assert from 'node:assert/strict'
 import { createHash, randomBytes } from 'node:crypto'
 import { createRemoteJWKSet, jwtVerify } from 'jose'
 import { startDemoIdp, type DemoIdp } from '../demo/idp.js'
+import { pageForms, WebBrowser } from './support/web-browser.js'
 
 // The Demo IdP driven over real sockets by plain fetch, as a browser and a client would.
 const CLIENT = { clientId: 'fastify-users-demo', clientSecret: 's'.repeat(32), redirectUris: ['http://127.0.0.1:53124/auth/callback'] }
 const REDIRECT_URI = CLIENT.redirectUris[0] as string
 const basic = `Basic ${Buffer.from(`${CLIENT.clientId}:${CLIENT.clientSecret}`).toString('base64')}`
 
-/** A browser: a cookie jar (names, paths), redirects not followed. */
-class Browser {
-  private readonly cookies = new Map<string, { value: string, path: string }>()
-
-  private keep (res: Response): Response {
-    for (const line of res.headers.getSetCookie()) {
-      const [pair = '', ...attributes] = line.split(';').map((s) => s.trim())
-      const eq = pair.indexOf('=')
-      if (eq <= 0) continue
-      const name = pair.slice(0, eq)
-      const value = pair.slice(eq + 1)
-      const attr = (key: string) => attributes.find((a) => a.toLowerCase().startsWith(`${key}=`))?.slice(key.length + 1)
-      const path = attr('path') ?? '/'
-      const expires = attr('expires')
-      const gone = value === '' || (expires !== undefined && Date.parse(expires) <= Date.now()) || Number(attr('max-age') ?? 1) <= 0
-      if (gone) this.cookies.delete(`${name};${path}`)
-      else this.cookies.set(`${name};${path}`, { value, path })
-    }
-    return res
-  }
-
-  private cookieHeader (url: URL): Record<string, string> {
-    const pairs = [...this.cookies]
-      .filter(([, c]) => url.pathname === c.path || url.pathname.startsWith(c.path.endsWith('/') ? c.path : `${c.path}/`))
-      .map(([key, c]) => `${key.slice(0, key.indexOf(';'))}=${c.value}`)
-    return pairs.length ? { cookie: pairs.join('; ') } : {}
-  }
-
-  async get (url: string | URL) {
-    const u = new URL(url)
-    const res = this.keep(await fetch(u, { headers: this.cookieHeader(u), redirect: 'manual' }))
-    return { url: u, res, body: await res.text() }
-  }
-
-  async post (url: string | URL, fields: Record<string, string>) {
-    const u = new URL(url)
-    const res = this.keep(await fetch(u, {
-      method: 'POST',
-      headers: { ...this.cookieHeader(u), 'content-type': 'application/x-www-form-urlencoded' },
-      body: new URLSearchParams(fields).toString(),
-      redirect: 'manual'
-    }))
-    return { url: u, res, body: await res.text() }
-  }
-
-  /** Follows redirects within the IdP; stops at a page, or at a redirect to the client. */
-  async follow (start: { url: URL, res: Response, body: string }) {
-    let page = start
-    for (let hops = 0; hops < 10 && page.res.status >= 300 && page.res.status < 400; hops++) {
-      const location = new URL(page.res.headers.get('location') as string, page.url)
-      if (location.href.startsWith(REDIRECT_URI)) return { callback: location, page }
-      page = await this.get(location)
-    }
-    return { callback: undefined, page }
-  }
-}
-
-function formActions (html: string): string[] {
-  return [...html.matchAll(/<form method="post" action="([^"]*)">/g)].map((m) => (m[1] as string).replaceAll('&amp;', '&'))
+/**
+ * Follows redirects from `url` within the IdP: stops at a page, or at a redirect that leaves
+ * the IdP; returns where that redirect goes if it goes to the client's redirect URI.
+ */
+async function follow (browser: WebBrowser, idp: DemoIdp, url: string | URL, form?: Record<string, string>) {
+  const page = await browser.follow(url, [idp.issuer], form && { form })
+  const leaving = page.status >= 300 && page.status < 400 ? page.location : undefined
+  assert.ok(leaving === undefined || leaving.startsWith(REDIRECT_URI), `a redirect out of the IdP to elsewhere than the client: ${leaving}`)
+  return { callback: leaving === undefined ? undefined : new URL(leaving), page }
 }
 
 interface Discovery {
@@ -105,26 +56,26 @@ function authorizationRequest (meta: Discovery) {
 }
 
 /** The login page, reached from the authorization endpoint. */
-async function openLogin (browser: Browser, url: URL) {
-  const { page, callback } = await browser.follow(await browser.get(url))
+async function openLogin (browser: WebBrowser, idp: DemoIdp, url: URL) {
+  const { page, callback } = await follow(browser, idp, url)
   assert.equal(callback, undefined, 'no redirect to the client before signing in')
-  assert.equal(page.res.status, 200, page.body.slice(0, 500))
+  assert.equal(page.status, 200, page.body.slice(0, 500))
   assert.match(page.body, /<title>Demo IdP<\/title>/)
   assert.match(page.body, /id="idp-email"/)
   assert.match(page.body, /id="idp-password"/)
   assert.match(page.body, /Sign in to Demo IdP/)
   assert.match(page.body, />Cancel</)
-  const [login = '', abort = ''] = formActions(page.body)
+  const [login = '', abort = ''] = pageForms(page.body, page.url).map((f) => f.action)
   assert.ok(login.endsWith('/login') && abort.endsWith('/abort'), page.body)
-  return { page, login: new URL(login, page.url), abort: new URL(abort, page.url) }
+  return { page, login: new URL(login), abort: new URL(abort) }
 }
 
 /** Signs in through the pages; returns the code of the redirect to the client. */
-async function signIn (browser: Browser, meta: Discovery, email: string) {
+async function signIn (browser: WebBrowser, idp: DemoIdp, meta: Discovery, email: string) {
   const request = authorizationRequest(meta)
-  const { login } = await openLogin(browser, request.url)
-  const { callback, page } = await browser.follow(await browser.post(login, { email, password: 'anything' }))
-  assert.ok(callback, `no redirect to the client: ${page.res.status} ${page.body.slice(0, 500)}`)
+  const { login } = await openLogin(browser, idp, request.url)
+  const { callback, page } = await follow(browser, idp, login, { email, password: 'anything' })
+  assert.ok(callback, `no redirect to the client: ${page.status} ${page.body.slice(0, 500)}`)
   assert.equal(callback.searchParams.get('state'), request.state)
   assert.equal(callback.searchParams.get('iss'), meta.issuer)
   const code = callback.searchParams.get('code')
@@ -159,8 +110,7 @@ test('Demo IdP: discovery, login, code + PKCE, id_token, userinfo, cancel, stabl
 
   let firstSub = ''
   await t.test('sign in, exchange the code, verify the id_token, read userinfo', async () => {
-    const browser = new Browser()
-    const { code, verifier, nonce } = await signIn(browser, meta, 'Ada@Example.com')
+    const { code, verifier, nonce } = await signIn(new WebBrowser(), idp, meta, 'Ada@Example.com')
     const { res, body } = await exchange(meta, code, verifier)
     assert.equal(res.status, 200, JSON.stringify(body))
     assert.equal(body.token_type, 'Bearer')
@@ -186,7 +136,7 @@ test('Demo IdP: discovery, login, code + PKCE, id_token, userinfo, cancel, stabl
   })
 
   await t.test('the same email signs in as the same sub, in another browser', async () => {
-    const { code, verifier } = await signIn(new Browser(), meta, 'ada@example.com ')
+    const { code, verifier } = await signIn(new WebBrowser(), idp, meta, 'ada@example.com ')
     const { res, body } = await exchange(meta, code, verifier)
     assert.equal(res.status, 200, JSON.stringify(body))
     const { payload } = await jwtVerify(body.id_token as string, jwks, { issuer: idp.issuer, audience: CLIENT.clientId })
@@ -194,7 +144,7 @@ test('Demo IdP: discovery, login, code + PKCE, id_token, userinfo, cancel, stabl
   })
 
   await t.test('another email is another sub', async () => {
-    const { code, verifier } = await signIn(new Browser(), meta, 'grace@example.com')
+    const { code, verifier } = await signIn(new WebBrowser(), idp, meta, 'grace@example.com')
     const { body } = await exchange(meta, code, verifier)
     const { payload } = await jwtVerify(body.id_token as string, jwks, { issuer: idp.issuer, audience: CLIENT.clientId })
     assert.notEqual(payload.sub, firstSub)
@@ -202,18 +152,18 @@ test('Demo IdP: discovery, login, code + PKCE, id_token, userinfo, cancel, stabl
   })
 
   await t.test('the wrong code_verifier is refused', async () => {
-    const { code } = await signIn(new Browser(), meta, 'ada@example.com')
+    const { code } = await signIn(new WebBrowser(), idp, meta, 'ada@example.com')
     const { res, body } = await exchange(meta, code, randomBytes(32).toString('base64url'))
     assert.equal(res.status, 400)
     assert.equal(body.error, 'invalid_grant')
   })
 
   await t.test('Cancel returns access_denied to the client', async () => {
-    const browser = new Browser()
+    const browser = new WebBrowser()
     const request = authorizationRequest(meta)
-    const { abort } = await openLogin(browser, request.url)
-    const { callback, page } = await browser.follow(await browser.post(abort, {}))
-    assert.ok(callback, `no redirect to the client: ${page.res.status} ${page.body.slice(0, 500)}`)
+    const { abort } = await openLogin(browser, idp, request.url)
+    const { callback, page } = await follow(browser, idp, abort, {})
+    assert.ok(callback, `no redirect to the client: ${page.status} ${page.body.slice(0, 500)}`)
     assert.equal(callback.searchParams.get('error'), 'access_denied')
     assert.equal(callback.searchParams.get('error_description'), 'The user cancelled')
     assert.equal(callback.searchParams.get('state'), request.state)
@@ -221,10 +171,10 @@ test('Demo IdP: discovery, login, code + PKCE, id_token, userinfo, cancel, stabl
   })
 
   await t.test('an empty password re-renders the form, escaped', async () => {
-    const browser = new Browser()
-    const { login } = await openLogin(browser, authorizationRequest(meta).url)
-    const page = await browser.post(login, { email: '"><script>x</script>@example.com', password: '' })
-    assert.equal(page.res.status, 400)
+    const browser = new WebBrowser()
+    const { login } = await openLogin(browser, idp, authorizationRequest(meta).url)
+    const page = await browser.request(login, { form: { email: '"><script>x</script>@example.com', password: '' } })
+    assert.equal(page.status, 400)
     assert.match(page.body, /id="idp-password"/)
     assert.doesNotMatch(page.body, /<script>x/)
     assert.match(page.body, /&quot;&gt;&lt;script&gt;x&lt;\/script&gt;@example.com/)
@@ -234,16 +184,15 @@ test('Demo IdP: discovery, login, code + PKCE, id_token, userinfo, cancel, stabl
     const url = authorizationRequest(meta).url
     url.searchParams.delete('code_challenge')
     url.searchParams.delete('code_challenge_method')
-    const { callback } = await new Browser().follow(await new Browser().get(url))
+    const { callback } = await follow(new WebBrowser(), idp, url)
     assert.ok(callback)
     assert.equal(callback.searchParams.get('error'), 'invalid_request')
   })
 
   await t.test('a login post without the interaction cookie is an error page', async () => {
-    const browser = new Browser()
-    const { login } = await openLogin(browser, authorizationRequest(meta).url)
-    const page = await new Browser().post(login, { email: 'ada@example.com', password: 'x' })
-    assert.equal(page.res.status, 400)
+    const { login } = await openLogin(new WebBrowser(), idp, authorizationRequest(meta).url)
+    const page = await new WebBrowser().request(login, { form: { email: 'ada@example.com', password: 'x' } })
+    assert.equal(page.status, 400)
     assert.match(page.body, /Demo IdP/)
   })
 
@@ -258,12 +207,12 @@ test('Demo IdP: refresh tokens with offline_access and prompt=consent', async (t
   t.after(() => idp.close())
   const meta = await discover(idp)
 
-  const browser = new Browser()
+  const browser = new WebBrowser()
   const request = authorizationRequest(meta)
   request.url.searchParams.set('scope', 'openid email offline_access')
   request.url.searchParams.set('prompt', 'consent')
-  const { login } = await openLogin(browser, request.url)
-  const { callback } = await browser.follow(await browser.post(login, { email: 'ada@example.com', password: 'x' }))
+  const { login } = await openLogin(browser, idp, request.url)
+  const { callback } = await follow(browser, idp, login, { email: 'ada@example.com', password: 'x' })
   const code = callback?.searchParams.get('code')
   assert.ok(code)
   const { res, body } = await exchange(meta, code, request.verifier)

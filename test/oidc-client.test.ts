@@ -3,7 +3,7 @@ import assert from 'node:assert/strict'
 import * as oauth from 'oauth4webapi'
 import { createRemoteJWKSet, decodeProtectedHeader, jwtVerify } from 'jose'
 import { DEMO_USER, listenDemo } from './support/browser.js'
-import { htmlForms, type HtmlForm } from './support/oauth.js'
+import { pageForms, WebBrowser, type PageForm, type Visit } from './support/web-browser.js'
 
 // A strict third-party client library, used as an outside client would use it, against the
 // demo listening on a real socket. Plain http is allowed for loopback only, in this test.
@@ -13,76 +13,35 @@ const insecure = { [oauth.allowInsecureRequests]: true } as const
 const REDIRECT_URI = 'http://127.0.0.1:53123/callback'
 const SCOPE = 'openid email profile items:read'
 
-/** A browser over global fetch: a cookie jar kept by hand, redirects not followed. */
-class FetchBrowser {
-  readonly cookies = new Map<string, string>()
-  constructor (readonly origin: string) {}
-
-  private keep (res: Response): Response {
-    for (const line of res.headers.getSetCookie()) {
-      const [pair = '', ...attributes] = line.split(';').map((s) => s.trim())
-      const eq = pair.indexOf('=')
-      if (eq <= 0) continue
-      const name = pair.slice(0, eq)
-      const value = pair.slice(eq + 1)
-      const attr = (key: string) => attributes.find((a) => a.toLowerCase().startsWith(`${key}=`))?.slice(key.length + 1)
-      const maxAge = attr('max-age')
-      const expires = attr('expires')
-      const gone = value === '' || (maxAge !== undefined && Number(maxAge) <= 0) ||
-        (expires !== undefined && Date.parse(expires) <= Date.now())
-      if (gone) this.cookies.delete(name)
-      else this.cookies.set(name, value)
-    }
-    return res
-  }
-
-  private headers (extra: Record<string, string> = {}): Record<string, string> {
-    const cookie = [...this.cookies].map(([k, v]) => `${k}=${v}`).join('; ')
-    return cookie ? { ...extra, cookie } : extra
-  }
-
-  async get (url: string | URL) {
-    const res = this.keep(await fetch(new URL(url, this.origin), { headers: this.headers(), redirect: 'manual' }))
-    return { res, body: await res.text() }
-  }
-
-  async post (url: string, fields: Record<string, string>) {
-    const res = this.keep(await fetch(new URL(url, this.origin), {
-      method: 'POST',
-      headers: this.headers({ 'content-type': 'application/x-www-form-urlencoded' }),
-      body: new URLSearchParams(fields).toString(),
-      redirect: 'manual'
-    }))
-    return { res, body: await res.text() }
-  }
-}
-
-function formOf (page: { res: Response, body: string }, action: string, match: (f: HtmlForm) => boolean = () => true): Record<string, string> {
-  const forms = htmlForms(page.body).filter((f) => f.action === action && match(f))
-  assert.equal(forms.length, 1, `expected one form to ${action} in a ${page.res.status} page: ${page.body.slice(0, 500)}`)
-  return (forms[0] as HtmlForm).fields
+/** The fields of the one form of `page` that posts to `action` (and passes `match`). */
+function formOf (page: Visit, action: string, match: (f: PageForm) => boolean = () => true): Record<string, string> {
+  const forms = pageForms(page.body, page.url).filter((f) => f.action === action && match(f))
+  assert.equal(forms.length, 1, `expected one form to ${action} in a ${page.status} page: ${page.body.slice(0, 500)}`)
+  return (forms[0] as PageForm).fields
 }
 
 /** Login (and consent, for a third-party client) through our HTML pages; returns the redirect to the client. */
-async function signIn (browser: FetchBrowser, authorizationUrl: URL): Promise<{ callback: URL, loggedIn: boolean, consented: boolean }> {
+async function signIn (browser: WebBrowser, issuer: string, authorizationUrl: URL): Promise<{ callback: URL, loggedIn: boolean, consented: boolean }> {
+  const loginAction = `${issuer}/oauth/login`
+  const consentAction = `${issuer}/oauth/consent`
   let loggedIn = false
   let consented = false
-  let page = await browser.get(authorizationUrl)
-  if (page.res.status === 200 && page.body.includes('action="/oauth/login"')) {
-    const login = await browser.post('/oauth/login', { ...formOf(page, '/oauth/login'), email: DEMO_USER.email, password: DEMO_USER.password })
-    assert.equal(login.res.status, 303, `login failed: ${login.res.status} ${login.body.slice(0, 300)}`)
+  let page = await browser.request(authorizationUrl)
+  if (page.status === 200 && pageForms(page.body, page.url).some((f) => f.action === loginAction)) {
+    const login = await browser.request(loginAction, { form: { ...formOf(page, loginAction), email: DEMO_USER.email, password: DEMO_USER.password } })
+    assert.equal(login.status, 303, `login failed: ${login.status} ${login.body.slice(0, 300)}`)
+    assert.ok(login.location, 'login redirect without Location')
     loggedIn = true
-    page = await browser.get(login.res.headers.get('location') as string)
+    page = await browser.request(login.location)
   }
-  if (page.res.status === 200) {
+  if (page.status === 200) {
     assert.match(page.body, /Demo CLI/, 'the consent page names the client')
-    page = await browser.post('/oauth/consent', formOf(page, '/oauth/consent', (f) => f.fields.decision === 'allow'))
+    page = await browser.request(consentAction, { form: formOf(page, consentAction, (f) => f.fields.decision === 'allow') })
     consented = true
   }
-  assert.ok([302, 303].includes(page.res.status), `expected a redirect to the client, got ${page.res.status}: ${page.body.slice(0, 300)}`)
-  const location = page.res.headers.get('location')
-  assert.ok(location, 'redirect without Location')
-  const url = new URL(location)
+  assert.ok([302, 303].includes(page.status), `expected a redirect to the client, got ${page.status}: ${page.body.slice(0, 300)}`)
+  assert.ok(page.location, 'redirect without Location')
+  const url = new URL(page.location)
   assert.equal(`${url.origin}${url.pathname}`, REDIRECT_URI)
   return { callback: url, loggedIn, consented }
 }
@@ -107,7 +66,7 @@ test('oauth4webapi, as a third-party OpenID Connect client, runs the whole code 
   const clientAuth = oauth.None()
   const service: oauth.Client = { client_id: 'demo-service', token_endpoint_auth_method: 'client_secret_basic' }
   const serviceAuth = oauth.ClientSecretBasic(app.demoServiceSecret)
-  const browser = new FetchBrowser(issuer)
+  const browser = new WebBrowser()
 
   /** One authorization: authorization URL with PKCE, state and nonce; pages; callback; code exchange. */
   async function authorize (expectLogin: boolean): Promise<Authorization> {
@@ -127,7 +86,7 @@ test('oauth4webapi, as a third-party OpenID Connect client, runs the whole code 
       code_challenge_method: 'S256'
     })) authorizationUrl.searchParams.set(k, v)
 
-    const { callback, loggedIn, consented } = await signIn(browser, authorizationUrl)
+    const { callback, loggedIn, consented } = await signIn(browser, issuer, authorizationUrl)
     assert.equal(loggedIn, expectLogin, 'login page shown only without a session')
     assert.ok(consented, 'a third-party client gets the consent page')
     // Checks state and the RFC 9207 iss parameter against the discovered issuer.

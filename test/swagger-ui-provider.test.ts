@@ -1,8 +1,11 @@
-import { test, type TestContext } from 'node:test'
 import assert from 'node:assert/strict'
 import { randomBytes } from 'node:crypto'
-import type { Browser, Locator, Page, Response } from 'playwright-core'
-import { browserSkip, DEMO_USER, listenDemo, openBrowser } from './support/browser.js'
+import type { Page, Response } from 'playwright-core'
+import { DEMO_USER } from './support/browser.js'
+import {
+  authFlow, checkTokenResponse, closeAuthorizedDialog, liveResponseBody, nextTokenResponse, openDocs,
+  popupClosing, redirectPageRequest, startCodeFlow, swaggerUiTest, tryItOut
+} from './support/swagger-ui.js'
 
 // Swagger UI in a real browser, against the demo app, signing in through an upstream
 // provider: the Authorize dialog's authorization code flow (PKCE) opens our login page in a
@@ -11,52 +14,12 @@ import { browserSkip, DEMO_USER, listenDemo, openBrowser } from './support/brows
 // the browser in and resumes the pending /oauth/authorize request, so the popup ends at
 // oauth2-redirect.html and closes, and "Try it out" runs as the provider's user.
 
-const TIMEOUT = 10_000
 const PROVIDER = 'demo-idp'
+/** What Swagger UI asks for: items:read only. */
+const SCOPES = ['items:read']
 
 interface ShownUser { id: string, email: string, isVerified: boolean, createdAt: string }
 interface ShownAccount { provider: string, accountId: string, accountEmail: string | null, createdAt: string }
-
-/** Opens the docs in a fresh browser context (no cookies, here or at the IdP), closed when the test ends. */
-async function openDocs (t: TestContext, browser: Browser, issuer: string): Promise<Page> {
-  const context = await browser.newContext()
-  t.after(() => context.close())
-  context.setDefaultTimeout(TIMEOUT)
-  const page = await context.newPage()
-  await page.goto(`${issuer}/docs`)
-  await page.locator('.opblock').first().waitFor()
-  return page
-}
-
-/** The Authorize dialog's section for the authorizationCode flow (Swagger UI has PKCE on). */
-function codeFlow (page: Page): Locator {
-  return page.locator('.auth-container').filter({ has: page.locator('.flow code', { hasText: /^authorizationCode with PKCE$/ }) })
-}
-
-/**
- * Opens the Authorize dialog, ticks items:read in the authorizationCode flow and presses its
- * Authorize button; returns the popup once it shows our login page.
- */
-async function startCodeFlow (page: Page, issuer: string): Promise<Page> {
-  await page.locator('.auth-wrapper .btn.authorize').click()
-  const flow = codeFlow(page)
-  await flow.waitFor()
-  const checkbox = flow.locator('.scopes input[type="checkbox"][data-value="items:read"]')
-  // Swagger UI styles the label, not the input: click what a user clicks.
-  await flow.locator(`.scopes label[for="${await checkbox.getAttribute('id')}"]`).click()
-  assert.ok(await checkbox.isChecked(), 'items:read is ticked')
-
-  const [popup] = await Promise.all([
-    page.waitForEvent('popup'),
-    flow.locator('.btn.modal-btn.auth.authorize').click()
-  ])
-  await popup.locator('#email').waitFor()
-  const url = new URL(popup.url())
-  assert.equal(url.origin + url.pathname, `${issuer}/oauth/authorize`, 'the popup shows our login page')
-  assert.equal(url.searchParams.get('client_id'), 'swagger-ui')
-  assert.equal(url.searchParams.get('code_challenge_method'), 'S256')
-  return popup
-}
 
 /**
  * On our login page in the popup: "Continue with Demo IdP", which must land on the Demo IdP's
@@ -85,29 +48,10 @@ async function signInAtDemoIdp (popup: Page, issuer: string, email: string): Pro
   return callback
 }
 
-function operation (page: Page, path: string): Locator {
-  return page.locator('.opblock.opblock-get').filter({ has: page.locator(`.opblock-summary-path[data-path="${path}"]`) })
-}
-
-/**
- * Expands GET `path`, presses "Try it out" and "Execute"; checks that Swagger UI shows the
- * status that went over the network, and returns both with the body Swagger UI shows.
- */
-async function tryItOut (page: Page, issuer: string, path: string): Promise<{ response: Response, shown: unknown }> {
-  const op = operation(page, path)
-  await op.locator('.opblock-summary').first().click()
-  await op.locator('.try-out__btn').click()
-  const [response] = await Promise.all([
-    page.waitForResponse((r) => r.url() === `${issuer}${path}` && r.request().method() === 'GET'),
-    op.locator('.execute').click()
-  ])
-  const live = op.locator('.live-responses-table .response')
-  await assert.doesNotReject(
-    live.locator('.response-col_status').first().filter({ hasText: String(response.status()) }).waitFor(),
-    `Swagger UI shows status ${response.status()}`
-  )
-  const text = await live.locator('.response-col_description .microlight').first().innerText()
-  return { response, shown: JSON.parse(text) }
+/** Tries out GET `path`; returns the response and the body Swagger UI shows, parsed. */
+async function tryGet (page: Page, issuer: string, path: string): Promise<{ response: Response, shown: unknown }> {
+  const { response } = await tryItOut(page, issuer, 'get', path)
+  return { response, shown: JSON.parse(await liveResponseBody(page, 'get', path)) }
 }
 
 /**
@@ -116,58 +60,40 @@ async function tryItOut (page: Page, issuer: string, path: string): Promise<{ re
  * tried out; returns what Swagger UI showed for them.
  */
 async function authorizeThroughDemoIdp (page: Page, issuer: string, idpOrigin: string, email: string) {
-  const popup = await startCodeFlow(page, issuer)
-  const popupClosed = popup.waitForEvent('close', { timeout: TIMEOUT })
-  // Swallowed here, awaited below: a rejection must not go unhandled meanwhile.
-  popupClosed.catch(() => {})
+  const { popup } = await startCodeFlow(page, issuer, SCOPES)
+  const popupClosed = popupClosing(popup)
   await continueWithDemoIdp(popup, issuer, idpOrigin)
 
-  const redirected = popup.waitForRequest((r) => r.url().startsWith(`${issuer}/docs/static/oauth2-redirect.html?`))
-  redirected.catch(() => {})
-  const tokenResponse = page.waitForResponse((r) => r.url() === `${issuer}/oauth/token` && r.request().method() === 'POST')
-  tokenResponse.catch(() => {})
+  const redirected = redirectPageRequest(popup, issuer)
+  const tokenResponse = nextTokenResponse(page, issuer)
   const callback = await signInAtDemoIdp(popup, issuer, email)
   // Our callback signs the browser in and resumes the pending authorization request.
   assert.equal(callback.status(), 302, `our callback answered ${callback.status()}`)
   const resumed = new URL(callback.headers().location ?? '', issuer)
   assert.equal(resumed.origin + resumed.pathname, `${issuer}/oauth/authorize`, 'the callback resumes /oauth/authorize')
 
-  const answer = new URL((await redirected).url()).searchParams
+  const answer = (await redirected).searchParams
   assert.equal(answer.get('error'), null, `no error at the redirect URI: ${answer.get('error_description')}`)
   assert.ok(answer.get('code'), 'oauth2-redirect.html gets a code')
   await assert.doesNotReject(popupClosed, 'the popup closes itself')
 
-  const token = await tokenResponse
-  assert.equal(token.status(), 200, `token endpoint answered ${token.status()}: ${await token.text()}`)
-  assert.equal(new URLSearchParams(token.request().postData() ?? '').get('code'), answer.get('code'))
+  const { tokenRequest } = await checkTokenResponse(await tokenResponse, SCOPES)
+  assert.equal(tokenRequest.get('code'), answer.get('code'))
 
-  // Swagger UI shows the flow as authorized, with Logout in place of Authorize.
-  const flow = codeFlow(page)
-  await flow.getByText('Authorized', { exact: true }).waitFor()
-  await flow.locator('button', { hasText: 'Logout' }).waitFor()
-  await page.locator('.modal-ux .close-modal').click()
-  await page.locator('.modal-ux').waitFor({ state: 'detached' })
-  await page.locator('.auth-wrapper .btn.authorize.locked').waitFor()
+  await closeAuthorizedDialog(page, authFlow(page, 'authorizationCode'))
 
-  const me = await tryItOut(page, issuer, '/users/me')
+  const me = await tryGet(page, issuer, '/users/me')
   assert.equal(me.response.status(), 200)
-  const accounts = await tryItOut(page, issuer, '/users/me/oauth-accounts')
+  const accounts = await tryGet(page, issuer, '/users/me/oauth-accounts')
   assert.equal(accounts.response.status(), 200)
   return { me: me.shown as ShownUser, accounts: accounts.shown as ShownAccount[] }
 }
 
-test('Swagger UI: authorization code flow (PKCE) through the Demo IdP', { timeout: 60_000 }, async (t) => {
-  const skip = await browserSkip()
-  if (skip) {
-    t.skip(skip)
-    return
-  }
-  const { app, issuer } = await listenDemo(t)
+swaggerUiTest('Swagger UI: authorization code flow (PKCE) through the Demo IdP', async (t, { app, issuer, browser }) => {
   const idp = app.usersProviders.get(PROVIDER)
   assert.ok(idp, 'the demo has the Demo IdP as provider demo-idp')
   const idpOrigin = new URL(idp.authorizationEndpoint).origin
   assert.notEqual(idpOrigin, issuer)
-  const browser = await openBrowser(t)
 
   const email = `idp-user-${randomBytes(6).toString('hex')}@example.org`
   let first: Awaited<ReturnType<typeof authorizeThroughDemoIdp>> | undefined
@@ -207,7 +133,7 @@ test('Swagger UI: authorization code flow (PKCE) through the Demo IdP', { timeou
 
   await t.test('Cancel at the Demo IdP: "Sign-in cancelled", and the way back to our login page', async (t) => {
     const page = await openDocs(t, browser, issuer)
-    const popup = await startCodeFlow(page, issuer)
+    const { popup } = await startCodeFlow(page, issuer, SCOPES)
     await continueWithDemoIdp(popup, issuer, idpOrigin)
 
     const [callback] = await Promise.all([
@@ -233,7 +159,7 @@ test('Swagger UI: authorization code flow (PKCE) through the Demo IdP', { timeou
 
   await t.test("the demo user's email at the Demo IdP: taken (409), no link made", async (t) => {
     const page = await openDocs(t, browser, issuer)
-    const popup = await startCodeFlow(page, issuer)
+    const { popup } = await startCodeFlow(page, issuer, SCOPES)
     await continueWithDemoIdp(popup, issuer, idpOrigin)
 
     const callback = await signInAtDemoIdp(popup, issuer, DEMO_USER.email)
