@@ -1,16 +1,16 @@
 import { test, type TestContext } from 'node:test'
 import assert from 'node:assert/strict'
-import { createHash, randomBytes } from 'node:crypto'
+import { randomBytes } from 'node:crypto'
 import { Writable } from 'node:stream'
 import Fastify, { type FastifyInstance } from 'fastify'
 import { exportJWK, generateKeyPair, SignJWT, decodeJwt, decodeProtectedHeader, type JWTPayload } from 'jose'
 import fastifyUsers, { memoryStore, type OAuthLoginInfo, type ProviderOption, type User } from '../index.js'
 import { demoIdpSubject, startDemoIdp, type DemoIdpOptions } from '../demo/idp.js'
 import { freePort } from './support/browser.js'
-import { pageForms, pageLinks, WebBrowser, type Visit } from './support/web-browser.js'
+import { pageForms, pageLinks, WebBrowser } from './support/web-browser.js'
+import { assertPage, CLIENT_REDIRECT, exchangeOurCode, toProvider } from './support/provider-login.js'
 import { startTamperProxy, type TamperProxy } from './support/tamper-proxy.js'
 
-const CLIENT_REDIRECT = 'https://app.example.com/cb'
 const IDP_SECRET = 'idp-client-secret-'.padEnd(48, 'x')
 const PASSWORD = 'correct horse battery'
 
@@ -62,25 +62,9 @@ async function setup (t: TestContext, options: { provider?: Partial<ProviderOpti
   return { app, issuer, idpIssuer: proxy?.url ?? idp.issuer, closeIdp, proxy, logins, registered }
 }
 
-function pkce () {
-  const verifier = randomBytes(32).toString('base64url')
-  return { verifier, challenge: createHash('sha256').update(verifier).digest('base64url') }
-}
-
 /** From our /oauth/authorize to the provider's sign-in page, through the button. */
 async function toIdpLoginPage (s: Setup, browser: WebBrowser) {
-  const { verifier, challenge } = pkce()
-  const authorize = new URL(`${s.issuer}/oauth/authorize`)
-  authorize.search = new URLSearchParams({
-    response_type: 'code', client_id: 'web', redirect_uri: CLIENT_REDIRECT, code_challenge: challenge, code_challenge_method: 'S256', state: 'client-state', scope: 'openid email items:read'
-  }).toString()
-  const login = await browser.request(authorize)
-  assert.equal(login.status, 200)
-  const button = pageLinks(login.body, login.url).find((l) => l.text === 'Continue with Test IdP')
-  assert.ok(button, 'the login page has the provider button')
-  const start = await browser.request(button.href)
-  assert.equal(start.status, 302)
-  const upstream = new URL(start.location as string)
+  const { verifier, upstream } = await toProvider(browser, s.issuer, 'Test IdP', 'openid email items:read')
   assert.equal(upstream.origin, s.idpIssuer)
   const page = await browser.follow(upstream, [s.idpIssuer])
   assert.equal(page.status, 200, page.body.slice(0, 300))
@@ -102,19 +86,7 @@ async function toCallback (s: Setup, browser: WebBrowser, email: string) {
 async function providerLogin (s: Setup, browser: WebBrowser, email: string) {
   const { callback, verifier } = await toCallback(s, browser, email)
   const end = await browser.follow(callback, [s.issuer])
-  const location = end.location ?? ''
-  assert.ok(location.startsWith(CLIENT_REDIRECT), `expected the client redirect, got ${end.status} ${location} ${end.body.slice(0, 300)}`)
-  const params = new URL(location).searchParams
-  assert.equal(params.get('state'), 'client-state')
-  assert.equal(params.get('iss'), s.issuer)
-  const res = await s.app.inject({
-    method: 'POST',
-    url: '/oauth/token',
-    headers: { 'content-type': 'application/x-www-form-urlencoded' },
-    payload: new URLSearchParams({ grant_type: 'authorization_code', code: params.get('code') ?? '', redirect_uri: CLIENT_REDIRECT, client_id: 'web', code_verifier: verifier }).toString()
-  })
-  assert.equal(res.statusCode, 200, res.body)
-  return res.json() as { access_token: string, id_token?: string }
+  return { access_token: await exchangeOurCode(s.app, end, verifier, s.issuer) }
 }
 
 const me = async (s: Setup, token: string, path = '/users/me') => s.app.inject({ url: path, headers: { authorization: `Bearer ${token}` } })
@@ -130,12 +102,6 @@ async function passwordUser (s: Setup, email: string) {
   })
   assert.equal(res.statusCode, 200, res.body)
   return { user: reg.json() as User, token: res.json().access_token as string }
-}
-
-function assertPage (visit: Visit, status: number, text: RegExp) {
-  assert.equal(visit.status, status, visit.body.slice(0, 500))
-  assert.match(visit.body, text)
-  assert.match(visit.body, /<!doctype html>/)
 }
 
 test('the upstream request carries state, nonce and PKCE S256; the callback lands on our routes', async (t) => {

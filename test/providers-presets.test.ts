@@ -1,14 +1,14 @@
 import { test, type TestContext } from 'node:test'
 import assert from 'node:assert/strict'
-import { createHash, randomBytes } from 'node:crypto'
+import { createHash } from 'node:crypto'
 import Fastify, { type FastifyInstance } from 'fastify'
 import { decodeJwt } from 'jose'
 import fastifyUsers, { memoryStore, type OAuthLoginInfo, type ProviderOption, type User } from '../index.js'
 import { freePort } from './support/browser.js'
 import { CONSUMERS_TENANT, FakeDiscord, FakeGithub, FakeGoogle, FakeMicrosoft, type DiscordAccount, type FakeProvider, type GithubAccount } from './support/fake-providers.js'
-import { pageLinks, WebBrowser, type Visit } from './support/web-browser.js'
+import { WebBrowser } from './support/web-browser.js'
+import { assertPage, CLIENT_REDIRECT, exchangeOurCode, toProvider } from './support/provider-login.js'
 
-const CLIENT_REDIRECT = 'https://app.example.com/cb'
 const PASSWORD = 'correct horse battery'
 
 type Option = Omit<ProviderOption, 'clientId' | 'clientSecret'>
@@ -87,28 +87,12 @@ const microsoft = async (t: TestContext, extra: Partial<Option> = {}, fake?: Fak
   return setup(t, ms, { name: 'microsoft', type: 'microsoft', issuer: `${ms.url}/common/v2.0`, ...extra }, 'Microsoft')
 }
 
-function pkce () {
-  const verifier = randomBytes(32).toString('base64url')
-  return { verifier, challenge: createHash('sha256').update(verifier).digest('base64url') }
-}
-
 /**
  * From our /oauth/authorize through the "Continue with" button to the provider and back
  * (the fakes consent at once): ends where the browser leaves for the client, or on a page.
  */
 async function throughProvider (s: Setup, browser = new WebBrowser()) {
-  const { verifier, challenge } = pkce()
-  const authorize = new URL(`${s.issuer}/oauth/authorize`)
-  authorize.search = new URLSearchParams({
-    response_type: 'code', client_id: 'web', redirect_uri: CLIENT_REDIRECT, code_challenge: challenge, code_challenge_method: 'S256', state: 'client-state', scope: 'openid email'
-  }).toString()
-  const login = await browser.request(authorize)
-  assert.equal(login.status, 200)
-  const button = pageLinks(login.body, login.url).find((l) => l.text === `Continue with ${s.label}`)
-  assert.ok(button, `the login page has the ${s.label} button`)
-  const start = await browser.request(button.href)
-  assert.equal(start.status, 302, start.body)
-  const upstream = new URL(start.location as string)
+  const { verifier, upstream } = await toProvider(browser, s.issuer, s.label, 'openid email')
   assert.equal(upstream.origin, s.fake.url)
   const end = await browser.follow(upstream, [s.fake.url, s.issuer])
   return { end, verifier, upstream, browser }
@@ -117,18 +101,7 @@ async function throughProvider (s: Setup, browser = new WebBrowser()) {
 /** The whole login, our code exchanged for our tokens. */
 async function providerLogin (s: Setup) {
   const { end, verifier, upstream } = await throughProvider(s)
-  const location = end.location ?? ''
-  assert.ok(location.startsWith(CLIENT_REDIRECT), `expected the client redirect, got ${end.status} ${location} ${end.body.slice(0, 500)}`)
-  const params = new URL(location).searchParams
-  assert.equal(params.get('state'), 'client-state')
-  const res = await s.app.inject({
-    method: 'POST',
-    url: '/oauth/token',
-    headers: { 'content-type': 'application/x-www-form-urlencoded' },
-    payload: new URLSearchParams({ grant_type: 'authorization_code', code: params.get('code') ?? '', redirect_uri: CLIENT_REDIRECT, client_id: 'web', code_verifier: verifier }).toString()
-  })
-  assert.equal(res.statusCode, 200, res.body)
-  const accessToken = (res.json() as { access_token: string }).access_token
+  const accessToken = await exchangeOurCode(s.app, end, verifier)
   const user = await me(s, accessToken)
   const accounts = (await me(s, accessToken, '/users/me/oauth-accounts')) as { provider: string, accountId: string, accountEmail: string | null }[]
   return { user: user as User, accounts: accounts.map((a) => [a.provider, a.accountId, a.accountEmail]), upstream }
@@ -145,13 +118,6 @@ async function passwordUser (s: Setup, email: string): Promise<User> {
   assert.equal(reg.statusCode, 201, reg.body)
   s.registered.length = 0
   return reg.json() as User
-}
-
-function assertPage (visit: Visit, status: number, text: RegExp) {
-  assert.equal(visit.status, status, visit.body.slice(0, 500))
-  assert.match(visit.body, text)
-  assert.match(visit.body, /<!doctype html>/)
-  assert.equal(visit.location, undefined)
 }
 
 /** What went to the provider: our client, our callback, state and PKCE S256; a nonce only for OIDC. */
