@@ -15,6 +15,7 @@ export const AuthorizeQuerySchema = Type.Object({
   code_challenge_method: param('S256', 16),
   nonce: param('Echoed in the id_token (OIDC)', 512),
   prompt: param('none, login or consent (OIDC)', 64),
+  max_age: param('Seconds since the last sign-in after which the user must sign in again (OIDC)', 16),
   response_mode: param('query', 32),
   login_hint: param('Email to prefill on the login page', 320),
   request: param('Not supported'),

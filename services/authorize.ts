@@ -17,6 +17,8 @@ export interface AuthorizeRequest {
   codeChallenge?: string
   nonce?: string
   prompt: Set<string>
+  /** OIDC max_age: a session older than this many seconds does not count. */
+  maxAge?: number
 }
 
 /** Shown to the user, never redirected: the client or its redirect URI cannot be trusted. */
@@ -106,7 +108,13 @@ export function validateAuthorizeRequest (clients: ReadonlyMap<string, Client>, 
   // Narrowed, not refused: the client learns what it got from the token response's scope.
   const scopes = parseScope(query.scope).filter((s) => Object.hasOwn(knownScopes, s) && (client.scopes === undefined || client.scopes.includes(s)))
 
-  return { client, redirectUri, redirectUriParam: query.redirect_uri ?? null, state, scopes, codeChallenge, nonce: query.nonce, prompt }
+  let maxAge: number | undefined
+  if (query.max_age !== undefined) {
+    if (!/^\d{1,10}$/.test(query.max_age)) throw fail('invalid_request', 'max_age must be a number of seconds')
+    maxAge = Number(query.max_age)
+  }
+
+  return { client, redirectUri, redirectUriParam: query.redirect_uri ?? null, state, scopes, codeChallenge, nonce: query.nonce, prompt, maxAge }
 }
 
 /** The URL the browser is sent to with the answer (RFC 6749 §4.1.2, RFC 9207 `iss`). */

@@ -400,3 +400,35 @@ test('logout with the session cookie replayed afterwards: no session', async (t)
   const page = await replay.get(codeRequest('swagger-ui', SWAGGER_REDIRECT, { prompt: 'none' }).path)
   assert.equal(redirectParams(page, SWAGGER_REDIRECT).get('error'), 'login_required')
 })
+
+test('max_age: a sign-in older than max_age asks again, a fresh one does not; a bad value is invalid_request', async (t) => {
+  t.mock.timers.enable({ apis: ['Date'], now: Date.now() })
+  const app = await build(t)
+  await register(app, 'ada@example.com')
+  const a = await authorizeCode(app, { scope: 'openid' })
+  const firstAuthTime = decodeJwt((await exchange(app, a)).json().id_token).auth_time as number
+
+  // Fresh enough: a code at once.
+  assert.ok(redirectParams(await a.browser.get(codeRequest('swagger-ui', SWAGGER_REDIRECT, { max_age: '300' }).path), SWAGGER_REDIRECT).get('code'))
+
+  t.mock.timers.tick(301_000)
+  const { path, verifier } = codeRequest('swagger-ui', SWAGGER_REDIRECT, { max_age: '300', scope: 'openid' })
+  const page = await a.browser.get(path)
+  assertPage(page, 200)
+  onlyForm(page, '/oauth/login')
+  // prompt=none cannot show that page.
+  assert.equal(redirectParams(await a.browser.get(codeRequest('swagger-ui', SWAGGER_REDIRECT, { max_age: '300', prompt: 'none' }).path), SWAGGER_REDIRECT).get('error'), 'login_required')
+
+  const login = await a.browser.submitLogin(page, 'ada@example.com')
+  assert.equal(login.statusCode, 303)
+  assert.equal(new URL(login.headers.location as string, ISSUER).searchParams.has('max_age'), false, 'satisfied by this sign-in')
+  const params = redirectParams(await a.browser.get(login.headers.location as string), SWAGGER_REDIRECT)
+  const code = params.get('code')
+  assert.ok(code)
+  const tokens = await exchange(app, { ...a, code, verifier })
+  assert.equal(tokens.statusCode, 200, tokens.body)
+  // auth_time is the new sign-in's.
+  assert.ok((decodeJwt(tokens.json().id_token).auth_time as number) >= firstAuthTime + 301)
+
+  assert.equal(redirectParams(await a.browser.get(codeRequest('swagger-ui', SWAGGER_REDIRECT, { max_age: 'soon' }).path), SWAGGER_REDIRECT).get('error'), 'invalid_request')
+})

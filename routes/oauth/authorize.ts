@@ -132,7 +132,9 @@ const authorizeRoutes: FastifyPluginAsyncTypebox = async (app) => {
   }, async (request, reply) => {
     const authorizeQuery = canonicalQuery(request.query)
     const req = validateAuthorizeRequest(config.clients, config.scopes, request.query)
-    const current = req.prompt.has('login') ? null : await currentSession(request)
+    const session = req.prompt.has('login') ? null : await currentSession(request)
+    // OIDC Core §3.1.2.1 max_age: an older sign-in does not count; the login page asks again.
+    const current = session && req.maxAge !== undefined && Date.now() - session.session.createdAt.getTime() > req.maxAge * 1000 ? null : session
     if (!current) {
       if (req.prompt.has('none')) return redirectError(reply, new AuthorizeRedirectError('login_required', 'The user is not signed in', req.redirectUri, req.state), 302)
       return showLogin(request, reply, req, authorizeQuery)

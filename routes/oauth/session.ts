@@ -13,9 +13,13 @@ export async function signInBrowser (app: FastifyInstance, request: FastifyReque
   cookies.write(reply, COOKIES.session, id, app.usersConfig.sessionTtl)
 }
 
-/** Where the browser goes after signing in: the pending authorization request, prompt=login satisfied. */
+/**
+ * Where the browser goes after signing in: the pending authorization request, with
+ * prompt=login and max_age satisfied by the sign-in that just happened.
+ */
 export function resumeAuthorizeUrl (app: FastifyInstance, authorizeQuery: string): string {
   const resumed = new URLSearchParams(authorizeQuery)
+  resumed.delete('max_age')
   const prompt = (resumed.get('prompt') ?? '').split(' ').filter((p) => p !== '' && p !== 'login')
   if (prompt.length > 0) resumed.set('prompt', prompt.join(' '))
   else resumed.delete('prompt')
