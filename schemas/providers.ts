@@ -62,6 +62,16 @@ export const UpstreamTokenSchema = Type.Object({
 }, { additionalProperties: true })
 export type UpstreamToken = Static<typeof UpstreamTokenSchema>
 
+/** OIDC Core §2 id_token claims, the ones we read (after jose checked signature, iss, aud, exp). */
+export const IdTokenClaimsSchema = Type.Object({
+  sub: Type.String({ minLength: 1, maxLength: 255 }),
+  nonce: Type.Optional(Type.String()),
+  email: Type.Optional(Type.String()),
+  email_verified: Type.Optional(Type.Union([Type.Boolean(), Type.Literal('true'), Type.Literal('false')])),
+  tid: Type.Optional(Type.String()),
+  azp: Type.Optional(Type.String())
+}, { additionalProperties: true })
+
 /** OIDC Core §5.3.2 userinfo, the fields we use. */
 export const OidcUserinfoSchema = Type.Object({
   sub: Type.String({ minLength: 1 }),

@@ -253,6 +253,7 @@ test('id_token: a wrong nonce, audience, issuer or signature is refused and crea
     ['wrong issuer', resign((c) => ({ ...c, iss: 'http://127.0.0.1:1' })), false],
     ['expired', resign((c) => ({ ...c, iat: 1_000_000, exp: 1_000_600 })), false],
     ['wrong signature', resign((c) => c, other.privateKey), false],
+    ['sub not a string', resign((c) => ({ ...c, sub: 12345 as unknown as string })), false],
     ['alg none', async (idToken) => `${Buffer.from('{"alg":"none"}').toString('base64url')}.${idToken.split('.')[1]}.`, false]
   ]
   for (const [name, rewrite, accepted] of cases) {

@@ -5,6 +5,7 @@ import {
   DiscordUserSchema,
   GithubEmailsSchema,
   GithubUserSchema,
+  IdTokenClaimsSchema,
   OidcMetadataSchema,
   OidcUserinfoSchema,
   type OidcMetadata,
@@ -138,6 +139,11 @@ async function oidc (option: ProviderOption, issuer: string, variant: OidcVarian
         throw new UpstreamLoginError(502, 'Sign-in could not be verified', `The identity token from ${label} did not pass verification (${err.code}).`)
       }
       throw new UpstreamLoginError(502, 'Sign-in failed', `${label} could not be reached to verify the sign-in.`)
+    }
+    // Checked as a copy of the reference, so that payload keeps jose's wider type.
+    const claims: unknown = payload
+    if (!Value.Check(IdTokenClaimsSchema, claims)) {
+      throw new UpstreamLoginError(502, 'Sign-in could not be verified', `The identity token from ${label} has malformed claims.`)
     }
     if (issuerTemplate && (typeof payload.tid !== 'string' || payload.iss !== issuerTemplate.replace('{tenantid}', payload.tid))) {
       throw new UpstreamLoginError(502, 'Sign-in could not be verified', `The identity token from ${label} names the wrong issuer.`)
