@@ -401,3 +401,25 @@ test('a deactivated user cannot sign in through a provider either', async (t) =>
   assertPage(await browser.follow(callback, [s.issuer]), 403, /deactivated/)
   assert.equal(browser.cookie('fastify_users_session'), undefined)
 })
+
+test('provider routes: never a 5xx, whatever the query', async (t) => {
+  const s = await setup(t)
+  const browser = new WebBrowser()
+  const queries = [
+    '', '?code=x', '?state=x', '?code=x&state=y', '?state=a&state=b&code=c', '?error=access_denied', '?error=%00%0d%0a',
+    `?code=${'x'.repeat(5000)}&state=y`, '?iss=&code=x&state=y', '?code[]=x&state=y', '?%zz=1'
+  ]
+  for (const path of ['/auth/idp/callback', '/auth/idp/associate/callback']) {
+    for (const q of queries) {
+      const res = await browser.request(`${s.issuer}${path}${q}`)
+      assert.ok(res.status >= 400 && res.status < 500, `${path}${q}: ${res.status}`)
+      assert.match(res.body, /<!doctype html>/)
+    }
+  }
+  for (const q of ['', '?authorize_query=', '?authorize_query=a&authorize_query=b', `?authorize_query=${'a'.repeat(9000)}`, '?x=1']) {
+    const res = await browser.request(`${s.issuer}/auth/idp/authorize${q}`)
+    assert.ok(res.status >= 400 && res.status < 500, `/auth/idp/authorize${q}: ${res.status}`)
+  }
+  const anonymous = await browser.request(`${s.issuer}/auth/idp/associate/authorize`)
+  assert.equal(anonymous.status, 401)
+})
