@@ -25,13 +25,14 @@ interface Setup {
 }
 
 /** Our app on a real port with provider "idp": oidc-provider (the Demo IdP) on another. */
-async function setup (t: TestContext, options: { provider?: Partial<ProviderOption>, idp?: Partial<DemoIdpOptions>, proxy?: boolean, key?: string, log?: string[] } = {}): Promise<Setup> {
+async function setup (t: TestContext, options: { provider?: Partial<ProviderOption>, idp?: Partial<DemoIdpOptions>, proxy?: boolean, key?: string, log?: string[], prefix?: string } = {}): Promise<Setup> {
+  const prefix = options.prefix ?? ''
   const port = await freePort()
   const issuer = `http://127.0.0.1:${port}`
   const proxy = options.proxy ? await startTamperProxy() : undefined
   if (proxy) t.after(() => proxy.close())
   const idp = await startDemoIdp({
-    clients: [{ clientId: 'our-app', clientSecret: IDP_SECRET, redirectUris: [`${issuer}/auth/idp/callback`, `${issuer}/auth/idp/associate/callback`] }],
+    clients: [{ clientId: 'our-app', clientSecret: IDP_SECRET, redirectUris: [`${issuer}${prefix}/auth/idp/callback`, `${issuer}${prefix}/auth/idp/associate/callback`] }],
     ...(proxy ? { issuer: proxy.url } : {}),
     ...options.idp
   })
@@ -56,6 +57,7 @@ async function setup (t: TestContext, options: { provider?: Partial<ProviderOpti
     providers: [{ name: 'idp', type: 'oidc', label: 'Test IdP', issuer: proxy?.url ?? idp.issuer, clientId: 'our-app', clientSecret: IDP_SECRET, ...options.provider }],
     onOAuthLogin: (user, info) => { logins.push({ user, info }) },
     ...(options.key ? { oauthTokenKey: options.key } : {}),
+    prefix,
     onAfterRegister: (user) => { registered.push(user) }
   })
   await app.listen({ port, host: '127.0.0.1' })
@@ -422,4 +424,28 @@ test('provider routes: never a 5xx, whatever the query', async (t) => {
   }
   const anonymous = await browser.request(`${s.issuer}/auth/idp/associate/authorize`)
   assert.equal(anonymous.status, 401)
+})
+
+test('with a prefix, the provider routes, cookies and the resumed request all live under it', async (t) => {
+  const s = await setup(t, { prefix: '/api' })
+  const browser = new WebBrowser()
+  const { verifier, upstream } = await toProvider(browser, `${s.issuer}/api`, 'Test IdP', 'openid email')
+  assert.equal(upstream.searchParams.get('redirect_uri'), `${s.issuer}/api/auth/idp/callback`)
+  const page = await browser.follow(upstream, [s.idpIssuer])
+  const form = pageForms(page.body, page.url).find((f) => f.action.endsWith('/login'))
+  assert.ok(form)
+  const back = await browser.follow(form.action, [s.idpIssuer], { form: { ...form.fields, email: 'prefixed@example.org', password: 'x' } })
+  assert.ok(back.location?.startsWith(`${s.issuer}/api/auth/idp/callback?`))
+  const resumed = await browser.request(back.location as string)
+  assert.equal(resumed.status, 302)
+  assert.ok(resumed.location?.startsWith(`${s.issuer}/api/oauth/authorize?`), resumed.location)
+  const end = await browser.follow(resumed.location as string, [s.issuer])
+  const res = await s.app.inject({
+    method: 'POST',
+    url: '/api/oauth/token',
+    headers: { 'content-type': 'application/x-www-form-urlencoded' },
+    payload: new URLSearchParams({ grant_type: 'authorization_code', code: new URL(end.location ?? '').searchParams.get('code') ?? '', redirect_uri: CLIENT_REDIRECT, client_id: 'web', code_verifier: verifier }).toString()
+  })
+  assert.equal(res.statusCode, 200, res.body)
+  assert.equal((await s.app.inject({ url: '/api/users/me', headers: { authorization: `Bearer ${res.json().access_token}` } })).json().email, 'prefixed@example.org')
 })
