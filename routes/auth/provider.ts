@@ -132,7 +132,7 @@ const providerRoutes: FastifyPluginAsyncTypebox<ProviderRoutesOptions> = async (
       const record = await consumeState(request)
       const denied = query.error === 'access_denied'
       throw Object.assign(new UpstreamLoginError(denied ? 403 : 502, denied ? 'Sign-in cancelled' : 'Sign-in failed',
-        denied ? `You did not sign in at ${provider.label}.` : `${provider.label} could not sign you in${query.error && /^[\w.-]+$/.test(query.error) ? ` (${query.error})` : ''}.`), { record })
+        denied ? `You did not sign in at ${provider.label}.` : `${provider.label} could not sign you in${errorCode(query.error)}.`), { record })
     }
     let raw: unknown
     try {
@@ -144,10 +144,7 @@ const providerRoutes: FastifyPluginAsyncTypebox<ProviderRoutesOptions> = async (
     const record = consumed.get(request) as StoredUpstreamState
     // GitHub answers a refused code with 200 and an error body.
     const refused = (raw as { error?: unknown } | undefined)?.error
-    if (typeof refused === 'string') {
-      const code = /^[\w.-]{1,64}$/.test(refused) ? ` (${refused})` : ''
-      throw Object.assign(new UpstreamLoginError(502, 'Sign-in failed', `${provider.label} did not accept the sign-in${code}.`), { record })
-    }
+    if (typeof refused === 'string') throw Object.assign(notAccepted(refused), { record })
     if (!Value.Check(UpstreamTokenSchema, raw)) {
       throw Object.assign(new UpstreamLoginError(502, 'Sign-in failed', `${provider.label} answered the code exchange in an unexpected form.`), { record })
     }
@@ -164,8 +161,16 @@ const providerRoutes: FastifyPluginAsyncTypebox<ProviderRoutesOptions> = async (
     // without one, the provider was not reached. Only the error code is shown, never the body.
     const data = (err as { data?: { isResponseError?: boolean, payload?: { error?: unknown } } }).data
     if (data?.isResponseError !== true) return new UpstreamLoginError(502, 'Sign-in failed', `${provider.label} could not be reached.`)
-    const code = typeof data.payload?.error === 'string' && /^[\w.-]{1,64}$/.test(data.payload.error) ? ` (${data.payload.error})` : ''
-    return new UpstreamLoginError(502, 'Sign-in failed', `${provider.label} did not accept the sign-in${code}.`)
+    return notAccepted(data.payload?.error)
+  }
+
+  /** The provider's error code goes on the page when it is a plain token; its description never does. */
+  function errorCode (value: unknown): string {
+    return typeof value === 'string' && /^[\w.-]{1,64}$/.test(value) ? ` (${value})` : ''
+  }
+
+  function notAccepted (code: unknown): UpstreamLoginError {
+    return new UpstreamLoginError(502, 'Sign-in failed', `${provider.label} did not accept the sign-in${errorCode(code)}.`)
   }
 
   /** Every failure of a browser route ends on a page; a login one offers the way back. */
