@@ -216,22 +216,27 @@ test('state: from another browser, tampered, missing or replayed is refused, and
   const done = await browser.follow(genuine, [s.issuer])
   assert.ok(done.location?.startsWith(CLIENT_REDIRECT), `${done.status} ${done.body.slice(0, 300)}`)
   assert.ok(await s.app.usersStore.getUserByEmail(email))
+  assert.equal(browser.cookie('fastify_users_idp_state'), undefined, 'the flow cookies go once the state is used')
+  assert.equal(browser.cookie('fastify_users_idp_verifier'), undefined)
 
   // Replayed, even with the state cookie put back: single use.
   browser.setCookie(s.issuer, 'fastify_users_idp_state', stateCookie as string, '/auth/idp/')
   assertPage(await browser.request(genuine), 400, /expired or was used already/)
   assert.equal(s.registered.length, 1)
 
-  // Tampered or missing state in the browser that started the login: refused, nothing created.
+  // Tampered or missing state in the browser that started the login (a forged link opened
+  // there): refused, nothing created, and the browser's own sign-in still finishes.
+  const other = 'tampered@example.org'
+  const b = new WebBrowser()
+  const own = new URL((await toCallback(s, b, other)).callback)
   for (const change of [(u: URL) => u.searchParams.set('state', randomBytes(32).toString('base64url')), (u: URL) => u.searchParams.delete('state')]) {
-    const other = 'tampered@example.org'
-    const b = new WebBrowser()
-    const url = new URL((await toCallback(s, b, other)).callback)
-    change(url)
-    assertPage(await b.request(url), 400, /not started from this browser/)
+    const forged = new URL(own)
+    change(forged)
+    assertPage(await b.request(forged), 400, /not started from this browser/)
     assert.equal(await s.app.usersStore.getUserByEmail(other), null)
   }
-  assert.equal(s.registered.length, 1)
+  assert.ok((await b.follow(own, [s.issuer])).location?.startsWith(CLIENT_REDIRECT))
+  assert.equal(s.registered.length, 2)
 })
 
 test('id_token: a wrong nonce, audience, issuer or signature is refused and creates nothing', async (t) => {

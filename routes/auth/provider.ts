@@ -53,6 +53,8 @@ const providerRoutes: FastifyPluginAsyncTypebox<ProviderRoutesOptions> = async (
   const loginCallback = `${config.issuer}${base}/callback`
   const associateCallback = `${config.issuer}${base}/associate/callback`
   const stateCookie = `fastify_users_${provider.name}_state`
+  const verifierCookie = `fastify_users_${provider.name}_verifier`
+  const cookieOptions = { path: `${base}/`, secure: config.secureCookies, httpOnly: true, sameSite: 'lax' as const }
   const prepared = new WeakMap<FastifyRequest, string>()
   const consumed = new WeakMap<FastifyRequest, StoredUpstreamState>()
   // The provider's answer (code, state) arrives in the URL: not for the logs.
@@ -86,8 +88,8 @@ const providerRoutes: FastifyPluginAsyncTypebox<ProviderRoutesOptions> = async (
       return true
     },
     redirectStateCookieName: stateCookie,
-    verifierCookieName: `fastify_users_${provider.name}_verifier`,
-    cookie: { path: `${base}/`, secure: config.secureCookies, httpOnly: true, sameSite: 'lax' },
+    verifierCookieName: verifierCookie,
+    cookie: cookieOptions,
     userAgent: 'fastify-users'
   })
 
@@ -104,6 +106,14 @@ const providerRoutes: FastifyPluginAsyncTypebox<ProviderRoutesOptions> = async (
       throw new UpstreamLoginError(400, 'Sign-in link expired', `This ${provider.label} sign-in has expired or was used already. Start again from the application.`)
     }
     return record
+  }
+
+  /**
+   * The state is used up: its cookies go. Only after the state checked out, so that a forged
+   * answer (a link with another state, opened in this browser) leaves this browser's sign-in alone.
+   */
+  function clearFlowCookies (reply: FastifyReply) {
+    reply.clearCookie(stateCookie, cookieOptions).clearCookie(verifierCookie, cookieOptions)
   }
 
   /** Stores the state and answers with the provider's authorization URL. */
@@ -126,20 +136,26 @@ const providerRoutes: FastifyPluginAsyncTypebox<ProviderRoutesOptions> = async (
     const expected = provider.responseIssuer
     if (expected && (query.iss !== undefined ? query.iss !== expected.value : expected.required)) {
       const record = await consumeState(request)
+      clearFlowCookies(reply)
       throw Object.assign(new UpstreamLoginError(400, 'Sign-in could not be verified', `This answer does not come from ${provider.label} (iss).`), { record })
     }
     if (query.error !== undefined || query.code === undefined) {
       const record = await consumeState(request)
+      clearFlowCookies(reply)
       const denied = query.error === 'access_denied'
       throw Object.assign(new UpstreamLoginError(denied ? 403 : 502, denied ? 'Sign-in cancelled' : 'Sign-in failed',
         denied ? `You did not sign in at ${provider.label}.` : `${provider.label} could not sign you in${errorCode(query.error)}.`), { record })
     }
     let raw: unknown
     try {
-      raw = (await app.upstream.getAccessTokenFromAuthorizationCodeFlow(request, reply)).token
+      // Without the reply: @fastify/oauth2 would clear the flow's cookies before the state is
+      // checked, so that any forged callback link would end this browser's sign-in.
+      raw = (await app.upstream.getAccessTokenFromAuthorizationCodeFlow(request)).token
     } catch (err) {
       if (err instanceof UpstreamLoginError) throw err
       throw Object.assign(exchangeError(err), { record: consumed.get(request) })
+    } finally {
+      if (consumed.has(request)) clearFlowCookies(reply)
     }
     const record = consumed.get(request) as StoredUpstreamState
     // GitHub answers a refused code with 200 and an error body.
