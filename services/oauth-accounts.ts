@@ -51,6 +51,7 @@ export function createOAuthAccountService (options: OAuthAccountServiceOptions) 
   const { store } = options
   const now = options.now ?? (() => new Date())
   const refreshers = new Map<string, UpstreamRefresher>()
+  const refreshing = new Map<string, Promise<string | null>>()
 
   async function seal (value: string | undefined | null): Promise<string | null> {
     if (value === undefined || value === null) return null
@@ -208,12 +209,22 @@ export function createOAuthAccountService (options: OAuthAccountServiceOptions) 
       if (!account) return null
       const fresh = account.expiresAt === null || account.expiresAt.getTime() - 60_000 > now().getTime()
       if (fresh) return open(account.accessToken)
-      const refreshToken = await open(account.refreshToken)
-      const refresher = refreshers.get(providerName)
-      if (refreshToken === null || !refresher) return null
-      const token = await refresher(refreshToken)
-      await store.updateOAuthAccount(account.provider, account.accountId, await tokenFields(token))
-      return token.access_token
+      // One refresh at a time per account in this process: providers that rotate refresh
+      // tokens would refuse the second of two concurrent ones.
+      const key = JSON.stringify([account.provider, account.accountId])
+      let pending = refreshing.get(key)
+      if (!pending) {
+        pending = (async () => {
+          const refreshToken = await open(account.refreshToken)
+          const refresher = refreshers.get(providerName)
+          if (refreshToken === null || !refresher) return null
+          const token = await refresher(refreshToken)
+          await store.updateOAuthAccount(account.provider, account.accountId, await tokenFields(token))
+          return token.access_token
+        })().finally(() => refreshing.delete(key))
+        refreshing.set(key, pending)
+      }
+      return pending
     }
   }
 }

@@ -368,8 +368,10 @@ test('upstream tokens: stored encrypted under oauthTokenKey, handed to the app o
 
   // Expired (as far as we know): the next request refreshes it at the provider.
   await s.app.usersStore.updateOAuthAccount('idp', account.accountId, { expiresAt: new Date(Date.now() - 1000) })
-  const refreshed = await s.app.usersOAuth.upstreamAccessToken(user.id, 'idp')
+  // Concurrent callers share one refresh (the provider rotates refresh tokens: a second would fail).
+  const [refreshed, alsoRefreshed] = await Promise.all([s.app.usersOAuth.upstreamAccessToken(user.id, 'idp'), s.app.usersOAuth.upstreamAccessToken(user.id, 'idp')])
   assert.ok(refreshed)
+  assert.equal(alsoRefreshed, refreshed)
   assert.notEqual(refreshed, upstream)
   assert.equal((await userinfo(refreshed)).status, 200)
   const after = (await s.app.usersStore.listOAuthAccounts(user.id))[0]
