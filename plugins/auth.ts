@@ -115,8 +115,7 @@ export default fp(async function usersAuthPlugin (app) {
         const token = BEARER.exec(header)?.[1]
         if (!token) return deny(reply, 401, 'invalid_token', 'Malformed bearer token', need.scopes)
         try {
-          const claims = await tokens.verifyAccessToken(token)
-          verified = tokens.knownAccessToken(token) ?? { claims, scopes: new Set(claims.scope.split(' ')) }
+          verified = await tokens.verifyAccessToken(token)
         } catch (err) {
           const detail = err instanceof InvalidTokenError ? err.message : 'The access token is invalid'
           return deny(reply, 401, 'invalid_token', detail, need.scopes)

@@ -225,7 +225,7 @@ export function createGrantService (options: GrantServiceOptions) {
         if (grant.clientId === client.clientId) await store.revokeGrantFamilies({ familyId: grant.familyId }, now())
         return
       }
-      const claims = await tokens.verifyAccessToken(token).catch(() => undefined)
+      const claims = (await tokens.verifyAccessToken(token).catch(() => undefined))?.claims
       if (claims?.fam !== undefined && claims.client_id === client.clientId) {
         await store.revokeGrantFamilies({ familyId: claims.fam }, now())
       }
@@ -250,7 +250,7 @@ export function createGrantService (options: GrantServiceOptions) {
           exp: Math.floor(grant.expiresAt.getTime() / 1000)
         }
       }
-      const claims = await tokens.verifyAccessToken(token).catch(() => undefined)
+      const claims = (await tokens.verifyAccessToken(token).catch(() => undefined))?.claims
       if (!claims) return { active: false }
       if (claims.fam !== undefined) {
         const family = await store.getGrantFamily(claims.fam, at)

@@ -47,8 +47,8 @@ export interface VerifiedAccessToken {
 export interface TokenService {
   signAccessToken (claims: { sub: string, clientId: string, scope: string, familyId?: string }): { token: string, expiresIn: number }
   signIdToken (input: IdTokenInput): string
-  /** Resolves the claims of a valid access token; rejects with InvalidTokenError otherwise. */
-  verifyAccessToken (token: string): Promise<AccessTokenClaims>
+  /** Resolves a valid access token's claims and scopes; rejects with InvalidTokenError otherwise. */
+  verifyAccessToken (token: string): Promise<VerifiedAccessToken>
   /**
    * A token verified before and not expired since, with its scopes as a set; undefined
    * otherwise (then verifyAccessToken decides). Synchronous, for the guard's hot path.
@@ -152,14 +152,15 @@ export function createTokenService (options: TokenServiceOptions): TokenService 
     async verifyAccessToken (token) {
       try {
         const cached = known(token)
-        if (cached !== undefined) return cached.claims
+        if (cached !== undefined) return cached
         const claims: unknown = await verifier(token)
         if (!isClaims(claims)) throw new InvalidTokenError('The access token has malformed claims')
         // Oldest first out: a Map iterates in insertion order.
         if (verified.size >= VERIFIED_CACHE_SIZE) verified.delete(verified.keys().next().value as string)
         // Frozen: one entry serves every request that carries this token.
-        verified.set(token, Object.freeze({ claims: Object.freeze(claims), scopes: new Set(claims.scope.split(' ')) }))
-        return claims
+        const entry = Object.freeze({ claims: Object.freeze(claims), scopes: new Set(claims.scope.split(' ')) })
+        verified.set(token, entry)
+        return entry
       } catch (err) {
         if (err instanceof InvalidTokenError) throw err
         if (err instanceof TokenError && err.code === TokenError.codes.expired) throw new InvalidTokenError('The access token expired')
