@@ -5,12 +5,12 @@ import { Value } from '@sinclair/typebox/value'
 import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify'
 import { redactingLogSerializers } from '../../plugins/log-redaction.js'
 import { ProblemSchema } from '../../schemas/problem.js'
-import { UpstreamTokenSchema, type UpstreamToken } from '../../schemas/providers.js'
+import { UpstreamTokenSchema } from '../../schemas/providers.js'
 import { AuthorizeRedirectError, canonicalQuery, parseCarriedQuery, UntrustedAuthorizeRequestError, validateAuthorizeRequest } from '../../services/authorize.js'
 import { UpstreamLoginError, type UpstreamProvider } from '../../services/providers/index.js'
 import { hashToken, randomToken, safeEqual } from '../../services/secrets.js'
 import type { StoredUpstreamState } from '../../stores/types.js'
-import { errorPage, noticePage, sendPage, type PageLink } from '../oauth/pages.js'
+import { errorPage, noticePage, sendFailurePage, sendPage, type PageLink } from '../oauth/pages.js'
 import { resumeAuthorizeUrl, signInBrowser } from '../oauth/session.js'
 
 declare module 'fastify' {
@@ -49,6 +49,8 @@ const providerRoutes: FastifyPluginAsyncTypebox<ProviderRoutesOptions> = async (
   const config = app.usersConfig
   const store = config.store
   const site = new URL(config.issuer).host
+  // Our pages here post no form anywhere.
+  const pageContext = { issuer: config.issuer, formActions: [] }
   const base = `${config.prefix}/auth/${provider.name}`
   const loginCallback = `${config.issuer}${base}/callback`
   const associateCallback = `${config.issuer}${base}/associate/callback`
@@ -84,7 +86,7 @@ const providerRoutes: FastifyPluginAsyncTypebox<ProviderRoutesOptions> = async (
       return state
     },
     checkStateFunction: async (request: FastifyRequest) => {
-      consumed.set(request, await consumeState(request))
+      await consumeState(request)
       return true
     },
     redirectStateCookieName: stateCookie,
@@ -94,7 +96,7 @@ const providerRoutes: FastifyPluginAsyncTypebox<ProviderRoutesOptions> = async (
   })
 
   /** The state comes back with the browser that holds its cookie, once, in time, for this flow. */
-  async function consumeState (request: FastifyRequest): Promise<StoredUpstreamState> {
+  async function consumeState (request: FastifyRequest): Promise<void> {
     const { state } = request.query as { state?: string }
     const cookie = request.cookies[stateCookie]
     // Checked before the store is touched: a stranger's link cannot use up this browser's state.
@@ -105,7 +107,7 @@ const providerRoutes: FastifyPluginAsyncTypebox<ProviderRoutesOptions> = async (
     if (!record || record.provider !== provider.name || record.purpose !== (isAssociate(request) ? 'associate' : 'login')) {
       throw new UpstreamLoginError(400, 'Sign-in link expired', `This ${provider.label} sign-in has expired or was used already. Start again from the application.`)
     }
-    return record
+    consumed.set(request, record)
   }
 
   /**
@@ -130,21 +132,27 @@ const providerRoutes: FastifyPluginAsyncTypebox<ProviderRoutesOptions> = async (
 
   /** The provider's answer, checked: state, then the code exchange, then the account. */
   async function finish (request: FastifyRequest, reply: FastifyReply) {
+    try {
+      return await checkedAnswer(request)
+    } finally {
+      if (consumed.has(request)) clearFlowCookies(reply)
+    }
+  }
+
+  async function checkedAnswer (request: FastifyRequest) {
     const query = request.query as { error?: string, code?: string, iss?: string }
     // RFC 9207 §2.4: an answer that names another issuer (or none, when this one always
     // names itself) may come from a provider mixed up with this one: the code is not sent anywhere.
     const expected = provider.responseIssuer
     if (expected && (query.iss !== undefined ? query.iss !== expected.value : expected.required)) {
-      const record = await consumeState(request)
-      clearFlowCookies(reply)
-      throw Object.assign(new UpstreamLoginError(400, 'Sign-in could not be verified', `This answer does not come from ${provider.label} (iss).`), { record })
+      await consumeState(request)
+      throw new UpstreamLoginError(400, 'Sign-in could not be verified', `This answer does not come from ${provider.label} (iss).`)
     }
     if (query.error !== undefined || query.code === undefined) {
-      const record = await consumeState(request)
-      clearFlowCookies(reply)
+      await consumeState(request)
       const denied = query.error === 'access_denied'
-      throw Object.assign(new UpstreamLoginError(denied ? 403 : 502, denied ? 'Sign-in cancelled' : 'Sign-in failed',
-        denied ? `You did not sign in at ${provider.label}.` : `${provider.label} could not sign you in${errorCode(query.error)}.`), { record })
+      throw new UpstreamLoginError(denied ? 403 : 502, denied ? 'Sign-in cancelled' : 'Sign-in failed',
+        denied ? `You did not sign in at ${provider.label}.` : `${provider.label} could not sign you in${errorCode(query.error)}.`)
     }
     let raw: unknown
     try {
@@ -152,24 +160,16 @@ const providerRoutes: FastifyPluginAsyncTypebox<ProviderRoutesOptions> = async (
       // checked, so that any forged callback link would end this browser's sign-in.
       raw = (await app.upstream.getAccessTokenFromAuthorizationCodeFlow(request)).token
     } catch (err) {
-      if (err instanceof UpstreamLoginError) throw err
-      throw Object.assign(exchangeError(err), { record: consumed.get(request) })
-    } finally {
-      if (consumed.has(request)) clearFlowCookies(reply)
+      throw err instanceof UpstreamLoginError ? err : exchangeError(err)
     }
     const record = consumed.get(request) as StoredUpstreamState
     // GitHub answers a refused code with 200 and an error body.
     const refused = (raw as { error?: unknown } | undefined)?.error
-    if (typeof refused === 'string') throw Object.assign(notAccepted(refused), { record })
+    if (typeof refused === 'string') throw notAccepted(refused)
     if (!Value.Check(UpstreamTokenSchema, raw)) {
-      throw Object.assign(new UpstreamLoginError(502, 'Sign-in failed', `${provider.label} answered the code exchange in an unexpected form.`), { record })
+      throw new UpstreamLoginError(502, 'Sign-in failed', `${provider.label} answered the code exchange in an unexpected form.`)
     }
-    const token: UpstreamToken = raw
-    try {
-      return { record, token, profile: await provider.profile(token, record.nonce) }
-    } catch (err) {
-      throw Object.assign(err as Error, { record })
-    }
+    return { record, token: raw, profile: await provider.profile(raw, record.nonce) }
   }
 
   function exchangeError (err: unknown): UpstreamLoginError {
@@ -189,22 +189,18 @@ const providerRoutes: FastifyPluginAsyncTypebox<ProviderRoutesOptions> = async (
     return new UpstreamLoginError(502, 'Sign-in failed', `${provider.label} did not accept the sign-in${errorCode(code)}.`)
   }
 
-  /** Every failure of a browser route ends on a page; a login one offers the way back. */
-  function pageErrors (error: FastifyError & { record?: StoredUpstreamState }, request: FastifyRequest, reply: FastifyReply) {
-    const back: PageLink | undefined = error.record?.authorizeQuery
-      ? { href: `${config.prefix}/oauth/authorize?${error.record.authorizeQuery}`, label: 'Back to sign-in' }
-      : undefined
+  /** Every failure of a browser route ends on a page; one of a login offers the way back. */
+  function pageErrors (error: FastifyError, request: FastifyRequest, reply: FastifyReply) {
+    const pending = consumed.get(request)?.authorizeQuery
+    const back: PageLink | undefined = pending ? { href: `${config.prefix}/oauth/authorize?${pending}`, label: 'Back to sign-in' } : undefined
     if (error instanceof UpstreamLoginError) {
       request.log.info({ provider: provider.name, status: error.status, reason: error.message }, 'fastify-users: upstream sign-in refused')
-      return sendPage(reply, error.status, { issuer: config.issuer, formActions: [] }, errorPage(site, error.title, error.message, back))
+      return sendPage(reply, error.status, pageContext, errorPage(site, error.title, error.message, back))
     }
     if (error instanceof UntrustedAuthorizeRequestError || error instanceof AuthorizeRedirectError) {
-      return sendPage(reply, 400, { issuer: config.issuer, formActions: [] }, errorPage(site, 'This sign-in request cannot be completed', error.message))
+      return sendPage(reply, 400, pageContext, errorPage(site, 'This sign-in request cannot be completed', error.message))
     }
-    const status = typeof error.statusCode === 'number' && error.statusCode >= 400 && error.statusCode < 500 ? error.statusCode : 500
-    if (status >= 500) request.log.error({ err: error, provider: provider.name }, 'fastify-users: upstream sign-in failed')
-    return sendPage(reply, status, { issuer: config.issuer, formActions: [] }, errorPage(site, 'Sign-in failed',
-      status >= 500 ? 'Something went wrong on our side. Please try again.' : 'The request was malformed.', back))
+    return sendFailurePage(request, reply, error, pageContext, site, back)
   }
 
   app.get('/authorize', {
@@ -222,12 +218,8 @@ const providerRoutes: FastifyPluginAsyncTypebox<ProviderRoutesOptions> = async (
     errorHandler: pageErrors
   }, async (request, reply) => {
     const { record, token, profile } = await finish(request, reply)
-    try {
-      const user = await app.usersOAuth.login(provider, profile, token)
-      await signInBrowser(app, request, reply, user.id)
-    } catch (err) {
-      throw Object.assign(err as Error, { record })
-    }
+    const user = await app.usersOAuth.login(provider, profile, token)
+    await signInBrowser(app, request, reply, user.id)
     return reply.redirect(resumeAuthorizeUrl(app, record.authorizeQuery ?? ''), 302)
   })
 
@@ -253,7 +245,7 @@ const providerRoutes: FastifyPluginAsyncTypebox<ProviderRoutesOptions> = async (
   }, async (request, reply) => {
     const { record, token, profile } = await finish(request, reply)
     const { user, account } = await app.usersOAuth.associate(provider, record.userId as string, profile, token)
-    return sendPage(reply, 200, { issuer: config.issuer, formActions: [] }, noticePage(site, 'Account linked',
+    return sendPage(reply, 200, pageContext, noticePage(site, 'Account linked',
       `Your ${provider.label} account${account.accountEmail ? ` (${account.accountEmail})` : ''} is now linked to ${user.email}.`))
   })
 

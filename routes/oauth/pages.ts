@@ -1,5 +1,5 @@
 import escapeHtml from 'escape-html'
-import type { FastifyReply } from 'fastify'
+import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify'
 
 /** A login button for an upstream provider (filled in by the providers' routes). */
 export interface ProviderButton {
@@ -122,4 +122,15 @@ ${next}`)
 export function noticePage (site: string, title: string, message: string): string {
   return layout(`${title} · ${site}`, `<h1>${escapeHtml(title)}</h1><p role="status">${escapeHtml(message)}</p>
 <p class="muted">You may close this page.</p>`)
+}
+
+/**
+ * Any other error of a page route: a 4xx (a malformed form or query) as such, anything else
+ * as our fault, logged and never shown.
+ */
+export function sendFailurePage (request: FastifyRequest, reply: FastifyReply, error: FastifyError, context: PageContext, site: string, back?: PageLink) {
+  const status = typeof error.statusCode === 'number' && error.statusCode >= 400 && error.statusCode < 500 ? error.statusCode : 500
+  if (status >= 500) request.log.error({ err: error }, 'fastify-users: sign-in page failed')
+  const message = status >= 500 ? 'Something went wrong on our side. Please try again.' : 'The request was malformed.'
+  return sendPage(reply, status, context, errorPage(site, 'Sign-in failed', message, back))
 }
