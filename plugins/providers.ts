@@ -1,6 +1,7 @@
 import fp from 'fastify-plugin'
 import { createOAuthAccountService, type OAuthAccountService } from '../services/oauth-accounts.js'
 import { createUpstreamProvider, type UpstreamProvider } from '../services/providers/index.js'
+import type { ProviderButton } from '../routes/oauth/pages.js'
 
 declare module 'fastify' {
   interface FastifyInstance {
@@ -8,6 +9,8 @@ declare module 'fastify' {
     usersProviders: ReadonlyMap<string, UpstreamProvider>
     /** Linked provider accounts: linking rules, unlinking, the user's upstream tokens. */
     usersOAuth: OAuthAccountService
+    /** The login page's provider buttons, each carrying the pending authorization request. */
+    usersLoginProviders: (authorizeQuery: string) => ProviderButton[]
   }
 }
 

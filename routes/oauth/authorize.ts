@@ -14,15 +14,8 @@ import {
 import { mac, randomToken, safeEqual } from '../../services/secrets.js'
 import type { StoredSession, StoredUser } from '../../stores/types.js'
 import { toPublicUser } from '../../services/users.js'
-import { consentPage, errorPage, loginPage, sendPage, type ProviderButton } from './pages.js'
+import { consentPage, errorPage, loginPage, sendFailurePage, sendPage } from './pages.js'
 import { resumeAuthorizeUrl, signInBrowser } from './session.js'
-
-declare module 'fastify' {
-  interface FastifyInstance {
-    /** Buttons on the login page; upstream providers add theirs. */
-    usersLoginProviders: (authorizeQuery: string) => ProviderButton[]
-  }
-}
 
 const BROWSER_COOKIE_TTL = 86400
 
@@ -83,7 +76,7 @@ const authorizeRoutes: FastifyPluginAsyncTypebox = async (app) => {
       csrfToken: csrf,
       email: email ?? (typeof (request.query as AuthorizeQuery | undefined)?.login_hint === 'string' ? (request.query as AuthorizeQuery).login_hint : undefined),
       error,
-      providers: app.hasDecorator('usersLoginProviders') ? app.usersLoginProviders(authorizeQuery) : []
+      providers: app.usersLoginProviders(authorizeQuery)
     }))
   }
 
@@ -114,10 +107,7 @@ const authorizeRoutes: FastifyPluginAsyncTypebox = async (app) => {
   function pageErrors (error: FastifyError, request: FastifyRequest, reply: FastifyReply) {
     if (error instanceof AuthorizeRedirectError) return redirectError(reply, error, request.method === 'GET' ? 302 : 303)
     if (error instanceof UntrustedAuthorizeRequestError) return showUntrusted(reply, error)
-    const status = typeof error.statusCode === 'number' && error.statusCode >= 400 && error.statusCode < 500 ? error.statusCode : 500
-    if (status >= 500) request.log.error({ err: error }, 'fastify-users: authorization page failed')
-    const message = status >= 500 ? 'Something went wrong on our side. Please try again.' : 'The request was malformed.'
-    return sendPage(reply, status, pageContext(), errorPage(site, 'Sign-in failed', message))
+    return sendFailurePage(request, reply, error, pageContext(), site)
   }
 
   app.get('/authorize', {
