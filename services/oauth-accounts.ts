@@ -93,18 +93,27 @@ export function createOAuthAccountService (options: OAuthAccountServiceOptions) 
   }
 
   async function refreshTokens (account: StoredOAuthAccount, profile: UpstreamProfile, token: UpstreamToken) {
-    await store.updateOAuthAccount(account.provider, account.accountId, { ...await tokenFields(token), accountEmail: profile.email })
+    return await store.updateOAuthAccount(account.provider, account.accountId, { ...await tokenFields(token), accountEmail: profile.email }) ?? account
   }
+
+  // One user, one account per provider.
+  const hasAccountAt = async (userId: string, provider: LinkingProvider) =>
+    (await store.listOAuthAccounts(userId)).some((a) => a.provider === provider.name)
 
   const taken = (provider: LinkingProvider) => new UpstreamLoginError(409, 'This email address is taken',
     `A user with the email address of your ${provider.label} account exists already. Sign in with your password, then link ${provider.label} from your account.`)
+  const deactivated = () => new UpstreamLoginError(403, 'Sign-in refused', 'This user is deactivated.')
+  const otherAccountLinked = (provider: LinkingProvider) => new UpstreamLoginError(409, 'Another account is linked',
+    `Your user is linked to another ${provider.label} account already; unlink it first.`)
+  const linkedElsewhere = (provider: LinkingProvider) => new UpstreamLoginError(409, 'Account linked elsewhere',
+    `This ${provider.label} account is linked to another user.`)
 
   async function login (provider: LinkingProvider, profile: UpstreamProfile, token: UpstreamToken, attempt = 0): Promise<StoredUser> {
     const account = await store.getOAuthAccount(provider.name, profile.accountId)
     if (account) {
       const user = await store.getUserById(account.userId)
       if (user) {
-        if (!user.isActive) throw new UpstreamLoginError(403, 'Sign-in refused', 'This user is deactivated.')
+        if (!user.isActive) throw deactivated()
         await refreshTokens(account, profile, token)
         await options.onOAuthLogin?.(toPublicUser(user), { provider: provider.name, accountId: profile.accountId, created: false, linked: false })
         return user
@@ -119,10 +128,8 @@ export function createOAuthAccountService (options: OAuthAccountServiceOptions) 
     const existing = await store.getUserByEmail(profile.email)
     if (existing) {
       if (!provider.associateByEmail || !profile.emailVerified) throw taken(provider)
-      if (!existing.isActive) throw new UpstreamLoginError(403, 'Sign-in refused', 'This user is deactivated.')
-      if ((await store.listOAuthAccounts(existing.id)).some((a) => a.provider === provider.name)) {
-        throw new UpstreamLoginError(409, 'Another account is linked', `Your user is linked to another ${provider.label} account.`)
-      }
+      if (!existing.isActive) throw deactivated()
+      if (await hasAccountAt(existing.id, provider)) throw otherAccountLinked(provider)
       try {
         await store.createOAuthAccount(await newAccount(provider, existing.id, profile, token))
       } catch (err) {
@@ -164,22 +171,14 @@ export function createOAuthAccountService (options: OAuthAccountServiceOptions) 
       const user = await store.getUserById(userId)
       if (!user?.isActive) throw new UpstreamLoginError(403, 'Linking refused', 'The user this link was started for is gone or deactivated.')
       const account = await store.getOAuthAccount(provider.name, profile.accountId)
-      if (account && account.userId !== userId) {
-        throw new UpstreamLoginError(409, 'Account linked elsewhere', `This ${provider.label} account is linked to another user.`)
-      }
-      if (account) {
-        await refreshTokens(account, profile, token)
-        return { user, account: await store.getOAuthAccount(provider.name, profile.accountId) ?? account }
-      }
-      if ((await store.listOAuthAccounts(userId)).some((a) => a.provider === provider.name)) {
-        throw new UpstreamLoginError(409, 'Another account is linked', `Your user is linked to another ${provider.label} account already; unlink it first.`)
-      }
+      if (account && account.userId !== userId) throw linkedElsewhere(provider)
+      if (account) return { user, account: await refreshTokens(account, profile, token) }
+      if (await hasAccountAt(userId, provider)) throw otherAccountLinked(provider)
       const created = await newAccount(provider, userId, profile, token)
       try {
         await store.createOAuthAccount(created)
       } catch (err) {
-        if (err instanceof OAuthAccountExistsError) throw new UpstreamLoginError(409, 'Account linked elsewhere', `This ${provider.label} account is linked to another user.`)
-        throw err
+        throw err instanceof OAuthAccountExistsError ? linkedElsewhere(provider) : err
       }
       return { user, account: created }
     },
