@@ -61,27 +61,29 @@ const PRESET_LABELS: Record<ProviderOption['type'], string> = {
 
 /** Builds the provider; OpenID Connect ones are discovered now, so a wrong issuer fails at start-up. */
 export async function createUpstreamProvider (option: ProviderOption): Promise<UpstreamProvider> {
+  // The button's text, and the provider's name in every message of ours.
+  const label = option.label ?? PRESET_LABELS[option.type]
   const common = {
     name: option.name,
-    label: option.label ?? PRESET_LABELS[option.type],
+    label,
     clientId: option.clientId,
     clientSecret: option.clientSecret,
     associateByEmail: option.associateByEmail ?? false,
     isVerifiedByDefault: option.isVerifiedByDefault ?? false
   }
   switch (option.type) {
-    case 'github': return { ...common, ...github(option) }
-    case 'discord': return { ...common, ...discord(option) }
+    case 'github': return { ...common, ...github(option, label) }
+    case 'discord': return { ...common, ...discord(option, label) }
     case 'google': {
       const issuer = option.issuer ?? 'https://accounts.google.com'
       // Google documents both forms of its issuer in id_tokens.
-      return { ...common, ...await oidc(option, issuer, { alsoIssuedBy: issuer === 'https://accounts.google.com' ? ['accounts.google.com'] : [] }) }
+      return { ...common, ...await oidc(option, label, issuer, { alsoIssuedBy: issuer === 'https://accounts.google.com' ? ['accounts.google.com'] : [] }) }
     }
     case 'microsoft': {
       const tenant = option.tenant ?? 'common'
       return {
         ...common,
-        ...await oidc(option, option.issuer ?? `https://login.microsoftonline.com/${tenant}/v2.0`, {
+        ...await oidc(option, label, option.issuer ?? `https://login.microsoftonline.com/${tenant}/v2.0`, {
           emailVerified: microsoftEmailVerified,
           // Fetched under a tenant's name (common, consumers, contoso.com), the document names
           // the tenant by id, or by the {tenantid} template for the multi-tenant endpoints.
@@ -91,7 +93,7 @@ export async function createUpstreamProvider (option: ProviderOption): Promise<U
     }
     case 'oidc': {
       if (!option.issuer) throw new Error(`fastify-users: provider "${option.name}": an oidc provider needs its issuer`)
-      return { ...common, ...await oidc(option, option.issuer) }
+      return { ...common, ...await oidc(option, label, option.issuer) }
     }
   }
 }
@@ -116,14 +118,13 @@ interface OidcVariant {
   alsoIssuedBy?: string[]
 }
 
-async function oidc (option: ProviderOption, issuer: string, variant: OidcVariant = {}): Promise<Preset> {
+async function oidc (option: ProviderOption, label: string, issuer: string, variant: OidcVariant = {}): Promise<Preset> {
   const emailVerified = variant.emailVerified ?? standardEmailVerified
   const metadata = await discover(option.name, issuer, variant.acceptIssuer)
   const jwks = createRemoteJWKSet(new URL(metadata.jwks_uri), { timeoutDuration: TIMEOUT_MS, headers: { 'user-agent': USER_AGENT } })
   // Multi-tenant endpoints publish a template; the token names its tenant in `tid`.
   const issuerTemplate = metadata.issuer.includes('{tenantid}') ? metadata.issuer : undefined
   const algorithms = (metadata.id_token_signing_alg_values_supported ?? ['RS256']).filter((a) => a !== 'none' && !a.startsWith('HS'))
-  const label = option.label ?? option.name
 
   async function verifyIdToken (idToken: string, nonce: string | undefined): Promise<JWTPayload> {
     let payload: JWTPayload
@@ -201,9 +202,8 @@ async function discover (name: string, issuer: string, acceptIssuer?: OidcVarian
   return body
 }
 
-function github (option: ProviderOption): Preset {
+function github (option: ProviderOption, label: string): Preset {
   const api = (option.apiBaseUrl ?? 'https://api.github.com').replace(/\/+$/, '')
-  const label = option.label ?? 'GitHub'
   return {
     scopes: option.scopes ?? ['read:user', 'user:email'],
     oidc: false,
@@ -221,9 +221,8 @@ function github (option: ProviderOption): Preset {
   }
 }
 
-function discord (option: ProviderOption): Preset {
+function discord (option: ProviderOption, label: string): Preset {
   const api = (option.apiBaseUrl ?? 'https://discord.com/api').replace(/\/+$/, '')
-  const label = option.label ?? 'Discord'
   return {
     scopes: option.scopes ?? ['identify', 'email'],
     oidc: false,
