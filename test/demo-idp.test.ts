@@ -1,8 +1,9 @@
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
-import { createHash, randomBytes } from 'node:crypto'
+import { randomBytes } from 'node:crypto'
 import { createRemoteJWKSet, jwtVerify } from 'jose'
 import { startDemoIdp, type DemoIdp } from '../demo/idp.js'
+import { pkce } from './support/oauth.js'
 import { pageForms, WebBrowser } from './support/web-browser.js'
 
 // The Demo IdP driven over real sockets by plain fetch, as a browser and a client would.
@@ -38,7 +39,7 @@ async function discover (idp: DemoIdp): Promise<Discovery> {
 }
 
 function authorizationRequest (meta: Discovery) {
-  const verifier = randomBytes(32).toString('base64url')
+  const { verifier, challenge } = pkce()
   const state = randomBytes(16).toString('base64url')
   const nonce = randomBytes(16).toString('base64url')
   const url = new URL(meta.authorization_endpoint)
@@ -49,7 +50,7 @@ function authorizationRequest (meta: Discovery) {
     scope: 'openid email profile',
     state,
     nonce,
-    code_challenge: createHash('sha256').update(verifier).digest('base64url'),
+    code_challenge: challenge,
     code_challenge_method: 'S256'
   }).toString()
   return { url, verifier, state, nonce }

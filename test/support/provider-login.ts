@@ -1,15 +1,10 @@
 import assert from 'node:assert/strict'
-import { createHash, randomBytes } from 'node:crypto'
 import type { FastifyInstance } from 'fastify'
+import { pkce } from './oauth.js'
 import { pageLinks, type Visit, type WebBrowser } from './web-browser.js'
 
 /** The first-party test client 'web' sends the browser here with our code. */
 export const CLIENT_REDIRECT = 'https://app.example.com/cb'
-
-export function pkce () {
-  const verifier = randomBytes(32).toString('base64url')
-  return { verifier, challenge: createHash('sha256').update(verifier).digest('base64url') }
-}
 
 /**
  * Our /oauth/authorize for client 'web' (PKCE, state 'client-state'), the login page's
