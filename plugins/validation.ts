@@ -10,6 +10,12 @@ const addFormats = addFormatsModule as unknown as typeof addFormatsModule.defaul
  * them (a typo in a field name must not pass for a valid request) and never coerce body
  * types; query strings and params are still coerced, as they are only ever strings.
  * Installed on our own encapsulated routes only: the app's routes keep its settings.
+ *
+ * Set on each route rather than with setValidatorCompiler: Fastify rebuilds a context's
+ * compiler from the root's factory as soon as a schema is added to it, and app.addSchema()
+ * reaches every child context, so a compiler set on our scope was silently replaced by
+ * the app's default Ajv (which strips unknown fields and coerces types) whenever the app
+ * added a schema of its own, before or after registering us.
  */
 export function useStrictValidation (scope: FastifyInstance) {
   const make = (coerce: boolean) => {
@@ -40,5 +46,5 @@ export function useStrictValidation (scope: FastifyInstance) {
     // An Ajv function (boolean + .errors) lets Fastify word the error as it does for its own.
     return ajv.compile(schema as AnySchema)
   }
-  scope.setValidatorCompiler(compiler)
+  scope.addHook('onRoute', (route) => { route.validatorCompiler ??= compiler })
 }
