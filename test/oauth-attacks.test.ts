@@ -373,6 +373,17 @@ test('a refresh token is bound to its client', async (t) => {
   assert.equal((await refresh(app, tokens.refresh_token, 'spa')).statusCode, 200)
 })
 
+test('a refresh asking for a scope beyond the grant is refused without spending the token: the retry works', async (t) => {
+  const app = await setup(t)
+  const tokens = (await exchange(app, await authorizeCode(app, { scope: 'items:read' }))).json()
+  const beyond = await token(app, { grant_type: 'refresh_token', refresh_token: tokens.refresh_token, client_id: 'swagger-ui', scope: 'items:read items:write' })
+  assertOAuthError(beyond, 'invalid_scope')
+  const retry = await refresh(app, tokens.refresh_token)
+  assert.equal(retry.statusCode, 200, retry.body)
+  assert.equal(retry.json().scope, 'items:read')
+  assert.equal((await introspect(app, retry.json().access_token)).active, true, 'the authorization was not revoked')
+})
+
 test('50 parallel refreshes of one token: exactly one succeeds, the others get invalid_grant', async (t) => {
   const app = await setup(t)
   const { refresh_token: refreshToken } = (await exchange(app, await authorizeCode(app))).json()
