@@ -45,7 +45,8 @@ export type UpstreamRefresher = (refreshToken: string) => Promise<UpstreamToken>
 /**
  * The linking rules of fastapi-users, safer by default: an account is known by
  * (provider, accountId); a first login joins an existing user with the same email only when
- * the app opted in for that provider AND the provider says the email is verified.
+ * the app opted in for that provider AND the provider says the email is verified AND the
+ * existing user has verified it too.
  */
 export function createOAuthAccountService (options: OAuthAccountServiceOptions) {
   const { store } = options
@@ -127,7 +128,9 @@ export function createOAuthAccountService (options: OAuthAccountServiceOptions) 
     }
     const existing = await store.getUserByEmail(profile.email)
     if (existing) {
-      if (!provider.associateByEmail || !profile.emailVerified) throw taken(provider)
+      // Both sides must have proven the address: a user made with someone else's unverified
+      // address (and a password of theirs) must not receive the owner's provider account.
+      if (!provider.associateByEmail || !profile.emailVerified || !existing.isVerified) throw taken(provider)
       if (!existing.isActive) throw deactivated()
       if (await hasAccountAt(existing.id, provider)) throw otherAccountLinked(provider)
       try {

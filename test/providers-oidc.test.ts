@@ -280,7 +280,7 @@ test('id_token: a wrong nonce, audience, issuer or signature is refused and crea
   }
 })
 
-test('linking by email: never for an unverified email; for a verified one only when the app opted in', async (t) => {
+test('linking by email: never for an email the provider has not verified; for a verified one only when the app opted in', async (t) => {
   const s = await setup(t, {
     provider: { associateByEmail: true },
     idp: { emailVerified: (email) => !email.startsWith('unverified') }
@@ -292,6 +292,7 @@ test('linking by email: never for an unverified email; for a verified one only w
   assert.deepEqual((await me(s, unverified.token, '/users/me/oauth-accounts')).json(), [])
 
   const verified = await passwordUser(s, 'dave@example.com')
+  await s.app.usersStore.updateUser(verified.user.id, { isVerified: true })
   const tokens = await providerLogin(s, new WebBrowser(), 'dave@example.com')
   assert.equal((await me(s, tokens.access_token)).json().id, verified.user.id)
   assert.deepEqual(s.logins.at(-1)?.info, { provider: 'idp', accountId: demoIdpSubject('dave@example.com'), created: false, linked: true })
@@ -302,6 +303,24 @@ test('linking by email: never for an unverified email; for a verified one only w
   const b2 = new WebBrowser()
   const back = await toCallback(strict, b2, 'erin@example.com')
   assertPage(await b2.follow(back.callback, [strict.issuer]), 409, /email address is taken/)
+})
+
+test('pre-registration takeover: a user registered with the owner\'s address but never verified does not get the owner\'s provider account', async (t) => {
+  const s = await setup(t, { provider: { associateByEmail: true } })
+  // The attacker registers the victim's address with a password of their own; it stays unverified.
+  const attacker = await passwordUser(s, 'victim@example.com')
+  assert.equal(attacker.user.isVerified, false)
+  // The owner later signs in through a provider that says the address is verified.
+  const browser = new WebBrowser()
+  const { callback } = await toCallback(s, browser, 'victim@example.com')
+  const end = await browser.follow(callback, [s.issuer])
+  assertPage(end, 409, /email address is taken/)
+  assert.equal(browser.cookie('fastify_users_session'), undefined, 'the browser is not signed in as anyone')
+  // Nothing was linked or created: the attacker's user has no provider account.
+  assert.deepEqual((await me(s, attacker.token, '/users/me/oauth-accounts')).json(), [])
+  assert.equal(await s.app.usersStore.getOAuthAccount('idp', demoIdpSubject('victim@example.com')), null)
+  assert.deepEqual(s.logins, [])
+  assert.deepEqual(s.registered.map((u) => u.id), [attacker.user.id])
 })
 
 test('provider errors end on a page and create nothing: cancelled at the provider, provider down', async (t) => {
