@@ -113,11 +113,14 @@ async function me (s: Setup, token: string, path = '/users/me'): Promise<unknown
   return res.json()
 }
 
+/** An existing user with a password who has verified the address (linking by email needs that). */
 async function passwordUser (s: Setup, email: string): Promise<User> {
   const reg = await s.app.inject({ method: 'POST', url: '/auth/register', payload: { email, password: PASSWORD } })
   assert.equal(reg.statusCode, 201, reg.body)
   s.registered.length = 0
-  return reg.json() as User
+  const user = reg.json() as User
+  await s.app.usersStore.updateUser(user.id, { isVerified: true })
+  return user
 }
 
 /** What went to the provider: our client, our callback, state and PKCE S256; a nonce only for OIDC. */
