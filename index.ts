@@ -45,7 +45,7 @@ export type { ProviderOption, UpstreamProfile } from './schemas/providers.js'
 export type { OAuthLoginInfo } from './services/oauth-accounts.js'
 export { memoryStore } from './stores/memory.js'
 export { mongoStore } from './stores/mongo.js'
-export { SUPERUSER_SCOPE, OIDC_SCOPES } from './plugins/config.js'
+export { SUPERUSER_SCOPE, OIDC_SCOPES, ACCOUNT_SCOPE } from './plugins/config.js'
 export { COOKIES } from './plugins/cookies.js'
 export { SWAGGER_UI_CLIENT_ID } from './plugins/openapi.js'
 

@@ -3,9 +3,10 @@ import type { FastifyReply, FastifyRequest, onRequestAsyncHookHandler, RouteOpti
 import type { User } from '../schemas/user.js'
 import type { StoredUser } from '../stores/types.js'
 import type { AccessTokenClaims } from '../services/tokens.js'
-import { InvalidTokenError } from '../services/tokens.js'
+import { InvalidTokenError, signedInWithin } from '../services/tokens.js'
 import { toPublicUser } from '../services/users.js'
-import { problem } from './errors.js'
+import { ACCOUNT_SCOPE } from '../services/scopes.js'
+import { bearerChallenge, problem } from './errors.js'
 
 /** What a route needs, declared once in `config.auth`. */
 export type AuthRequirement = true | {
@@ -20,6 +21,18 @@ export type AuthRequirement = true | {
    * request.user is null then, request.auth says which client it is.
    */
   clients?: boolean
+  /**
+   * The route manages the user's account: the token must have been issued to a first-party
+   * client, or carry the account:manage scope (which a third-party client gets only when
+   * the app lists it in the client's scopes, and the consent page names it).
+   */
+  account?: boolean
+  /**
+   * The user must have signed in recently: `true` for the app's recentSignInMaxAge, or a
+   * number of seconds. An older sign-in gets 401 insufficient_user_authentication with
+   * max_age (RFC 9470), to be answered by signing in again with that max_age.
+   */
+  recentSignIn?: boolean | number
 }
 
 export interface RequestAuth {
@@ -51,26 +64,37 @@ interface UserSlots { [STORED_USER]: StoredUser | null, [PUBLIC_USER]: User | nu
 
 const BEARER = /^Bearer +([A-Za-z0-9\-._~+/]+=*) *$/i
 
-// RFC 6750 §3: quoted-string values; our descriptions never contain quotes or backslashes,
-// but scope names and messages go through this anyway.
-const quote = (value: string) => `"${value.replace(/["\\]/g, '')}"`
+interface Need {
+  scopes: string[]
+  verified: boolean
+  superuser: boolean
+  clients: boolean
+  account: boolean
+  /** Seconds; undefined: any sign-in will do. */
+  maxAuthAge?: number
+}
 
-function normalize (requirement: AuthRequirement | undefined, where: string): { scopes: string[], verified: boolean, superuser: boolean, clients: boolean } {
-  if (requirement === true || requirement === undefined) return { scopes: [], verified: false, superuser: false, clients: false }
+function normalize (requirement: AuthRequirement | undefined, where: string, recentSignInMaxAge: number): Need {
+  if (requirement === true || requirement === undefined) return { scopes: [], verified: false, superuser: false, clients: false, account: false }
   if (typeof requirement !== 'object' || requirement === null) throw new Error(`fastify-users: ${where}: config.auth must be true or an object`)
-  const { scopes = [], verified = false, superuser = false, clients = false, ...rest } = requirement
+  const { scopes = [], verified = false, superuser = false, clients = false, account = false, recentSignIn = false, ...rest } = requirement
   const unknown = Object.keys(rest)
   if (unknown.length > 0) throw new Error(`fastify-users: ${where}: unknown config.auth field ${unknown.join(', ')}`)
   if (!Array.isArray(scopes) || scopes.some((s) => typeof s !== 'string' || !/^[\x21\x23-\x5B\x5D-\x7E]+$/.test(s))) {
     throw new Error(`fastify-users: ${where}: config.auth.scopes must be an array of scope names`)
   }
-  if (clients && (verified || superuser)) throw new Error(`fastify-users: ${where}: config.auth.clients cannot be combined with verified or superuser`)
-  return { scopes, verified, superuser, clients }
+  if (clients && (verified || superuser || account || recentSignIn !== false)) {
+    throw new Error(`fastify-users: ${where}: config.auth.clients cannot be combined with verified, superuser, account or recentSignIn`)
+  }
+  if (recentSignIn !== false && recentSignIn !== true && !(Number.isInteger(recentSignIn) && recentSignIn > 0)) {
+    throw new Error(`fastify-users: ${where}: config.auth.recentSignIn must be true or a positive number of seconds`)
+  }
+  const maxAuthAge = recentSignIn === true ? recentSignInMaxAge : recentSignIn === false ? undefined : recentSignIn
+  return { scopes, verified, superuser, clients, account, maxAuthAge }
 }
 
 export default fp(async function usersAuthPlugin (app) {
   const { usersTokens: tokens, usersStore: store, usersConfig: config } = app
-  const realm = quote(config.issuer)
 
   // request.user is built from the stored record on first read: the conversion (ISO
   // dates) cost a scope-only route a twelfth of its throughput (bench/RESULTS.md).
@@ -90,19 +114,16 @@ export default fp(async function usersAuthPlugin (app) {
   })
   app.decorateRequest('auth', null)
 
-  function deny (reply: FastifyReply, status: 401 | 403, error: string | undefined, detail: string, scopes: string[] = []) {
-    const challenge = [`Bearer realm=${realm}`]
-    if (error) challenge.push(`error=${quote(error)}`, `error_description=${quote(detail)}`)
-    if (scopes.length > 0) challenge.push(`scope=${quote(scopes.join(' '))}`)
+  function deny (reply: FastifyReply, status: 401 | 403, error: string | undefined, detail: string, scopes: string[] = [], maxAge?: number) {
     return reply
       .code(status)
-      .header('www-authenticate', challenge.join(', '))
+      .header('www-authenticate', bearerChallenge(config.issuer, { error, description: detail, scopes, maxAge }))
       .type('application/problem+json')
       .send(problem(status, detail, error?.toUpperCase()))
   }
 
   function guard (requirement?: AuthRequirement): onRequestAsyncHookHandler {
-    const need = normalize(requirement, 'authenticate()')
+    const need = normalize(requirement, 'authenticate()', config.recentSignInMaxAge)
     return async function fastifyUsersGuard (request: FastifyRequest, reply: FastifyReply) {
       const header = request.headers.authorization
       // A token seen before skips the parsing and the signature check (services/tokens.ts).
@@ -135,6 +156,12 @@ export default fp(async function usersAuthPlugin (app) {
       const missing = need.scopes.filter((s) => !granted.has(s))
       if (missing.length > 0) return deny(reply, 403, 'insufficient_scope', `Missing scope: ${missing.join(' ')}`, need.scopes)
       if (need.superuser && !user.isSuperuser) return deny(reply, 403, 'insufficient_scope', 'Superusers only')
+      if (need.account && !granted.has(ACCOUNT_SCOPE) && config.clients.get(claims.client_id)?.firstParty !== true) {
+        return deny(reply, 403, 'insufficient_scope', `Managing the account needs a token of a first-party client or the ${ACCOUNT_SCOPE} scope`, [ACCOUNT_SCOPE])
+      }
+      if (need.maxAuthAge !== undefined && !signedInWithin(claims, need.maxAuthAge)) {
+        return deny(reply, 401, 'insufficient_user_authentication', 'This change needs a recent sign-in: sign in again', [], need.maxAuthAge)
+      }
       if (need.verified && !user.isVerified) {
         return reply.code(403).type('application/problem+json').send(problem(403, 'The email address is not verified', 'USER_NOT_VERIFIED'))
       }
@@ -165,7 +192,7 @@ export default fp(async function usersAuthPlugin (app) {
     const requirement = route.config?.auth
     if (requirement === undefined || requirement === false as unknown) return
     const where = `${String(route.method)} ${route.url}`
-    const need = normalize(requirement, where)
+    const need = normalize(requirement, where, config.recentSignInMaxAge)
     // Fastify copies config (symbol keys included) into request.routeOptions.config.
     route.config = { ...route.config, [GUARDED]: true } as RouteOptions['config']
     for (const scope of need.scopes) config.scopes[scope] ??= ''

@@ -4,11 +4,13 @@ import { FastifyUsersOptionsSchema, type FastifyUsersOptions } from '../schemas/
 import type { User } from '../schemas/user.js'
 import { createClientRegistry, type Client } from '../services/clients.js'
 import type { PasswordPolicy } from '../services/password.js'
+import { ACCOUNT_SCOPE } from '../services/scopes.js'
 import type { UserStore } from '../stores/types.js'
 import type { ProviderOption } from '../schemas/providers.js'
 import type { OAuthLoginInfo } from '../services/oauth-accounts.js'
 
 export const SUPERUSER_SCOPE = 'users:admin'
+export { ACCOUNT_SCOPE }
 
 /** OpenID Connect scopes (OIDC Core §3.1.2.1, §5.4), known to every server of ours. */
 export const OIDC_SCOPES: Readonly<Record<string, string>> = {
@@ -34,6 +36,8 @@ export interface UsersConfig {
   store: UserStore
   /** scope → description: declared ones, superuser ones, and those routes require (added as routes appear) */
   scopes: Record<string, string>
+  /** Seconds a sign-in counts as recent for sensitive account changes (RFC 9470 max_age). */
+  recentSignInMaxAge: number
   /** What a request that names no scope gets, of what the user may have. */
   defaultScopes: (allowed: string[]) => string[]
   superuserScopes: string[]
@@ -101,6 +105,7 @@ export function resolveConfig (raw: unknown): UsersConfig {
   const superuserScopes = options.superuserScopes ?? [SUPERUSER_SCOPE]
   const scopes: Record<string, string> = { ...OIDC_SCOPES, ...options.scopes }
   for (const s of superuserScopes) scopes[s] ??= 'Administer users (superusers only)'
+  scopes[ACCOUNT_SCOPE] ??= 'Manage your account: change your password and email address, link and unlink sign-in providers'
   for (const [i, s] of (options.defaultScopes ?? []).entries()) {
     if (!Object.hasOwn(scopes, s)) throw new Error(`fastify-users: invalid option "defaultScopes[${i}]": unknown scope ${s}`)
   }
@@ -147,8 +152,9 @@ export function resolveConfig (raw: unknown): UsersConfig {
     secureCookies: issuer.startsWith('https:'),
     store: options.store,
     scopes,
-    // OpenID scopes are a client's to ask for: never granted unasked.
-    defaultScopes: (allowed) => options.defaultScopes?.filter((s) => allowed.includes(s)) ?? allowed.filter((s) => !Object.hasOwn(OIDC_SCOPES, s)),
+    // OpenID scopes and the account scope are a client's to ask for: never granted unasked.
+    defaultScopes: (allowed) => options.defaultScopes?.filter((s) => allowed.includes(s)) ?? allowed.filter((s) => !Object.hasOwn(OIDC_SCOPES, s) && s !== ACCOUNT_SCOPE),
+    recentSignInMaxAge: options.recentSignInMaxAge ?? 300,
     superuserScopes,
     allowedScopes: options.allowedScopes ??
       ((user) => Object.keys(scopes).filter((s) => user.isSuperuser || !superuserScopes.includes(s))),

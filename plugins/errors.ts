@@ -2,7 +2,7 @@ import { STATUS_CODES } from 'node:http'
 import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify'
 import type { OAuthError } from '../schemas/oauth.js'
 import type { Problem } from '../schemas/problem.js'
-import { ERROR_PREFIX, OAuthProtocolError } from '../services/errors.js'
+import { ERROR_PREFIX, OAuthProtocolError, StepUpRequiredError } from '../services/errors.js'
 
 /** An RFC 9457 problem body; `code` is our stable machine-readable code. */
 export function problem (status: number, detail: string, code?: string, errors?: Problem['errors']): Problem {
@@ -25,10 +25,37 @@ function codeOf (error: FastifyError): string | undefined {
   return error.code.startsWith(ERROR_PREFIX) ? error.code.slice(ERROR_PREFIX.length) : error.code
 }
 
+export interface BearerChallenge {
+  /** RFC 6750 §3.1 error code, or insufficient_user_authentication (RFC 9470 §3). */
+  error?: string
+  description?: string
+  scopes?: string[]
+  /** RFC 9470: the sign-in must be at most this many seconds old. */
+  maxAge?: number
+}
+
+// RFC 6750 §3: quoted-string values; our descriptions never contain quotes or backslashes,
+// but scope names and messages go through this anyway.
+const quote = (value: string) => `"${value.replace(/["\\]/g, '')}"`
+
+/** The WWW-Authenticate value of a Bearer challenge (RFC 6750 §3, RFC 9470 §3). */
+export function bearerChallenge (realm: string, challenge: BearerChallenge = {}): string {
+  const parts = [`Bearer realm=${quote(realm)}`]
+  if (challenge.error) parts.push(`error=${quote(challenge.error)}`, `error_description=${quote(challenge.description ?? '')}`)
+  if (challenge.scopes !== undefined && challenge.scopes.length > 0) parts.push(`scope=${quote(challenge.scopes.join(' '))}`)
+  if (challenge.maxAge !== undefined) parts.push(`max_age=${quote(String(challenge.maxAge))}`)
+  return parts.join(', ')
+}
+
 /** RFC 9457 problem JSON for every non-OAuth route of ours. */
 export function problemErrorHandler (error: FastifyError, request: FastifyRequest, reply: FastifyReply) {
   const status = statusOf(error)
   logIfServerError(error, request, status)
+  if (error instanceof StepUpRequiredError) {
+    reply.header('www-authenticate', bearerChallenge(request.server.usersConfig.issuer, {
+      error: 'insufficient_user_authentication', description: error.message, maxAge: error.maxAge
+    }))
+  }
   const errors = error.validation?.map((v) => ({
     path: `${error.validationContext ?? ''}${v.instancePath}`,
     message: v.message ?? 'is invalid'

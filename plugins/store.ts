@@ -10,9 +10,9 @@ declare module 'fastify' {
 }
 
 export default fp(async function usersStorePlugin (app) {
-  const { store, passwordPolicy, onAfterRegister } = app.usersConfig
+  const { store, passwordPolicy, onAfterRegister, recentSignInMaxAge } = app.usersConfig
   await store.init()
   app.decorate('usersStore', store)
-  app.decorate('usersService', createUserService({ store, passwordPolicy, onAfterRegister }))
+  app.decorate('usersService', createUserService({ store, passwordPolicy, onAfterRegister, recentSignInMaxAge }))
   app.addHook('onClose', async () => { await store.close() })
 }, { name: 'fastify-users-store', fastify: '5.x', dependencies: ['fastify-users-config'] })

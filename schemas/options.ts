@@ -83,6 +83,11 @@ export const FastifyUsersOptionsSchema = Type.Object({
   signingAlgorithm: Type.Optional(Type.Union([Type.Literal('EdDSA'), Type.Literal('ES256')], { description: 'For keys generated and kept in the store' })),
   clients: Type.Optional(Type.Array(ClientOptionSchema)),
   docs: Type.Optional(Type.Union([Type.Literal(false), DocsOptionSchema])),
+  recentSignInMaxAge: Type.Optional(Type.Integer({
+    minimum: 1,
+    maximum: 86400,
+    description: 'Seconds a sign-in counts as recent: older ones must sign in again (or give the current password) for sensitive account changes (default 300)'
+  })),
   passwordMinLength: Type.Optional(Type.Integer({ minimum: 8, maximum: 256 })),
   validatePassword: Type.Optional(fn<(password: string, user: { email: string }) => string | undefined | Promise<string | undefined>>('Returns a message when the password is refused')),
   onAfterRegister: Type.Optional(fn<(user: User) => void | Promise<void>>('Called after a user registered')),

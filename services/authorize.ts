@@ -1,6 +1,6 @@
 import { Value } from '@sinclair/typebox/value'
 import { AuthorizeQuerySchema, type AuthorizeQuery } from '../schemas/authorize.js'
-import type { Client } from './clients.js'
+import { clientMayHave, type Client } from './clients.js'
 import { isS256Challenge } from './pkce.js'
 import { parseScope } from './scopes.js'
 
@@ -106,7 +106,7 @@ export function validateAuthorizeRequest (clients: ReadonlyMap<string, Client>, 
   if (prompt.has('none') && prompt.size > 1) throw fail('invalid_request', 'prompt=none cannot be combined with other values')
 
   // Narrowed, not refused: the client learns what it got from the token response's scope.
-  const scopes = parseScope(query.scope).filter((s) => Object.hasOwn(knownScopes, s) && (client.scopes === undefined || client.scopes.includes(s)))
+  const scopes = parseScope(query.scope).filter((s) => Object.hasOwn(knownScopes, s) && clientMayHave(client, s))
 
   let maxAge: number | undefined
   if (query.max_age !== undefined) {

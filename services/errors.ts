@@ -16,6 +16,18 @@ export const OAuthAccountNotFoundError = createError<[string]>(`${ERROR_PREFIX}O
 export const UnlinkLastLoginMethodError = createError(`${ERROR_PREFIX}OAUTH_UNLINK_LAST_LOGIN_METHOD`,
   'This is your only way to sign in: set a password or link another provider first', 400)
 
+const StepUpRequiredBase = createError<[string]>(`${ERROR_PREFIX}INSUFFICIENT_USER_AUTHENTICATION`, '%s', 401)
+
+/**
+ * The change needs a more recent sign-in than the token's (RFC 9470 §3): the client asks
+ * the user to sign in again, with OpenID Connect's max_age set to `maxAge`.
+ */
+export class StepUpRequiredError extends StepUpRequiredBase {
+  constructor (readonly maxAge: number, message: string) {
+    super(message)
+  }
+}
+
 const OAUTH_PREFIX = `${ERROR_PREFIX}OAUTH_`
 
 /** An RFC 6749 §5.2 error; the error handler turns it into { error, error_description }. */

@@ -61,9 +61,10 @@ export function createGrantService (options: GrantServiceOptions) {
   const now = options.now ?? (() => new Date())
   const later = (from: Date, seconds: number) => new Date(from.getTime() + seconds * 1000)
 
-  async function issueTokens (client: Client, user: StoredUser, scopes: string[], family?: { familyId: string, expiresAt: Date, grantScope: string, nonce?: string, authTime?: Date }): Promise<TokenSet> {
+  /** `authTime`: when the user signed in for this authorization; `family`: absent for the password grant. */
+  async function issueTokens (client: Client, user: StoredUser, scopes: string[], authTime: Date | undefined, family?: { familyId: string, expiresAt: Date, grantScope: string, nonce?: string }): Promise<TokenSet> {
     const scope = scopes.join(' ')
-    const { token, expiresIn } = tokens.signAccessToken({ sub: user.id, clientId: client.clientId, scope, familyId: family?.familyId })
+    const { token, expiresIn } = tokens.signAccessToken({ sub: user.id, clientId: client.clientId, scope, familyId: family?.familyId, authTime })
     const set: TokenSet = { access_token: token, token_type: 'Bearer', expires_in: expiresIn, scope }
     if (family && client.grantTypes.has('refresh_token')) {
       const issuedAt = now()
@@ -88,7 +89,7 @@ export function createGrantService (options: GrantServiceOptions) {
         sub: user.id,
         clientId: client.clientId,
         nonce: family?.nonce,
-        authTime: family?.authTime,
+        authTime,
         accessToken: token,
         claims: options.userClaims(user, scopes)
       })
@@ -169,12 +170,11 @@ export function createGrantService (options: GrantServiceOptions) {
       const user = await activeUser(grant.userId)
       const allowed = new Set(await options.allowedScopes(user))
       const scopes = parseScope(grant.scope).filter((s) => allowed.has(s))
-      return issueTokens(client, user, scopes, {
+      return issueTokens(client, user, scopes, grant.authTime, {
         familyId: family.familyId,
         expiresAt: new Date(family.expiresAt.getTime() - options.accessTokenTtl * 1000),
         grantScope: scopes.join(' '),
-        nonce: grant.nonce,
-        authTime: grant.authTime
+        nonce: grant.nonce
       })
     },
 
@@ -198,17 +198,16 @@ export function createGrantService (options: GrantServiceOptions) {
       const user = await activeUser(grant.userId)
       const allowed = new Set(await options.allowedScopes(user))
       const scopes = (requested.length > 0 ? requested : granted).filter((s) => allowed.has(s))
-      return issueTokens(client, user, scopes, {
+      return issueTokens(client, user, scopes, family.authTime, {
         familyId: family.familyId,
         expiresAt: new Date(family.expiresAt.getTime() - options.accessTokenTtl * 1000),
-        grantScope: granted.filter((s) => allowed.has(s)).join(' '),
-        authTime: family.authTime
+        grantScope: granted.filter((s) => allowed.has(s)).join(' ')
       })
     },
 
-    /** Tokens for the password grant: no family, no refresh token. */
+    /** Tokens for the password grant: no family, no refresh token; the user signed in just now. */
     async passwordTokens (client: Client, user: StoredUser, scopes: string[]): Promise<TokenSet> {
-      return issueTokens(client, user, scopes)
+      return issueTokens(client, user, scopes, now())
     },
 
     /** RFC 6749 §4.4: the client acts for itself; `sub` is its id (RFC 9068 §2.2). */

@@ -15,6 +15,11 @@ export interface AccessTokenClaims {
   scope: string
   /** The grant family the token came from (absent for password-grant and client tokens). */
   fam?: string
+  /**
+   * When the user last signed in for this authorization (RFC 9068 §2.2.1, seconds): what
+   * sensitive account changes check for a recent sign-in. Absent on client tokens.
+   */
+  auth_time?: number
 }
 
 /** What an id_token says of the user (OIDC Core §2, §5.1). */
@@ -45,7 +50,7 @@ export interface VerifiedAccessToken {
 }
 
 export interface TokenService {
-  signAccessToken (claims: { sub: string, clientId: string, scope: string, familyId?: string }): { token: string, expiresIn: number }
+  signAccessToken (claims: { sub: string, clientId: string, scope: string, familyId?: string, authTime?: Date }): { token: string, expiresIn: number }
   signIdToken (input: IdTokenInput): string
   /** Resolves a valid access token's claims and scopes; rejects with InvalidTokenError otherwise. */
   verifyAccessToken (token: string): Promise<VerifiedAccessToken>
@@ -64,6 +69,11 @@ export interface TokenService {
    * the active key's first: instances that share keys share them, and nothing else to configure.
    */
   deriveSecrets (purpose: string): Buffer[]
+}
+
+/** Whether the token's sign-in (auth_time, seconds) is at most maxAge seconds old. */
+export function signedInWithin (claims: Pick<AccessTokenClaims, 'auth_time'>, maxAge: number, now = Date.now()): boolean {
+  return claims.auth_time !== undefined && Math.floor(now / 1000) - claims.auth_time <= maxAge
 }
 
 export class InvalidTokenError extends Error {
@@ -136,9 +146,10 @@ export function createTokenService (options: TokenServiceOptions): TokenService 
   setKeys(options.keys)
 
   return {
-    signAccessToken ({ sub, clientId, scope, familyId }) {
+    signAccessToken ({ sub, clientId, scope, familyId, authTime }) {
       const payload: Record<string, unknown> = { sub, client_id: clientId, scope, jti: randomUUID() }
       if (familyId !== undefined) payload.fam = familyId
+      if (authTime !== undefined) payload.auth_time = Math.floor(authTime.getTime() / 1000)
       return { token: signAccess(payload), expiresIn: options.accessTokenTtl }
     },
 
@@ -200,5 +211,6 @@ function isClaims (value: unknown): value is AccessTokenClaims {
   if (typeof value !== 'object' || value === null) return false
   const c = value as Record<string, unknown>
   return typeof c.sub === 'string' && typeof c.scope === 'string' && typeof c.client_id === 'string' &&
-    typeof c.exp === 'number' && typeof c.iss === 'string' && (c.fam === undefined || typeof c.fam === 'string')
+    typeof c.exp === 'number' && typeof c.iss === 'string' && (c.fam === undefined || typeof c.fam === 'string') &&
+    (c.auth_time === undefined || typeof c.auth_time === 'number')
 }

@@ -1,7 +1,9 @@
 import type { User, UserCreate, UserUpdate } from '../schemas/user.js'
 import { EmailAlreadyExistsError, normalizeEmail, type StoredUser, type UserChanges, type UserStore } from '../stores/types.js'
+import { signedInWithin } from './tokens.js'
 import {
   RegisterInvalidPasswordError,
+  StepUpRequiredError,
   UpdateEmailAlreadyExistsError,
   UpdateInvalidPasswordError,
   UserNotFoundError,
@@ -13,13 +15,25 @@ export interface UserServiceOptions {
   store: UserStore
   passwordPolicy: PasswordPolicy
   onAfterRegister?: (user: User) => void | Promise<void>
+  /** Seconds a sign-in counts as recent for a change without the current password. */
+  recentSignInMaxAge: number
+}
+
+/** What the caller proved beyond holding a token: when the user signed in (auth_time, seconds). */
+export interface UpdateProof {
+  authTime?: number
 }
 
 export interface UserService {
   register (input: UserCreate, flags?: { isVerified?: boolean, isSuperuser?: boolean }): Promise<User>
   /** The user when the credentials are right and the user is active; null otherwise, in equal time. */
   authenticate (email: string, password: string): Promise<StoredUser | null>
-  update (user: StoredUser, changes: UserUpdate): Promise<User>
+  /**
+   * Applies a change the user asked for. Sensitive changes need proof: a new password needs
+   * the current one (when there is one) or, for a user without a password, a recent sign-in;
+   * a new email needs the current password or a recent sign-in. Else StepUpRequiredError.
+   */
+  update (user: StoredUser, changes: UserUpdate, proof: UpdateProof): Promise<User>
 }
 
 /** The public view of a user: everything but secrets, dates as ISO strings. */
@@ -35,7 +49,7 @@ export function toPublicUser (user: StoredUser): User {
   }
 }
 
-export function createUserService ({ store, passwordPolicy, onAfterRegister }: UserServiceOptions): UserService {
+export function createUserService ({ store, passwordPolicy, onAfterRegister, recentSignInMaxAge }: UserServiceOptions): UserService {
   const dummyVerify = createDummyVerifier()
 
   return {
@@ -68,23 +82,34 @@ export function createUserService ({ store, passwordPolicy, onAfterRegister }: U
       return ok && user.isActive ? user : null
     },
 
-    async update (user, { email, password, currentPassword }) {
+    async update (user, { email, password, currentPassword }, proof) {
       const changes: UserChanges = {}
+      const emailChange = email !== undefined && email.trim() !== user.email
+      if (password === undefined && !emailChange) return toPublicUser(user)
+
+      // The proof is checked before anything else: a stolen token alone learns nothing more.
+      const recent = signedInWithin({ auth_time: proof.authTime }, recentSignInMaxAge)
+      if (currentPassword !== undefined) {
+        if (!user.hashedPassword) throw new UpdateInvalidPasswordError('This user has no password: leave currentPassword out and sign in again instead')
+        if (!await verifyPassword(user.hashedPassword, currentPassword)) throw new UpdateInvalidPasswordError('The current password is wrong')
+      } else if (password !== undefined && user.hashedPassword) {
+        throw new UpdateInvalidPasswordError('currentPassword is required to change the password')
+      } else if (!recent) {
+        throw new StepUpRequiredError(recentSignInMaxAge, user.hashedPassword
+          ? 'Changing the email address needs the current password (currentPassword) or a recent sign-in'
+          : 'This change needs a recent sign-in: sign in again')
+      }
+
       if (password !== undefined) {
-        if (user.hashedPassword) {
-          if (currentPassword === undefined) throw new UpdateInvalidPasswordError('currentPassword is required to change the password')
-          if (!await verifyPassword(user.hashedPassword, currentPassword)) throw new UpdateInvalidPasswordError('The current password is wrong')
-        }
         const refusal = await checkPasswordPolicy(passwordPolicy, password, { email: email ?? user.email })
         if (refusal) throw new UpdateInvalidPasswordError(refusal)
         changes.hashedPassword = await hashPassword(password)
       }
-      if (email !== undefined && email.trim() !== user.email) {
+      if (emailChange) {
         changes.email = email
         // A new address has not been proven to belong to the user; a change of case is no new address.
         if (normalizeEmail(email) !== normalizeEmail(user.email)) changes.isVerified = false
       }
-      if (Object.keys(changes).length === 0) return toPublicUser(user)
       try {
         const updated = await store.updateUser(user.id, changes)
         if (!updated) throw new UserNotFoundError()

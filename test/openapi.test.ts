@@ -25,7 +25,8 @@ test('the oauth2 scheme has the authorization-code and password flows on our end
     profile: 'See your basic profile',
     'items:read': 'Read items',
     'items:write': 'Create items',
-    'users:admin': 'Administer users (superusers only)'
+    'users:admin': 'Administer users (superusers only)',
+    'account:manage': 'Manage your account: change your password and email address, link and unlink sign-in providers'
   }
   assert.deepEqual(doc.components.securitySchemes.oauth2.flows, {
     authorizationCode: {

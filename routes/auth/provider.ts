@@ -224,11 +224,12 @@ const providerRoutes: FastifyPluginAsyncTypebox<ProviderRoutesOptions> = async (
   })
 
   app.get('/associate/authorize', {
-    config: { auth: true },
+    config: { auth: { account: true, recentSignIn: true } },
     schema: {
       tags: ['auth'],
       summary: `Link a ${provider.label} account to the signed-in user`,
-      description: `Answers with the URL to send the browser to. Call it from the browser that will follow the URL (it sets the cookies that bind the flow to that browser); ${provider.label} sends the browser back to ${base}/associate/callback.`,
+      description: 'Needs a token of a first-party client or the account:manage scope, and a recent sign-in (else 401 insufficient_user_authentication with max_age). ' +
+        `Answers with the URL to send the browser to. Call it from the browser that will follow the URL (it sets the cookies that bind the flow to that browser); ${provider.label} sends the browser back to ${base}/associate/callback.`,
       response: {
         200: Type.Object({ authorization_url: Type.String({ format: 'uri' }) }),
         401: Type.Ref(ProblemSchema)

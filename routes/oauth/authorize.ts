@@ -11,6 +11,7 @@ import {
   validateAuthorizeRequest,
   type AuthorizeRequest
 } from '../../services/authorize.js'
+import { clientMayHave } from '../../services/clients.js'
 import { mac, randomToken, safeEqual } from '../../services/secrets.js'
 import type { StoredSession, StoredUser } from '../../stores/types.js'
 import { toPublicUser } from '../../services/users.js'
@@ -82,7 +83,7 @@ const authorizeRoutes: FastifyPluginAsyncTypebox = async (app) => {
 
   async function grantedScopes (user: StoredUser, req: AuthorizeRequest): Promise<string[]> {
     const allowed = await config.allowedScopes(toPublicUser(user))
-    const wanted = req.scopes.length > 0 ? req.scopes : config.defaultScopes(allowed).filter((s) => req.client.scopes === undefined || req.client.scopes.includes(s))
+    const wanted = req.scopes.length > 0 ? req.scopes : config.defaultScopes(allowed).filter((s) => clientMayHave(req.client, s))
     return wanted.filter((s) => allowed.includes(s))
   }
 

@@ -11,14 +11,14 @@ import {
   TokenResponseSchema,
   UserInfoSchema
 } from '../../schemas/oauth.js'
-import { oauthErrorHandler, problem } from '../../plugins/errors.js'
+import { bearerChallenge, oauthErrorHandler, problem } from '../../plugins/errors.js'
 import { ProblemSchema } from '../../schemas/problem.js'
 import { userClaims } from '../../plugins/grants.js'
 import { OIDC_SCOPES } from '../../plugins/config.js'
 import { authenticateClient, type Client } from '../../services/clients.js'
 import { oauthError } from '../../services/errors.js'
 import type { TokenSet } from '../../services/grants.js'
-import { grantScopes, parseScope } from '../../services/scopes.js'
+import { ACCOUNT_SCOPE, grantScopes, parseScope } from '../../services/scopes.js'
 import { toPublicUser } from '../../services/users.js'
 import authorizeRoutes from './authorize.js'
 
@@ -78,14 +78,14 @@ const oauthRoutes: FastifyPluginAsyncTypebox = async (app) => {
         const user = await app.usersService.authenticate(body.username, body.password)
         if (!user) throw oauthError('invalid_grant', 'Invalid username or password')
         const allowed = await config.allowedScopes(toPublicUser(user))
-        const scopes = grantScopes({ requested, known: config.scopes, allowed, clientAllowed: client.scopes, defaults: config.defaultScopes(allowed) })
+        const scopes = grantScopes({ requested, known: config.scopes, allowed, client, defaults: config.defaultScopes(allowed) })
         return app.usersGrants.passwordTokens(client, user, scopes)
       }
 
       case 'client_credentials': {
         mayUse(client, 'client_credentials')
-        // A client acting for itself has no user: user-facing and superuser scopes are not its to have.
-        const own = client.scopes ?? Object.keys(config.scopes).filter((s) => !Object.hasOwn(OIDC_SCOPES, s) && !config.superuserScopes.includes(s))
+        // A client acting for itself has no user: user-facing, account and superuser scopes are not its to have.
+        const own = client.scopes ?? Object.keys(config.scopes).filter((s) => !Object.hasOwn(OIDC_SCOPES, s) && s !== ACCOUNT_SCOPE && !config.superuserScopes.includes(s))
         const scopes = grantScopes({ requested: parseScope(body.scope), known: config.scopes, allowed: own })
         return app.usersGrants.clientTokens(client, scopes)
       }
@@ -146,7 +146,7 @@ const oauthRoutes: FastifyPluginAsyncTypebox = async (app) => {
       if (!auth || !user || family === null || family?.revokedAt) {
         // Stateless access tokens outlive a revocation; the endpoints that read the store do not.
         return reply.code(401)
-          .header('www-authenticate', `Bearer realm="${config.issuer}", error="invalid_token", error_description="The access token was revoked"`)
+          .header('www-authenticate', bearerChallenge(config.issuer, { error: 'invalid_token', description: 'The access token was revoked' }))
           .type('application/problem+json')
           .send(problem(401, 'The access token was revoked', 'INVALID_TOKEN'))
       }

@@ -15,11 +15,13 @@ const usersRoutes: FastifyPluginAsyncTypebox = async (app) => {
   }, async (request) => request.user as User)
 
   app.patch('/me', {
-    config: { auth: true },
+    config: { auth: { account: true } },
     schema: {
       tags: ['users'],
       summary: 'Update the current user',
-      description: 'A new email must be verified again; a new password needs currentPassword.',
+      description: 'Needs a token of a first-party client or the account:manage scope. A new email must be verified again. ' +
+        'A new password needs currentPassword; a user without a password, or a new email without currentPassword, needs a recent sign-in, ' +
+        'else 401 insufficient_user_authentication with max_age (RFC 9470): sign in again with that max_age.',
       body: Type.Ref(UserUpdateSchema),
       response: {
         200: Type.Ref(UserSchema),
@@ -30,7 +32,7 @@ const usersRoutes: FastifyPluginAsyncTypebox = async (app) => {
     // The guard hands out the public user; the update needs the stored one (password hash).
     const stored = await app.usersStore.getUserById((request.user as User).id)
     if (!stored) throw new UserNotFoundError()
-    return app.usersService.update(stored, request.body)
+    return app.usersService.update(stored, request.body, { authTime: request.auth?.claims.auth_time })
   })
 
   app.get('/me/oauth-accounts', {
@@ -46,11 +48,12 @@ const usersRoutes: FastifyPluginAsyncTypebox = async (app) => {
   })
 
   app.delete('/me/oauth-accounts/:provider', {
-    config: { auth: true },
+    config: { auth: { account: true, recentSignIn: true } },
     schema: {
       tags: ['users'],
       summary: 'Unlink a provider account from the current user',
-      description: 'Refused (400) when it is the last way the user can sign in.',
+      description: 'Needs a token of a first-party client or the account:manage scope, and a recent sign-in (else 401 insufficient_user_authentication with max_age). ' +
+        'Refused (400) when it is the last way the user can sign in.',
       params: Type.Object({ provider: Type.String({ pattern: '^[a-z0-9][a-z0-9-]{0,39}$' }) }),
       response: {
         204: Type.Null(),

@@ -25,8 +25,8 @@ export async function toProvider (browser: WebBrowser, issuer: string, label: st
   return { verifier, upstream: new URL(start.location as string) }
 }
 
-/** The browser left for the client with our code: exchanged for our access token. */
-export async function exchangeOurCode (app: FastifyInstance, end: Visit, verifier: string, issuer?: string): Promise<string> {
+/** The browser left for the client (default 'web') with our code: exchanged for our access token. */
+export async function exchangeOurCode (app: FastifyInstance, end: Visit, verifier: string, issuer?: string, clientId = 'web'): Promise<string> {
   const location = end.location ?? ''
   assert.ok(location.startsWith(CLIENT_REDIRECT), `expected the client redirect, got ${end.status} ${location} ${end.body.slice(0, 500)}`)
   const params = new URL(location).searchParams
@@ -36,7 +36,7 @@ export async function exchangeOurCode (app: FastifyInstance, end: Visit, verifie
     method: 'POST',
     url: '/oauth/token',
     headers: { 'content-type': 'application/x-www-form-urlencoded' },
-    payload: new URLSearchParams({ grant_type: 'authorization_code', code: params.get('code') ?? '', redirect_uri: CLIENT_REDIRECT, client_id: 'web', code_verifier: verifier }).toString()
+    payload: new URLSearchParams({ grant_type: 'authorization_code', code: params.get('code') ?? '', redirect_uri: CLIENT_REDIRECT, client_id: clientId, code_verifier: verifier }).toString()
   })
   assert.equal(res.statusCode, 200, res.body)
   return (res.json() as { access_token: string }).access_token
