@@ -323,6 +323,28 @@ test('pre-registration takeover: a user registered with the owner\'s address but
   assert.deepEqual(s.registered.map((u) => u.id), [attacker.user.id])
 })
 
+test('provider emails pass the check registration applies: look-alikes, trailing dots and markup end on a page, nothing created', async (t) => {
+  const s = await setup(t, { provider: { isVerifiedByDefault: true } })
+  const demo = await passwordUser(s, 'demo@example.com')
+  for (const email of ['demo@example.com\u200b', 'demo@example.com.', '<img/src=x/onerror=alert(1)>"\'@x', 'demo@localhost']) {
+    const browser = new WebBrowser()
+    const { callback } = await toCallback(s, browser, email)
+    const end = await browser.follow(callback, [s.issuer])
+    assertPage(end, 400, /Email address not accepted/)
+    assert.doesNotMatch(end.body, /<img/, 'the address is not echoed')
+    assert.equal(browser.cookie('fastify_users_session'), undefined, `${JSON.stringify(email)}: not signed in`)
+    assert.equal(await s.app.usersStore.getOAuthAccount('idp', demoIdpSubject(email)), null, `${JSON.stringify(email)}: nothing linked`)
+  }
+  assert.deepEqual(s.registered.map((u) => u.id), [demo.user.id], 'no user was created')
+  assert.deepEqual(s.logins, [])
+  assert.deepEqual((await me(s, demo.token, '/users/me/oauth-accounts')).json(), [])
+  // An address registration accepts still works, and /users/me keeps its published format.
+  const ok = await providerLogin(s, new WebBrowser(), 'Grace.Hopper@Example.org')
+  const user = (await me(s, ok.access_token)).json()
+  assert.equal(user.email, 'grace.hopper@example.org')
+  assert.equal(user.isVerified, true)
+})
+
 test('provider errors end on a page and create nothing: cancelled at the provider, provider down', async (t) => {
   const s = await setup(t)
   const browser = new WebBrowser()
