@@ -10,7 +10,7 @@ const ScopeName = Type.String({ pattern: '^[\\x21\\x23-\\x5B\\x5D-\\x7E]+$', max
 const storeMethods = [
   'init', 'close', 'createUser', 'getUserById', 'getUserByEmail', 'updateUser', 'deleteUser',
   'listSigningKeys', 'addSigningKey', 'removeSigningKey', 'createGrant', 'getGrant', 'consumeGrant',
-  'createGrantFamily', 'getGrantFamily', 'revokeGrantFamilies', 'createSession', 'getSession', 'deleteSession',
+  'createGrantFamily', 'getGrantFamily', 'extendGrantFamily', 'revokeGrantFamilies', 'createSession', 'getSession', 'deleteSession',
   'createOAuthAccount', 'getOAuthAccount', 'listOAuthAccounts', 'updateOAuthAccount', 'deleteOAuthAccount',
   'createUpstreamState', 'consumeUpstreamState'
 ] satisfies (keyof UserStore)[]

@@ -114,8 +114,9 @@ export function createGrantService (options: GrantServiceOptions) {
     async issueCode (request: CodeRequest): Promise<string> {
       const issuedAt = now()
       const familyId = randomUUID()
-      // Access tokens name their family; it outlives the last of them.
-      const familyEnd = later(issuedAt, options.refreshAbsoluteTtl + options.accessTokenTtl)
+      const codeEnd = later(issuedAt, options.codeTtl)
+      // The family lives as long as its code until the code is redeemed: a browser that asks
+      // for codes it never redeems leaves nothing behind for longer than that.
       await store.createGrantFamily({
         familyId,
         clientId: request.client.clientId,
@@ -123,7 +124,7 @@ export function createGrantService (options: GrantServiceOptions) {
         sessionId: request.sessionId,
         authTime: request.authTime,
         createdAt: issuedAt,
-        expiresAt: familyEnd,
+        expiresAt: codeEnd,
         revokedAt: null
       })
       const code = randomToken()
@@ -135,7 +136,7 @@ export function createGrantService (options: GrantServiceOptions) {
         userId: request.user.id,
         scope: request.scopes.join(' '),
         createdAt: issuedAt,
-        expiresAt: later(issuedAt, options.codeTtl),
+        expiresAt: codeEnd,
         consumedAt: null,
         redirectUri: request.redirectUri,
         codeChallenge: request.codeChallenge,
@@ -165,7 +166,9 @@ export function createGrantService (options: GrantServiceOptions) {
       }
       const consumed = await store.consumeGrant(tokenHash, 'authorization_code', now())
       if (!consumed) return reused(grant, 'authorization code')
-      const family = await store.getGrantFamily(grant.familyId, now())
+      // Redeemed: the family gets its full life. Access tokens name their family; it outlives the last of them.
+      const familyEnd = later(grant.createdAt, options.refreshAbsoluteTtl + options.accessTokenTtl)
+      const family = await store.extendGrantFamily(grant.familyId, familyEnd, now())
       if (!family || family.revokedAt !== null) throw invalidGrant('The authorization was revoked')
       const user = await activeUser(grant.userId)
       const allowed = new Set(await options.allowedScopes(user))

@@ -168,6 +168,13 @@ export function memoryStore (): UserStore {
       return families.get(familyId, now)
     },
 
+    async extendGrantFamily (familyId, expiresAt, now) {
+      const family = families.rows.get(familyId)
+      if (family === undefined || family.expiresAt <= now) return null
+      family.expiresAt = new Date(expiresAt)
+      return copy(family)
+    },
+
     async revokeGrantFamilies (selector, now) {
       let count = 0
       for (const family of families.rows.values()) {

@@ -230,6 +230,14 @@ export function mongoStore (options: MongoStoreOptions): UserStore {
       return await families().findOne({ familyId, expiresAt: { $gt: now } }, NO_ID)
     },
 
+    async extendGrantFamily (familyId, expiresAt, now) {
+      return await families().findOneAndUpdate(
+        { familyId, expiresAt: { $gt: now } },
+        { $set: { expiresAt } },
+        { ...NO_ID, returnDocument: 'after' }
+      )
+    },
+
     async revokeGrantFamilies (selector: FamilySelector, now) {
       const result = await families().updateMany({ ...selector, revokedAt: null }, { $set: { revokedAt: now } })
       return result.modifiedCount

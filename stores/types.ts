@@ -169,6 +169,12 @@ export interface UserStore {
   createGrantFamily(family: StoredGrantFamily): Promise<void>
   /** null when unknown or expired at `now`. */
   getGrantFamily(familyId: string, now: Date): Promise<StoredGrantFamily | null>
+  /**
+   * Moves the family's end to `expiresAt` when it exists and has not ended at `now`;
+   * resolves the family as it is then (revoked or not), or null. A family starts with the
+   * short life of its authorization code and gets its full life when the code is redeemed.
+   */
+  extendGrantFamily(familyId: string, expiresAt: Date, now: Date): Promise<StoredGrantFamily | null>
   /** Sets revokedAt on every matching family not yet revoked; resolves how many. */
   revokeGrantFamilies(selector: FamilySelector, now: Date): Promise<number>
 

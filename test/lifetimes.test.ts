@@ -2,7 +2,9 @@ import { test, type TestContext } from 'node:test'
 import assert from 'node:assert/strict'
 import { createHash, randomBytes } from 'node:crypto'
 import type { FastifyInstance } from 'fastify'
+import { hashToken } from '../services/secrets.js'
 import { build, form, FORM, register } from './support/app.js'
+import { authorizeCode, authorizePath, pkce, redirectParams, SWAGGER_REDIRECT } from './support/oauth.js'
 
 const REDIRECT = 'http://localhost:3000/docs/static/oauth2-redirect.html'
 const HOUR = 3600_000
@@ -73,4 +75,32 @@ test('refreshing keeps an authorization alive only up to its absolute lifetime',
   const res = await token(app, { grant_type: 'refresh_token', refresh_token: current })
   assert.equal(res.statusCode, 400, res.body)
   assert.equal(res.json().error, 'invalid_grant')
+})
+
+test('codes a signed-in browser asks for and never redeems leave nothing behind after the code lifetime', async (t) => {
+  const app = await setup(t)
+  const signedIn = await authorizeCode(app)
+  const unredeemed: string[] = []
+  for (let i = 0; i < 20; i++) {
+    const { challenge } = pkce()
+    const res = await signedIn.browser.get(authorizePath({
+      response_type: 'code', client_id: 'swagger-ui', redirect_uri: SWAGGER_REDIRECT, prompt: 'none', state: 's', code_challenge: challenge, code_challenge_method: 'S256'
+    }))
+    unredeemed.push(redirectParams(res, SWAGGER_REDIRECT).get('code') as string)
+  }
+  const store = app.usersStore
+  const familyOf = async (code: string) => (await store.getGrant(hashToken(code), new Date()))?.familyId as string
+  const families = await Promise.all(unredeemed.map(familyOf))
+  for (const familyId of families) {
+    const family = await store.getGrantFamily(familyId, new Date())
+    assert.ok(family && family.expiresAt.getTime() <= Date.now() + 60_000, `an unredeemed code's authorization lives no longer than the code: ${family?.expiresAt.toISOString()}`)
+  }
+  // A redeemed code's authorization gets its full (absolute) life.
+  const redeemedFamily = await familyOf(signedIn.code)
+  assert.equal((await exchange(app, signedIn.code, signedIn.verifier)).statusCode, 200)
+  assert.equal((await store.getGrantFamily(redeemedFamily, new Date()))?.expiresAt.getTime(), Date.now() + 5 * HOUR + 900_000)
+
+  t.mock.timers.tick(61_000)
+  for (const familyId of families) assert.equal(await store.getGrantFamily(familyId, new Date()), null)
+  assert.ok(await store.getGrantFamily(redeemedFamily, new Date()))
 })

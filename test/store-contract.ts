@@ -167,6 +167,7 @@ export function storeContract (name: string, make: () => Promise<UserStore>) {
   // Expiry dates lie in the wall-clock future, so that a real MongoDB's TTL monitor leaves
   // the records alone; expiry is tested by passing a later `now`.
   const HOUR = 3_600_000
+  const MINUTE = 60_000
   const at = (base: Date, ms: number) => new Date(base.getTime() + ms)
   function sampleGrant (overrides: Partial<StoredGrant> = {}): StoredGrant {
     const createdAt = new Date()
@@ -318,6 +319,27 @@ export function storeContract (name: string, make: () => Promise<UserStore>) {
     assert.equal(await store.getGrantFamily(family.familyId, family.expiresAt), null)
     assert.equal(await store.getGrantFamily(family.familyId, at(family.expiresAt, 1)), null)
     assert.equal(await store.getGrantFamily('no-such-family', now), null)
+  })
+
+  test(`${name}: extendGrantFamily moves the end of a live family and resolves it; an ended or unknown one stays ended`, async (t) => {
+    const store = await fresh(t)
+    const family = sampleFamily({ expiresAt: at(new Date(), MINUTE) })
+    await store.createGrantFamily(family)
+    const now = family.createdAt
+    const later = at(now, 90 * 24 * HOUR)
+    assert.deepEqual(await store.extendGrantFamily(family.familyId, later, now), { ...family, expiresAt: later })
+    assert.deepEqual(await store.getGrantFamily(family.familyId, at(now, 2 * MINUTE)), { ...family, expiresAt: later })
+
+    const revoked = sampleFamily({ familyId: 'family-2', expiresAt: at(now, MINUTE) })
+    await store.createGrantFamily(revoked)
+    await store.revokeGrantFamilies({ familyId: 'family-2' }, now)
+    assert.deepEqual(await store.extendGrantFamily('family-2', later, now), { ...revoked, revokedAt: now, expiresAt: later }, 'revoked stays revoked')
+
+    const ended = sampleFamily({ familyId: 'family-3', expiresAt: at(now, MINUTE) })
+    await store.createGrantFamily(ended)
+    assert.equal(await store.extendGrantFamily('family-3', later, at(now, MINUTE)), null)
+    assert.equal(await store.getGrantFamily('family-3', at(now, MINUTE)), null, 'not brought back to life')
+    assert.equal(await store.extendGrantFamily('no-such-family', later, now), null)
   })
 
   test(`${name}: a second family with the same familyId is refused`, async (t) => {
