@@ -10,6 +10,12 @@ export interface UsersCookies {
   clear (reply: FastifyReply, name: string): void
   /** Secrets of our own (CSRF tokens), first one current. */
   secrets: Buffer[]
+  /**
+   * Whether an unsafe request, which our cookies would authenticate, may come from where it
+   * says it comes from: our own origin. Browsers say so with Sec-Fetch-Site, or else Origin;
+   * a request with neither is no browser's, and cookies alone never make it dangerous.
+   */
+  fromOwnOrigin (request: FastifyRequest): boolean
 }
 
 declare module 'fastify' {
@@ -30,6 +36,7 @@ export const COOKIES = {
  */
 export default fp(async function usersCookiesPlugin (app) {
   const config = app.usersConfig
+  const issuerOrigin = new URL(config.issuer).origin
   if (!app.hasRequestDecorator('cookies')) await app.register(cookie)
   const secrets = config.cookieSecret?.map((s) => Buffer.from(s)) ?? app.usersTokens.deriveSecrets('cookies')
   const signer = signerFactory(secrets)
@@ -48,6 +55,16 @@ export default fp(async function usersCookiesPlugin (app) {
     clear (reply, name) {
       reply.clearCookie(name, { path, httpOnly: true, sameSite: 'lax', secure: config.secureCookies })
     },
-    secrets
+    secrets,
+    fromOwnOrigin (request) {
+      // SameSite=Lax lets a page on another port of the same host (same site) send our
+      // cookies with a POST; only the origin tells it apart.
+      const site = request.headers['sec-fetch-site']
+      if (site !== undefined) return site === 'same-origin' || site === 'none'
+      const origin = request.headers.origin
+      // "null" (sandboxed frames, some redirects) is never ours.
+      if (origin === undefined) return true
+      return origin === issuerOrigin || origin === `${request.protocol}://${request.host}`
+    }
   } satisfies UsersCookies)
 }, { name: 'fastify-users-cookies', fastify: '5.x', dependencies: ['fastify-users-config', 'fastify-users-tokens'] })

@@ -54,6 +54,17 @@ export default fp(async function usersOpenapiPlugin (app) {
   await app.register(async function docsRoutes (scope) {
     // Swagger UI's redirect page receives our authorization codes in its URL.
     scope.addHook('onRoute', (route) => { route.logSerializers ??= redactingLogSerializers })
+    // Swagger UI holds a token of a first-party client: framed by another site, its buttons
+    // could be clicked for the user (clickjacking). The app's own pages may still frame it.
+    scope.addHook('onSend', async (_request, reply) => {
+      const csp = reply.getHeader('content-security-policy')
+      if (typeof csp === 'string' && csp !== '') {
+        if (!/(^|;)\s*frame-ancestors\b/.test(csp)) reply.header('content-security-policy', `${csp}; frame-ancestors 'self'`)
+      } else {
+        reply.header('content-security-policy', "frame-ancestors 'self'")
+      }
+      reply.header('x-frame-options', 'SAMEORIGIN')
+    })
     await scope.register(swaggerUi, {
       routePrefix: config.prefix + docs.path,
       initOAuth: {

@@ -10,6 +10,9 @@ export const RegisterInvalidPasswordError = createError<[string]>(`${ERROR_PREFI
 export const UpdateEmailAlreadyExistsError = createError(`${ERROR_PREFIX}UPDATE_USER_EMAIL_ALREADY_EXISTS`, 'A user with this email already exists', 400)
 export const UpdateInvalidPasswordError = createError<[string]>(`${ERROR_PREFIX}UPDATE_USER_INVALID_PASSWORD`, '%s', 400)
 
+export const CrossOriginRequestError = createError(`${ERROR_PREFIX}CROSS_ORIGIN_REQUEST`,
+  'This request must come from a page of this site', 403)
+
 export const UserNotFoundError = createError(`${ERROR_PREFIX}USER_NOT_FOUND`, 'The user does not exist', 404)
 
 export const OAuthAccountNotFoundError = createError<[string]>(`${ERROR_PREFIX}OAUTH_ACCOUNT_NOT_FOUND`, 'No %s account is linked to this user', 404)

@@ -274,7 +274,7 @@ test('prompt=login shows the login page even with a session, then gives a code f
   assert.ok(redirectParams(await a.browser.get(login.headers.location as string), SWAGGER_REDIRECT).get('code'))
 })
 
-test('login page: anti-framing, no-store, no-referrer, CSP that allows posting to ourselves and the client only', async (t) => {
+test('login page: anti-framing, no-store, same-origin referrer, CSP that allows posting to ourselves and the client only', async (t) => {
   const app = await build(t, { clients: CLIENTS })
   const res = await new Browser(app).get(codeRequest('spa', SPA_REDIRECT).path)
   assertPage(res, 200)
@@ -286,7 +286,7 @@ test('login page: anti-framing, no-store, no-referrer, CSP that allows posting t
   assert.equal(res.headers['x-frame-options'], 'DENY')
   assert.equal(res.headers['cache-control'], 'no-store')
   assert.equal(res.headers['x-content-type-options'], 'nosniff')
-  assert.equal(res.headers['referrer-policy'], 'no-referrer')
+  assert.equal(res.headers['referrer-policy'], 'same-origin')
   assert.match(String(res.headers['content-type']), /^text\/html; charset=utf-8/)
   const cookie = res.cookies.find((c) => c.name === COOKIES.browser)
   assert.ok(cookie)

@@ -434,6 +434,49 @@ test('login CSRF: a token from another browser, or no browser cookie, gets 403 a
   assert.equal((await attacker.post('/oauth/login', { ...fields, email: 'eve@example.com', password: PASSWORD })).statusCode, 303)
 })
 
+test('cross-origin posts: login, consent and logout sent from another origin of the same site are refused', async (t) => {
+  const app = await setup(t)
+  // Another port of the same host is the same site: SameSite=Lax cookies go along.
+  const foreign: Record<string, string>[] = [
+    { 'sec-fetch-site': 'same-site', origin: 'http://localhost:4000' },
+    { 'sec-fetch-site': 'cross-site', origin: 'https://evil.example' },
+    { origin: 'http://localhost:4000' },
+    { origin: 'null' }
+  ]
+  const browser = new Browser(app)
+  const path = codeRequest('spa', SPA_REDIRECT)
+  const loginFields = { ...onlyForm(await browser.get(path), '/oauth/login'), email: 'ada@example.com', password: PASSWORD }
+  const post = async (url: string, fields: Record<string, string> | null, extra: Record<string, string>) => browser.keep(await app.inject({
+    method: 'POST', url, headers: browser.headers(fields ? { ...FORM, ...extra } : extra), ...(fields ? { payload: form(fields) } : {})
+  }))
+  for (const headers of foreign) {
+    const res = await post('/oauth/login', loginFields, headers)
+    assertPage(res, 403, JSON.stringify(headers))
+    assert.ok(!setsSession(res))
+  }
+  // From our own pages it works: modern browsers say same-origin; older ones send the Origin.
+  assert.equal((await post('/oauth/login', loginFields, { 'sec-fetch-site': 'same-origin', origin: 'null' })).statusCode, 303)
+  assert.ok(browser.session)
+
+  const consent = consentForm(await browser.get(path), 'allow')
+  for (const headers of foreign) {
+    const res = await post('/oauth/consent', consent, headers)
+    assertPage(res, 403, JSON.stringify(headers))
+  }
+  redirectParams(await post('/oauth/consent', consent, { origin: ISSUER }), SPA_REDIRECT, 303)
+
+  for (const headers of foreign) {
+    const res = await post('/auth/logout', null, headers)
+    assert.equal(res.statusCode, 403, JSON.stringify(headers))
+    assert.equal(res.json().code, 'CROSS_ORIGIN_REQUEST')
+    assert.ok(browser.session, 'still signed in')
+  }
+  assert.ok(redirectParams(await browser.get(codeRequest('swagger-ui', SWAGGER_REDIRECT, { prompt: 'none' })), SWAGGER_REDIRECT).get('code'))
+  // A same-origin logout, and one from a client that is no browser, end the session.
+  assert.equal((await post('/auth/logout', null, { 'sec-fetch-site': 'same-origin' })).statusCode, 204)
+  assert.equal(browser.session, undefined)
+})
+
 test('login CSRF: a token is bound to its authorization request', async (t) => {
   const app = await setup(t)
   const browser = new Browser(app)

@@ -38,8 +38,8 @@ const authorizeRoutes: FastifyPluginAsyncTypebox = async (app) => {
   function csrfToken (purpose: string, binding: string, authorizeQuery: string) {
     return mac(cookies.secrets[0] as Buffer, purpose, binding, authorizeQuery)
   }
-  function csrfValid (purpose: string, binding: string | undefined, authorizeQuery: string, token: string) {
-    if (binding === undefined) return false
+  function csrfValid (request: FastifyRequest, purpose: string, binding: string | undefined, authorizeQuery: string, token: string) {
+    if (binding === undefined || !cookies.fromOwnOrigin(request)) return false
     return cookies.secrets.some((secret) => safeEqual(mac(secret, purpose, binding, authorizeQuery), token))
   }
 
@@ -151,7 +151,7 @@ const authorizeRoutes: FastifyPluginAsyncTypebox = async (app) => {
   }, async (request, reply) => {
     const { authorize_query: authorizeQuery, csrf_token: csrf, email, password } = request.body
     const req = validateAuthorizeRequest(config.clients, config.scopes, parseCarriedQuery(authorizeQuery))
-    if (!csrfValid('login', cookies.read(request, COOKIES.browser), authorizeQuery, csrf)) {
+    if (!csrfValid(request, 'login', cookies.read(request, COOKIES.browser), authorizeQuery, csrf)) {
       return sendPage(reply, 403, pageContext(), errorPage(site, 'Sign-in form expired',
         'This sign-in form has expired or was not sent from this browser. Go back to the application and start again.'))
     }
@@ -172,7 +172,7 @@ const authorizeRoutes: FastifyPluginAsyncTypebox = async (app) => {
     const current = await currentSession(request)
     // Re-encoded from the parsed form: the raw field must never reach a Location header.
     if (!current) return reply.redirect(`${authorizePath}?${canonicalQuery(carried)}`, 303)
-    if (!csrfValid('consent', current.session.idHash, authorizeQuery, csrf)) {
+    if (!csrfValid(request, 'consent', current.session.idHash, authorizeQuery, csrf)) {
       return sendPage(reply, 403, pageContext(), errorPage(site, 'Consent form expired',
         'This form has expired or was not sent from this browser. Go back to the application and start again.'))
     }

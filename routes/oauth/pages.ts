@@ -31,7 +31,7 @@ ul.scopes{padding-left:1.2rem}
 function layout (title: string, body: string): string {
   return `<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width,initial-scale=1">
-<meta name="referrer" content="no-referrer"><title>${escapeHtml(title)}</title><style>${STYLE}</style></head>
+<meta name="referrer" content="same-origin"><title>${escapeHtml(title)}</title><style>${STYLE}</style></head>
 <body><main>${body}</main></body></html>`
 }
 
@@ -39,7 +39,9 @@ const hidden = (name: string, value: string) => `<input type="hidden" name="${es
 
 /**
  * Sends one of our HTML pages with headers that keep it from being framed (clickjacking),
- * sniffed, cached or leaking its URL (which holds the authorization request) as a referrer.
+ * sniffed, cached or leaking its URL (which holds the authorization request) as a referrer
+ * to another origin. `same-origin` rather than `no-referrer`, so that our forms' posts carry
+ * our origin in Origin (no-referrer makes it "null"), which the form routes check.
  */
 export function sendPage (reply: FastifyReply, status: number, context: PageContext, html: string) {
   const csp = [
@@ -54,7 +56,7 @@ export function sendPage (reply: FastifyReply, status: number, context: PageCont
     .header('content-security-policy', csp)
     .header('x-frame-options', 'DENY')
     .header('x-content-type-options', 'nosniff')
-    .header('referrer-policy', 'no-referrer')
+    .header('referrer-policy', 'same-origin')
     .header('cache-control', 'no-store')
     .type('text/html; charset=utf-8')
     .send(html)
