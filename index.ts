@@ -10,6 +10,7 @@ import openapiPlugin from './plugins/openapi.js'
 import providersPlugin from './plugins/providers.js'
 import { problemErrorHandler } from './plugins/errors.js'
 import { useStrictValidation } from './plugins/validation.js'
+import { redactingLogSerializers } from './plugins/log-redaction.js'
 import wellKnownRoutes from './routes/well-known/index.js'
 import oauthRoutes from './routes/oauth/index.js'
 import authRoutes from './routes/auth/index.js'
@@ -74,7 +75,14 @@ const fastifyUsers: FastifyPluginAsync<FastifyUsersOptions> = async (app, option
     // Our endpoints take JSON (and forms, under /oauth): a text body is a wrong content type (415).
     scope.removeContentTypeParser('text/plain')
     scope.setErrorHandler(problemErrorHandler)
-    scope.addHook('onRoute', (route) => { route.bodyLimit ??= bodyLimit })
+    scope.addHook('onRoute', (route) => {
+      route.bodyLimit ??= bodyLimit
+      route.logSerializers ??= redactingLogSerializers
+    })
+    // What a token shows of its user is for that token's holder only: never kept by a cache.
+    scope.addHook('onSend', async (request, reply) => {
+      if (request.routeOptions.config.auth !== undefined && !reply.hasHeader('cache-control')) reply.header('cache-control', 'no-store')
+    })
     await scope.register(wellKnownRoutes, { prefix: `${prefix}/.well-known` })
     await scope.register(oauthRoutes, { prefix: `${prefix}/oauth` })
     await scope.register(authRoutes, { prefix: `${prefix}/auth` })

@@ -1,8 +1,13 @@
 import type { FastifyRequest } from 'fastify'
 
-// Query parameters that carry credentials on the routes a browser is redirected to with an
-// authorization answer (our provider callbacks, Swagger UI's redirect page).
-const SECRET_PARAMS = new Set(['code', 'state', 'id_token', 'access_token', 'refresh_token', 'session_state'])
+// Query parameters that carry credentials or personal data in the URLs of our browser routes:
+// authorization answers (our provider callbacks, Swagger UI's redirect page), authorization
+// requests (state, nonce, login_hint: an email) and the pending request a provider-login
+// start carries whole (authorize_query).
+const SECRET_PARAMS = new Set([
+  'code', 'state', 'id_token', 'access_token', 'refresh_token', 'session_state',
+  'nonce', 'login_hint', 'authorize_query'
+])
 
 export function redactUrl (url: string): string {
   const q = url.indexOf('?')

@@ -72,3 +72,15 @@ test('PATCH /users/me refuses fields a user may not set', async (t) => {
   const me = await app.inject({ url: '/users/me', headers })
   assert.equal(me.json().isSuperuser, false)
 })
+
+test('what a token shows of its user is never cached: /users/me, its provider accounts, userinfo', async (t) => {
+  const { app } = await signedIn(t)
+  const { access_token: token } = await passwordToken(app, 'ada@example.com', PASSWORD, 'openid email')
+  const headers = { authorization: `Bearer ${token}` }
+  for (const url of ['/users/me', '/users/me/oauth-accounts', '/oauth/userinfo']) {
+    const res = await app.inject({ url, headers })
+    assert.equal(res.statusCode, 200, `${url}: ${res.body}`)
+    assert.equal(res.headers['cache-control'], 'no-store', url)
+  }
+  assert.equal((await app.inject({ url: '/users/me' })).headers['cache-control'], 'no-store', 'nor its refusals')
+})

@@ -3,7 +3,6 @@ import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { Type } from '@sinclair/typebox'
 import { Value } from '@sinclair/typebox/value'
 import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify'
-import { redactingLogSerializers } from '../../plugins/log-redaction.js'
 import { ProblemSchema } from '../../schemas/problem.js'
 import { UpstreamTokenSchema } from '../../schemas/providers.js'
 import { AuthorizeRedirectError, canonicalQuery, parseCarriedQuery, UntrustedAuthorizeRequestError, validateAuthorizeRequest } from '../../services/authorize.js'
@@ -59,8 +58,6 @@ const providerRoutes: FastifyPluginAsyncTypebox<ProviderRoutesOptions> = async (
   const cookieOptions = { path: `${base}/`, secure: config.secureCookies, httpOnly: true, sameSite: 'lax' as const }
   const prepared = new WeakMap<FastifyRequest, string>()
   const consumed = new WeakMap<FastifyRequest, StoredUpstreamState>()
-  // The provider's answer (code, state) arrives in the URL: not for the logs.
-  app.addHook('onRoute', (route) => { route.logSerializers ??= redactingLogSerializers })
   const isAssociate = (request: FastifyRequest) => request.routeOptions.url?.startsWith(`${base}/associate/`) === true
 
   const tokenUrl = new URL(provider.tokenEndpoint)
