@@ -69,7 +69,11 @@ export default fp(async function usersOpenapiPlugin (app) {
       routePrefix: config.prefix + docs.path,
       initOAuth: {
         clientId: SWAGGER_UI_CLIENT_ID,
-        usePkceWithAuthorizationCodeGrant: true
+        usePkceWithAuthorizationCodeGrant: true,
+        // Pressing Authorize is a sign-in: with a browser session older than a recent sign-in
+        // the login page asks again, so that the token can make sensitive account changes
+        // (and a step-up challenge is answered by pressing Authorize once more).
+        additionalQueryStringParams: { max_age: String(config.recentSignInMaxAge) }
       },
       uiConfig: { persistAuthorization: false }
     })

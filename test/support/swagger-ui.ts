@@ -89,9 +89,12 @@ export function pressAuthorize (flow: Locator): Promise<void> {
   return flow.locator('.btn.modal-btn.auth.authorize').click()
 }
 
-/** The next POST to our token endpoint; a rejection is left for whoever awaits it. */
+/**
+ * The next POST to our token endpoint; a rejection is left for whoever awaits it. Swagger UI
+ * repeats initOAuth's additionalQueryStringParams (max_age) on the token URL, which ignores them.
+ */
 export function nextTokenResponse (page: Page, issuer: string): Promise<Response> {
-  const response = page.waitForResponse((r) => r.url() === `${issuer}/oauth/token` && r.request().method() === 'POST')
+  const response = page.waitForResponse((r) => r.url().split('?')[0] === `${issuer}/oauth/token` && r.request().method() === 'POST')
   response.catch(() => {})
   return response
 }
@@ -151,6 +154,7 @@ export async function startCodeFlow (page: Page, issuer: string, scopes: string[
   assert.equal(query.get('code_challenge_method'), 'S256', 'Swagger UI uses PKCE')
   assert.ok(query.get('code_challenge'), 'a code_challenge is sent')
   assert.ok(query.get('state'), 'a state is sent')
+  assert.equal(query.get('max_age'), '300', 'Authorize asks for a recent sign-in (RFC 9470 step-up)')
   assert.deepEqual(query.get('scope')?.split(' ').sort(), [...scopes].sort())
   return { popup, authorizeUrl }
 }
