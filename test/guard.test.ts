@@ -127,6 +127,16 @@ test('a bad config.auth fails at start-up with a message naming the route', asyn
     () => app.get('/x', { config: { auth: { scope: ['typo'] } as never } }, async () => ({})),
     /GET \/x: unknown config.auth field scope/
   )
+  assert.throws(
+    () => app.get('/y', { config: { auth: { clients: true, account: true } } }, async () => ({})),
+    /GET \/y: config.auth.clients cannot be combined with verified, superuser, account or recentSignIn/
+  )
+  for (const recentSignIn of [0, -5, 1.5, 'soon']) {
+    assert.throws(
+      () => app.get('/z', { config: { auth: { recentSignIn: recentSignIn as never } } }, async () => ({})),
+      /GET \/z: config.auth.recentSignIn must be true or a positive number of seconds/
+    )
+  }
 })
 
 test('a route declared synchronously right after an un-awaited register is still guarded (fail closed)', async (t) => {
