@@ -1,8 +1,8 @@
 import { Value } from '@sinclair/typebox/value'
 import { AuthorizeQuerySchema, type AuthorizeQuery } from '../schemas/authorize.js'
-import { clientMayHave, type Client } from './clients.js'
+import type { Client } from './clients.js'
 import { isS256Challenge } from './pkce.js'
-import { parseScope } from './scopes.js'
+import { clientMayHave, parseScope } from './scopes.js'
 
 /** An authorization request we trust enough to answer at its redirect URI. */
 export interface AuthorizeRequest {

@@ -1,6 +1,5 @@
 import { createHash, timingSafeEqual } from 'node:crypto'
 import type { ClientOption } from '../schemas/options.js'
-import { ACCOUNT_SCOPE } from './scopes.js'
 import { oauthError } from './errors.js'
 
 export type GrantTypeName = NonNullable<ClientOption['grantTypes']>[number]
@@ -18,15 +17,6 @@ export interface Client {
   grantTypes: ReadonlySet<GrantTypeName>
   scopes?: readonly string[]
   redirectUris: readonly string[]
-}
-
-/**
- * Whether the client may obtain the scope: what its `scopes` option lists, or, without the
- * option, every scope but the account scope, which a third-party client must be given by name.
- */
-export function clientMayHave (client: Client, scope: string): boolean {
-  if (client.scopes !== undefined) return client.scopes.includes(scope)
-  return scope !== ACCOUNT_SCOPE || client.firstParty
 }
 
 const sha256 = (value: string) => createHash('sha256').update(value).digest()

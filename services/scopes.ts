@@ -1,4 +1,4 @@
-import { clientMayHave, type Client } from './clients.js'
+import type { Client } from './clients.js'
 import { oauthError } from './errors.js'
 
 /**
@@ -12,6 +12,15 @@ export const ACCOUNT_SCOPE = 'account:manage'
 export function parseScope (scope: string | undefined): string[] {
   if (scope === undefined) return []
   return [...new Set(scope.split(' ').filter((s) => s !== ''))]
+}
+
+/**
+ * Whether the client may obtain the scope: what its `scopes` option lists, or, without the
+ * option, every scope but the account scope, which a third-party client must be given by name.
+ */
+export function clientMayHave (client: Client, scope: string): boolean {
+  if (client.scopes !== undefined) return client.scopes.includes(scope)
+  return scope !== ACCOUNT_SCOPE || client.firstParty
 }
 
 export interface ScopeRequest {

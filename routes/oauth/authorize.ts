@@ -11,7 +11,7 @@ import {
   validateAuthorizeRequest,
   type AuthorizeRequest
 } from '../../services/authorize.js'
-import { clientMayHave } from '../../services/clients.js'
+import { clientMayHave } from '../../services/scopes.js'
 import { mac, randomToken, safeEqual } from '../../services/secrets.js'
 import type { StoredSession, StoredUser } from '../../stores/types.js'
 import { toPublicUser } from '../../services/users.js'
