@@ -10,6 +10,7 @@ import {
   type UserStore
 } from '../stores/types.js'
 import { OAuthAccountNotFoundError, UnlinkLastLoginMethodError } from './errors.js'
+import { isValidEmail } from './email.js'
 import { UpstreamLoginError } from './providers/index.js'
 import { toPublicUser } from './users.js'
 
@@ -77,6 +78,17 @@ export function createOAuthAccountService (options: OAuthAccountServiceOptions) 
     return fields
   }
 
+  /**
+   * The provider's email as we take it: in NFC (emails are compared in that form) and only
+   * when registration would accept it. Whatever a provider lets its users type (an invisible
+   * character, a trailing dot, markup) would otherwise make a second "verified" user that
+   * looks like an existing one, or break the published format of /users/me.
+   */
+  function acceptedEmail (profile: UpstreamProfile): string | null {
+    const email = profile.email?.normalize('NFC') ?? null
+    return email !== null && isValidEmail(email) ? email : null
+  }
+
   async function newAccount (provider: LinkingProvider, userId: string, profile: UpstreamProfile, token: UpstreamToken): Promise<StoredOAuthAccount> {
     const at = now()
     const fields = await tokenFields(token)
@@ -84,7 +96,7 @@ export function createOAuthAccountService (options: OAuthAccountServiceOptions) 
       provider: provider.name,
       accountId: profile.accountId,
       userId,
-      accountEmail: profile.email,
+      accountEmail: acceptedEmail(profile),
       accessToken: fields.accessToken ?? null,
       refreshToken: fields.refreshToken ?? null,
       expiresAt: fields.expiresAt ?? null,
@@ -94,7 +106,7 @@ export function createOAuthAccountService (options: OAuthAccountServiceOptions) 
   }
 
   async function refreshTokens (account: StoredOAuthAccount, profile: UpstreamProfile, token: UpstreamToken) {
-    return await store.updateOAuthAccount(account.provider, account.accountId, { ...await tokenFields(token), accountEmail: profile.email }) ?? account
+    return await store.updateOAuthAccount(account.provider, account.accountId, { ...await tokenFields(token), accountEmail: acceptedEmail(profile) }) ?? account
   }
 
   // One user, one account per provider.
@@ -126,7 +138,12 @@ export function createOAuthAccountService (options: OAuthAccountServiceOptions) 
     if (profile.email === null) {
       throw new UpstreamLoginError(400, 'No email address', `${provider.label} did not share an email address with us; one is needed to make your user.`)
     }
-    const existing = await store.getUserByEmail(profile.email)
+    const email = acceptedEmail(profile)
+    if (email === null) {
+      throw new UpstreamLoginError(400, 'Email address not accepted',
+        `The email address of your ${provider.label} account is not one we can accept. Change it at ${provider.label}, or register with your email address and a password.`)
+    }
+    const existing = await store.getUserByEmail(email)
     if (existing) {
       // Both sides must have proven the address: a user made with someone else's unverified
       // address (and a password of theirs) must not receive the owner's provider account.
@@ -146,7 +163,7 @@ export function createOAuthAccountService (options: OAuthAccountServiceOptions) 
 
     let user: StoredUser
     try {
-      user = await store.createUser({ email: profile.email, hashedPassword: null, isVerified: provider.isVerifiedByDefault && profile.emailVerified })
+      user = await store.createUser({ email, hashedPassword: null, isVerified: provider.isVerifiedByDefault && profile.emailVerified })
     } catch (err) {
       if (err instanceof EmailAlreadyExistsError && attempt === 0) return login(provider, profile, token, 1)
       if (err instanceof EmailAlreadyExistsError) throw taken(provider)

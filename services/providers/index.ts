@@ -13,7 +13,6 @@ import {
   type UpstreamProfile,
   type UpstreamToken
 } from '../../schemas/providers.js'
-import { isValidEmail } from '../email.js'
 
 /**
  * Why an upstream login ended without a user. `status` is what the browser gets; the
@@ -72,55 +71,31 @@ export async function createUpstreamProvider (option: ProviderOption): Promise<U
     associateByEmail: option.associateByEmail ?? false,
     isVerifiedByDefault: option.isVerifiedByDefault ?? false
   }
-  const preset = await createPreset(option, label)
-  return {
-    ...common,
-    ...preset,
-    async profile (token, nonce) {
-      return checkedEmail(label, await preset.profile(token, nonce))
-    }
-  }
-}
-
-async function createPreset (option: ProviderOption, label: string): Promise<Preset> {
   switch (option.type) {
-    case 'github': return github(option, label)
-    case 'discord': return discord(option, label)
+    case 'github': return { ...common, ...github(option, label) }
+    case 'discord': return { ...common, ...discord(option, label) }
     case 'google': {
       const issuer = option.issuer ?? 'https://accounts.google.com'
       // Google documents both forms of its issuer in id_tokens.
-      return oidc(option, label, issuer, { alsoIssuedBy: issuer === 'https://accounts.google.com' ? ['accounts.google.com'] : [] })
+      return { ...common, ...await oidc(option, label, issuer, { alsoIssuedBy: issuer === 'https://accounts.google.com' ? ['accounts.google.com'] : [] }) }
     }
     case 'microsoft': {
       const tenant = option.tenant ?? 'common'
-      return oidc(option, label, option.issuer ?? `https://login.microsoftonline.com/${tenant}/v2.0`, {
-        emailVerified: microsoftEmailVerified,
-        // Fetched under a tenant's name (common, consumers, contoso.com), the document names
-        // the tenant by id, or by the {tenantid} template for the multi-tenant endpoints.
-        acceptIssuer: (discovered, fetched) => new URL(discovered).origin === new URL(fetched).origin && /^\/[^/]+\/v2\.0\/?$/.test(new URL(discovered).pathname)
-      })
+      return {
+        ...common,
+        ...await oidc(option, label, option.issuer ?? `https://login.microsoftonline.com/${tenant}/v2.0`, {
+          emailVerified: microsoftEmailVerified,
+          // Fetched under a tenant's name (common, consumers, contoso.com), the document names
+          // the tenant by id, or by the {tenantid} template for the multi-tenant endpoints.
+          acceptIssuer: (discovered, fetched) => new URL(discovered).origin === new URL(fetched).origin && /^\/[^/]+\/v2\.0\/?$/.test(new URL(discovered).pathname)
+        })
+      }
     }
     case 'oidc': {
       if (!option.issuer) throw new Error(`fastify-users: provider "${option.name}": an oidc provider needs its issuer`)
-      return oidc(option, label, option.issuer)
+      return { ...common, ...await oidc(option, label, option.issuer) }
     }
   }
-}
-
-/**
- * A provider's email becomes a user's email: it must pass the check registration applies
- * (NFC first, as emails are compared in that form). Whatever a provider lets its users type
- * (an invisible character, a trailing dot, markup) would otherwise make a second "verified"
- * user that looks like an existing one, or break the published format of /users/me.
- */
-function checkedEmail (label: string, profile: UpstreamProfile): UpstreamProfile {
-  if (profile.email === null) return profile
-  const email = profile.email.normalize('NFC')
-  if (!isValidEmail(email)) {
-    throw new UpstreamLoginError(400, 'Email address not accepted',
-      `The email address of your ${label} account is not one we can accept. Change it at ${label}, or register with your email address and a password.`)
-  }
-  return { ...profile, email }
 }
 
 type Preset = Omit<UpstreamProvider, 'name' | 'label' | 'clientId' | 'clientSecret' | 'associateByEmail' | 'isVerifiedByDefault'>
