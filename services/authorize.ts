@@ -125,11 +125,24 @@ export function authorizationResponseUrl (redirectUri: string, issuer: string, p
   return url.toString()
 }
 
-/** The authorization request as carried through our forms: one canonical query string. */
+const KNOWN_PARAMS = new Set(Object.keys(AuthorizeQuerySchema.properties))
+
+/**
+ * The longest authorization request we carry through our forms and keep in the store while
+ * a provider signs the user in: an unauthenticated browser must not make us store more.
+ */
+export const MAX_CARRIED_QUERY = 4096
+
+/**
+ * The authorization request as carried through our forms and kept during a provider login:
+ * one canonical query string of the parameters we know (others would mean nothing to us).
+ */
 export function canonicalQuery (query: Record<string, unknown>): string {
   const params = new URLSearchParams()
-  for (const [k, v] of Object.entries(query)) if (typeof v === 'string') params.append(k, v)
-  return params.toString()
+  for (const [k, v] of Object.entries(query)) if (KNOWN_PARAMS.has(k) && typeof v === 'string') params.append(k, v)
+  const carried = params.toString()
+  if (carried.length > MAX_CARRIED_QUERY) throw new UntrustedAuthorizeRequestError('The authorization request is too large.')
+  return carried
 }
 
 export function parseCarriedQuery (carried: string): AuthorizeQuery {

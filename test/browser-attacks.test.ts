@@ -15,10 +15,11 @@ const TIMEOUT = 10_000
 async function attackerSite (t: TestContext, html: string): Promise<string> {
   const server = createServer((_req, res) => { res.writeHead(200, { 'content-type': 'text/html; charset=utf-8' }).end(html) })
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
-  t.after(() => new Promise<void>((resolve) => {
-    server.close(() => resolve())
+  // Chromium keeps connections alive: they are cut, not waited for.
+  t.after(() => {
+    server.close()
     server.closeAllConnections()
-  }))
+  })
   return `http://127.0.0.1:${(server.address() as AddressInfo).port}/`
 }
 

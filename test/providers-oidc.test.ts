@@ -10,6 +10,8 @@ import { freePort } from './support/browser.js'
 import { pageForms, pageLinks, WebBrowser } from './support/web-browser.js'
 import { assertPage, CLIENT_REDIRECT, exchangeOurCode, toProvider } from './support/provider-login.js'
 import { startTamperProxy, type TamperProxy } from './support/tamper-proxy.js'
+import { pkce } from './support/oauth.js'
+import { hashToken } from '../services/secrets.js'
 
 const IDP_SECRET = 'idp-client-secret-'.padEnd(48, 'x')
 const PASSWORD = 'correct horse battery'
@@ -375,6 +377,30 @@ test('a tampered pending request at the provider button ends on a page, nothing 
     assert.equal(res.location, undefined)
   }
   assertPage(await browser.request(`${s.issuer}/auth/idp/authorize`), 400, /malformed/)
+})
+
+test('a provider-login start keeps only the parameters we know of the pending request, and refuses an oversize one', async (t) => {
+  const s = await setup(t)
+  const { challenge } = pkce()
+  const pending = {
+    response_type: 'code', client_id: 'web', redirect_uri: CLIENT_REDIRECT, code_challenge: challenge, code_challenge_method: 'S256', state: 'client-state'
+  }
+  const start = (query: Record<string, string>) => s.app.inject({ url: `/auth/idp/authorize?${new URLSearchParams({ authorize_query: new URLSearchParams(query).toString() }).toString()}` })
+
+  const padded = await start({ ...pending, padding: 'x'.repeat(6000) })
+  assert.equal(padded.statusCode, 302)
+  const state = new URL(padded.headers.location as string).searchParams.get('state') ?? ''
+  const stored = await s.app.usersStore.consumeUpstreamState(hashToken(state), new Date())
+  assert.equal(stored?.authorizeQuery, new URLSearchParams(pending).toString(), 'unknown parameters are not kept')
+
+  // Within each parameter's bound, yet over the whole bound once percent-encoded.
+  for (const url of [`/auth/idp/authorize?${new URLSearchParams({ authorize_query: new URLSearchParams({ ...pending, state: '€'.repeat(600) }).toString() }).toString()}`,
+    `/oauth/authorize?${new URLSearchParams({ ...pending, state: '€'.repeat(600) }).toString()}`]) {
+    const res = await s.app.inject({ url })
+    assert.equal(res.statusCode, 400, url.slice(0, 40))
+    assert.match(res.body, /too large/)
+    assert.equal(res.headers.location, undefined)
+  }
 })
 
 test('RFC 9207: an answer naming another issuer, or none, is refused before the code is used', async (t) => {
