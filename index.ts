@@ -8,6 +8,7 @@ import cookiesPlugin from './plugins/cookies.js'
 import grantsPlugin from './plugins/grants.js'
 import openapiPlugin from './plugins/openapi.js'
 import providersPlugin from './plugins/providers.js'
+import rateLimitPlugin from './plugins/rate-limit.js'
 import { problemErrorHandler } from './plugins/errors.js'
 import { useStrictValidation } from './plugins/validation.js'
 import { redactingLogSerializers } from './plugins/log-redaction.js'
@@ -75,6 +76,7 @@ const fastifyUsers: FastifyPluginAsync<FastifyUsersOptions> = async (app, option
     // Our endpoints take JSON (and forms, under /oauth): a text body is a wrong content type (415).
     scope.removeContentTypeParser('text/plain')
     scope.setErrorHandler(problemErrorHandler)
+    await scope.register(rateLimitPlugin)
     scope.addHook('onRoute', (route) => {
       route.bodyLimit ??= bodyLimit
       route.logSerializers ??= redactingLogSerializers

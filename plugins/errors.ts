@@ -2,7 +2,7 @@ import { STATUS_CODES } from 'node:http'
 import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify'
 import type { OAuthError } from '../schemas/oauth.js'
 import type { Problem } from '../schemas/problem.js'
-import { ERROR_PREFIX, OAuthProtocolError, StepUpRequiredError } from '../services/errors.js'
+import { ERROR_PREFIX, OAuthProtocolError, StepUpRequiredError, TooManyRequestsError } from '../services/errors.js'
 
 /** An RFC 9457 problem body; `code` is our stable machine-readable code. */
 export function problem (status: number, detail: string, code?: string, errors?: Problem['errors']): Problem {
@@ -51,6 +51,7 @@ export function bearerChallenge (realm: string, challenge: BearerChallenge = {})
 export function problemErrorHandler (error: FastifyError, request: FastifyRequest, reply: FastifyReply) {
   const status = statusOf(error)
   logIfServerError(error, request, status)
+  if (error instanceof TooManyRequestsError) reply.header('retry-after', String(error.retryAfter))
   if (error instanceof StepUpRequiredError) {
     reply.header('www-authenticate', bearerChallenge(request.server.usersConfig.issuer, {
       error: 'insufficient_user_authentication', description: error.message, maxAge: error.maxAge
@@ -71,6 +72,10 @@ export function oauthErrorHandler (error: FastifyError, request: FastifyRequest,
   let body: OAuthError
   if (error instanceof OAuthProtocolError) {
     body = { error: error.error, error_description: error.message }
+  } else if (error instanceof TooManyRequestsError) {
+    // RFC 6749 has no error for this; slow_down is the token endpoint's registered word for it (RFC 8628 §3.5).
+    reply.header('retry-after', String(error.retryAfter))
+    body = { error: 'slow_down', error_description: error.message }
   } else if (status >= 500) {
     body = { error: 'server_error', error_description: 'Internal server error' }
   } else {

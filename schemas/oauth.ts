@@ -37,7 +37,8 @@ export const OAuthErrorCodeSchema = Type.Union([
   Type.Literal('invalid_scope'),
   Type.Literal('unsupported_token_type'),
   Type.Literal('server_error'),
-  Type.Literal('temporarily_unavailable')
+  Type.Literal('temporarily_unavailable'),
+  Type.Literal('slow_down')
 ])
 export type OAuthErrorCode = Static<typeof OAuthErrorCodeSchema>
 

@@ -53,6 +53,29 @@ export const ClientOptionSchema = Type.Object({
 }, { additionalProperties: false })
 export type ClientOption = Static<typeof ClientOptionSchema>
 
+export const LimitSettingSchema = Type.Object({
+  max: Type.Integer({ minimum: 1, description: 'Requests (or failures) allowed in the window' }),
+  timeWindow: Type.Integer({ minimum: 1, maximum: 86400, description: 'Seconds' })
+}, { additionalProperties: false })
+export type LimitSetting = Static<typeof LimitSettingSchema>
+
+const limit = (description: string) => Type.Optional(Type.Union([LimitSettingSchema, Type.Literal(false)], { description }))
+
+export const RateLimitOptionsSchema = Type.Object({
+  redis: Type.Optional(Type.Unsafe<object>(Type.Object({ defineCommand: Type.Function([], Type.Unknown()) }, {
+    additionalProperties: true,
+    description: 'An ioredis client: the counters are kept there, shared by every instance that uses it'
+  }))),
+  loginAddress: limit('Password sign-in attempts from one address (password grant and login form)'),
+  loginAccountAddress: limit('Password sign-in attempts at one account from one address'),
+  loginAccount: limit('Failed sign-ins at one account from anywhere; past it only addresses without a failure there may try'),
+  register: limit('Registrations from one address'),
+  providerStart: limit('Provider sign-in starts from one address'),
+  authorize: limit('Authorization requests from one address without a browser session'),
+  refresh: limit('Refresh-token grants from one address')
+}, { additionalProperties: false })
+export type RateLimitOptions = Static<typeof RateLimitOptionsSchema>
+
 export const DocsOptionSchema = Type.Object({
   path: Type.Optional(Type.String({ pattern: '^/[^?#]*$', default: '/docs' })),
   title: Type.Optional(Type.String()),
@@ -83,6 +106,9 @@ export const FastifyUsersOptionsSchema = Type.Object({
   signingAlgorithm: Type.Optional(Type.Union([Type.Literal('EdDSA'), Type.Literal('ES256')], { description: 'For keys generated and kept in the store' })),
   clients: Type.Optional(Type.Array(ClientOptionSchema)),
   docs: Type.Optional(Type.Union([Type.Literal(false), DocsOptionSchema])),
+  rateLimit: Type.Optional(Type.Union([RateLimitOptionsSchema, Type.Literal(false)], {
+    description: 'Limits on requests that cost or write; false switches them all off. Default: every limit at its default, in memory'
+  })),
   recentSignInMaxAge: Type.Optional(Type.Integer({
     minimum: 1,
     maximum: 86400,

@@ -13,6 +13,15 @@ export const UpdateInvalidPasswordError = createError<[string]>(`${ERROR_PREFIX}
 export const CrossOriginRequestError = createError(`${ERROR_PREFIX}CROSS_ORIGIN_REQUEST`,
   'This request must come from a page of this site', 403)
 
+const TooManyRequestsBase = createError<[string]>(`${ERROR_PREFIX}RATE_LIMITED`, '%s', 429)
+
+/** A limit was reached; the client may try again after `retryAfter` seconds. */
+export class TooManyRequestsError extends TooManyRequestsBase {
+  constructor (readonly retryAfter: number, message: string) {
+    super(message)
+  }
+}
+
 export const UserNotFoundError = createError(`${ERROR_PREFIX}USER_NOT_FOUND`, 'The user does not exist', 404)
 
 export const OAuthAccountNotFoundError = createError<[string]>(`${ERROR_PREFIX}OAUTH_ACCOUNT_NOT_FOUND`, 'No %s account is linked to this user', 404)

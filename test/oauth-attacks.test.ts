@@ -27,7 +27,7 @@ import {
 
 const OAUTH_ERRORS = new Set([
   'invalid_request', 'invalid_client', 'invalid_grant', 'unauthorized_client', 'unsupported_grant_type',
-  'invalid_scope', 'unsupported_token_type', 'server_error', 'temporarily_unavailable'
+  'invalid_scope', 'unsupported_token_type', 'server_error', 'temporarily_unavailable', 'slow_down'
 ])
 
 const setsSession = (res: LightMyRequestResponse) => res.cookies.some((c: { name: string }) => c.name === COOKIES.session)
@@ -581,7 +581,8 @@ function assertRfc6749Error (res: LightMyRequestResponse, name: string) {
   assert.ok(Object.keys(body).every((k) => k === 'error' || k === 'error_description'), `${name}: ${res.body}`)
   assert.ok(OAUTH_ERRORS.has(body.error), `${name}: unknown error ${res.body}`)
   if (body.error_description !== undefined) assert.equal(typeof body.error_description, 'string', name)
-  assert.equal(res.statusCode, body.error === 'invalid_client' ? 401 : 400, `${name}: ${res.statusCode} ${res.body}`)
+  assert.equal(res.statusCode, body.error === 'invalid_client' ? 401 : body.error === 'slow_down' ? 429 : 400, `${name}: ${res.statusCode} ${res.body}`)
+  if (body.error === 'slow_down') assert.match(String(res.headers['retry-after']), /^\d+$/, `${name}: slow_down without Retry-After`)
   if (body.error === 'invalid_client') assert.ok(res.headers['www-authenticate'], `${name}: invalid_client without WWW-Authenticate`)
 }
 

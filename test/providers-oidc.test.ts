@@ -4,7 +4,7 @@ import { randomBytes } from 'node:crypto'
 import { Writable } from 'node:stream'
 import Fastify, { type FastifyInstance } from 'fastify'
 import { exportJWK, generateKeyPair, SignJWT, decodeJwt, decodeProtectedHeader, type JWTPayload } from 'jose'
-import fastifyUsers, { memoryStore, type OAuthLoginInfo, type ProviderOption, type User } from '../index.js'
+import fastifyUsers, { memoryStore, type FastifyUsersOptions, type OAuthLoginInfo, type ProviderOption, type User } from '../index.js'
 import { demoIdpSubject, startDemoIdp, type DemoIdpOptions } from '../demo/idp.js'
 import { freePort } from './support/browser.js'
 import { pageForms, pageLinks, WebBrowser } from './support/web-browser.js'
@@ -27,7 +27,7 @@ interface Setup {
 }
 
 /** Our app on a real port with provider "idp": oidc-provider (the Demo IdP) on another. */
-async function setup (t: TestContext, options: { provider?: Partial<ProviderOption>, idp?: Partial<DemoIdpOptions>, proxy?: boolean, key?: string, log?: string[], prefix?: string } = {}): Promise<Setup> {
+async function setup (t: TestContext, options: { provider?: Partial<ProviderOption>, idp?: Partial<DemoIdpOptions>, proxy?: boolean, key?: string, log?: string[], prefix?: string, rateLimit?: FastifyUsersOptions['rateLimit'] } = {}): Promise<Setup> {
   const prefix = options.prefix ?? ''
   const port = await freePort()
   const issuer = `http://127.0.0.1:${port}`
@@ -60,7 +60,8 @@ async function setup (t: TestContext, options: { provider?: Partial<ProviderOpti
     onOAuthLogin: (user, info) => { logins.push({ user, info }) },
     ...(options.key ? { oauthTokenKey: options.key } : {}),
     prefix,
-    onAfterRegister: (user) => { registered.push(user) }
+    onAfterRegister: (user) => { registered.push(user) },
+    ...(options.rateLimit !== undefined ? { rateLimit: options.rateLimit } : {})
   })
   await app.listen({ port, host: '127.0.0.1' })
   return { app, issuer, idpIssuer: proxy?.url ?? idp.issuer, closeIdp, proxy, logins, registered }
@@ -401,6 +402,17 @@ test('a provider-login start keeps only the parameters we know of the pending re
     assert.match(res.body, /too large/)
     assert.equal(res.headers.location, undefined)
   }
+})
+
+test('provider sign-in starts are limited per address: each keeps a state for ten minutes', async (t) => {
+  const s = await setup(t, { rateLimit: { providerStart: { max: 2, timeWindow: 600 } } })
+  const { challenge } = pkce()
+  const pending = new URLSearchParams({ response_type: 'code', client_id: 'web', redirect_uri: CLIENT_REDIRECT, code_challenge: challenge, code_challenge_method: 'S256' }).toString()
+  const start = () => new WebBrowser().request(`${s.issuer}/auth/idp/authorize?${new URLSearchParams({ authorize_query: pending }).toString()}`)
+  assert.equal((await start()).status, 302)
+  assert.equal((await start()).status, 302)
+  const refused = await start()
+  assertPage(refused, 429, /Too many attempts/)
 })
 
 test('RFC 9207: an answer naming another issuer, or none, is refused before the code is used', async (t) => {

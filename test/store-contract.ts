@@ -689,7 +689,8 @@ export function storeContract (name: string, make: () => Promise<UserStore>) {
 
   test(`${name}: 50 parallel registrations of one email over HTTP give one 201 and 49 clean 400s`, async (t) => {
     const store = await make()
-    const app = await build(t, { store })
+    // Registration's limit would answer 429 long before 50: this is about the store.
+    const app = await build(t, { store, rateLimit: { register: false } })
     const responses = await Promise.all(Array.from({ length: 50 }, () =>
       app.inject({ method: 'POST', url: '/auth/register', payload: { email: 'race@example.com', password: 'correct horse battery' } })
     ))

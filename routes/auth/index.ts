@@ -14,9 +14,11 @@ const authRoutes: FastifyPluginAsyncTypebox = async (app) => {
         body: Type.Ref(UserCreateSchema),
         response: {
           201: Type.Ref(UserSchema),
-          400: Type.Ref(ProblemSchema)
+          400: Type.Ref(ProblemSchema),
+          429: Type.Ref(ProblemSchema)
         }
-      }
+      },
+      preHandler: async (request) => app.usersLimits.hit('register', request)
     }, async (request, reply) => {
       const user = await app.usersService.register(request.body)
       return reply.code(201).send(user)

@@ -204,6 +204,8 @@ const providerRoutes: FastifyPluginAsyncTypebox<ProviderRoutesOptions> = async (
     schema: { hide: true, querystring: StartQuerySchema },
     errorHandler: pageErrors
   }, async (request, reply) => {
+    // Each start stores a state for ten minutes: how many one address may leave is bounded.
+    await app.usersLimits.hit('providerStart', request)
     const carried = parseCarriedQuery(request.query.authorize_query)
     // The pending request is checked now, so that a bad one is not carried through the provider.
     validateAuthorizeRequest(config.clients, config.scopes, carried)

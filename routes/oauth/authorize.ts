@@ -127,6 +127,8 @@ const authorizeRoutes: FastifyPluginAsyncTypebox = async (app) => {
     // OIDC Core §3.1.2.1 max_age: an older sign-in does not count; the login page asks again.
     const current = session && req.maxAge !== undefined && Date.now() - session.session.createdAt.getTime() > req.maxAge * 1000 ? null : session
     if (!current) {
+      // Asked by anyone: each answer signs a CSRF token and may set a cookie.
+      await app.usersLimits.hit('authorize', request)
       if (req.prompt.has('none')) return redirectError(reply, new AuthorizeRedirectError('login_required', 'The user is not signed in', req.redirectUri, req.state), 302)
       return showLogin(request, reply, req, authorizeQuery)
     }
@@ -155,7 +157,7 @@ const authorizeRoutes: FastifyPluginAsyncTypebox = async (app) => {
       return sendPage(reply, 403, pageContext(), errorPage(site, 'Sign-in form expired',
         'This sign-in form has expired or was not sent from this browser. Go back to the application and start again.'))
     }
-    const user = await app.usersService.authenticate(email, password)
+    const user = await app.usersLimits.signIn(request, email, () => app.usersService.authenticate(email, password))
     if (!user) return showLogin(request, reply, req, authorizeQuery, 401, 'Wrong email or password.', email)
 
     await signInBrowser(app, request, reply, user.id)

@@ -69,13 +69,15 @@ const oauthRoutes: FastifyPluginAsyncTypebox = async (app) => {
 
       case 'refresh_token':
         mayUse(client, 'refresh_token')
+        await app.usersLimits.hit('refresh', request)
         return app.usersGrants.refresh(client, { refreshToken: body.refresh_token, scope: body.scope })
 
       case 'password': {
         if (!client.grantTypes.has('password') || !client.firstParty) throw oauthError('unauthorized_client', 'This client may not use the password grant')
         if (body.username === undefined || body.password === undefined) throw oauthError('invalid_request', 'username and password are required')
         const requested = parseScope(body.scope)
-        const user = await app.usersService.authenticate(body.username, body.password)
+        const { username, password } = body
+        const user = await app.usersLimits.signIn(request, username, () => app.usersService.authenticate(username, password))
         if (!user) throw oauthError('invalid_grant', 'Invalid username or password')
         const allowed = await config.allowedScopes(toPublicUser(user))
         const scopes = grantScopes({ requested, known: config.scopes, allowed, client, defaults: config.defaultScopes(allowed) })

@@ -1,5 +1,6 @@
 import escapeHtml from 'escape-html'
 import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify'
+import { TooManyRequestsError } from '../../services/errors.js'
 
 /** A login button for an upstream provider (filled in by the providers' routes). */
 export interface ProviderButton {
@@ -131,6 +132,12 @@ export function noticePage (site: string, title: string, message: string): strin
  * as our fault, logged and never shown.
  */
 export function sendFailurePage (request: FastifyRequest, reply: FastifyReply, error: FastifyError, context: PageContext, site: string, back?: PageLink) {
+  if (error instanceof TooManyRequestsError) {
+    reply.header('retry-after', String(error.retryAfter))
+    const minutes = Math.ceil(error.retryAfter / 60)
+    return sendPage(reply, 429, context, errorPage(site, 'Too many attempts',
+      `Too many attempts from here. Wait ${minutes === 1 ? 'a minute' : `${minutes} minutes`} and try again.`, back))
+  }
   const status = typeof error.statusCode === 'number' && error.statusCode >= 400 && error.statusCode < 500 ? error.statusCode : 500
   if (status >= 500) request.log.error({ err: error }, 'fastify-users: sign-in page failed')
   const message = status >= 500 ? 'Something went wrong on our side. Please try again.' : 'The request was malformed.'

@@ -1,0 +1,139 @@
+import fp from 'fastify-plugin'
+import rateLimit from '@fastify/rate-limit'
+import type { FastifyRequest } from 'fastify'
+import type { LimitSetting, RateLimitOptions } from '../schemas/options.js'
+import { TooManyRequestsError } from '../services/errors.js'
+import { normalizeEmail } from '../stores/types.js'
+
+/** The limits of requests that cost (argon2) or write, each counted per client address. */
+export type AddressLimit = 'register' | 'providerStart' | 'authorize' | 'refresh'
+
+export interface UsersLimits {
+  /** Counts the request against the named per-address limit; throws TooManyRequestsError past it. */
+  hit (name: AddressLimit, request: FastifyRequest): Promise<void>
+  /**
+   * A password sign-in for `account` (the email typed): checks the limits first, then runs
+   * `attempt`; a failed attempt (null) counts against the account's budgets.
+   */
+  signIn<T> (request: FastifyRequest, account: string, attempt: () => Promise<T | null>): Promise<T | null>
+}
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    usersLimits: UsersLimits
+  }
+}
+
+const MINUTE = 60
+/** What an operator gets without configuring anything. */
+export const DEFAULT_LIMITS = {
+  // Password attempts from one address, whatever the account: room for an office behind one NAT.
+  loginAddress: { max: 100, timeWindow: 5 * MINUTE },
+  // Attempts at one account from one address: guessing from one place stops here.
+  loginAccountAddress: { max: 10, timeWindow: 5 * MINUTE },
+  // Failed attempts at one account from everywhere: past it, only addresses that have not
+  // failed at this account may try, so that its owner still gets in while a botnet does not.
+  loginAccount: { max: 100, timeWindow: 15 * MINUTE },
+  register: { max: 10, timeWindow: 60 * MINUTE },
+  providerStart: { max: 30, timeWindow: 10 * MINUTE },
+  authorize: { max: 300, timeWindow: 5 * MINUTE },
+  refresh: { max: 300, timeWindow: 5 * MINUTE }
+} as const satisfies Record<string, LimitSetting>
+
+type LimitName = keyof typeof DEFAULT_LIMITS
+
+const ACCOUNT = Symbol('fastify-users rate-limit account')
+interface WithAccount { [ACCOUNT]?: string }
+
+interface Counted { count: number, retryAfter: number }
+
+/**
+ * Our limits, on @fastify/rate-limit's stores: in memory, or Redis (an ioredis client) so
+ * that several instances share them. Registered inside our routes' scope, so that the app's
+ * own @fastify/rate-limit (if any) is not disturbed.
+ */
+export default fp(async function usersRateLimitPlugin (app) {
+  const options: RateLimitOptions | false = app.usersConfig.rateLimit
+  if (!app.hasDecorator('createRateLimit')) {
+    await app.register(rateLimit, {
+      global: false,
+      // Counters of an attack should not be evicted by the attack's own churn of keys.
+      cache: 50_000,
+      nameSpace: 'fastify-users:',
+      ...(options !== false && options.redis !== undefined ? { redis: options.redis } : {})
+    })
+  }
+
+  const setting = (name: LimitName): LimitSetting | false => {
+    if (options === false) return false
+    const configured = options[name]
+    return configured === undefined ? DEFAULT_LIMITS[name] : configured
+  }
+
+  /** One counter per limit; `key` says what it counts by. */
+  function counter (name: LimitName, key: (request: FastifyRequest) => string) {
+    const limit = setting(name)
+    if (limit === false) return undefined
+    const check = app.createRateLimit({
+      max: limit.max,
+      timeWindow: limit.timeWindow * 1000,
+      keyGenerator: (request) => `${name}:${key(request)}`
+    })
+    return {
+      max: limit.max,
+      async count (request: FastifyRequest, increment: boolean): Promise<Counted> {
+        const result = await check(request, { increment })
+        if (result.isAllowed) return { count: 0, retryAfter: 0 }
+        return { count: result.max - result.remaining + (result.isExceeded ? 1 : 0), retryAfter: Math.max(1, result.ttlInSeconds) }
+      }
+    }
+  }
+
+  const byAddress = (request: FastifyRequest) => request.ip
+  const byAccount = (request: FastifyRequest) => (request as WithAccount)[ACCOUNT] ?? ''
+  const byAccountAddress = (request: FastifyRequest) => `${byAccount(request)}|${request.ip}`
+
+  const addressLimits = {
+    register: counter('register', byAddress),
+    providerStart: counter('providerStart', byAddress),
+    authorize: counter('authorize', byAddress),
+    refresh: counter('refresh', byAddress)
+  }
+  const loginAddress = counter('loginAddress', byAddress)
+  const loginAccountAddress = counter('loginAccountAddress', byAccountAddress)
+  // Failures only: read before, counted after.
+  const accountFailures = counter('loginAccount', byAccount)
+  const accountAddressFailures = setting('loginAccount') === false ? undefined : counter('loginAccount', (r) => `failed:${byAccountAddress(r)}`)
+
+  const refuse = (retryAfter: number, what: string) => new TooManyRequestsError(retryAfter, `Too many ${what}; try again in ${retryAfter} seconds`)
+
+  app.decorate('usersLimits', {
+    async hit (name, request) {
+      const limit = addressLimits[name]
+      if (limit === undefined) return
+      const { count, retryAfter } = await limit.count(request, true)
+      if (count > limit.max) throw refuse(retryAfter, 'requests')
+    },
+
+    async signIn (request, account, attempt) {
+      (request as WithAccount)[ACCOUNT] = normalizeEmail(account)
+      for (const limit of [loginAddress, loginAccountAddress]) {
+        if (limit === undefined) continue
+        const { count, retryAfter } = await limit.count(request, true)
+        if (count > limit.max) throw refuse(retryAfter, 'sign-in attempts')
+      }
+      if (accountFailures !== undefined && accountAddressFailures !== undefined) {
+        const failures = await accountFailures.count(request, false)
+        if (failures.count >= accountFailures.max && (await accountAddressFailures.count(request, false)).count > 0) {
+          throw refuse(failures.retryAfter, 'failed sign-ins for this account')
+        }
+      }
+      const result = await attempt()
+      if (result === null && accountFailures !== undefined && accountAddressFailures !== undefined) {
+        await accountFailures.count(request, true)
+        await accountAddressFailures.count(request, true)
+      }
+      return result
+    }
+  } satisfies UsersLimits)
+}, { name: 'fastify-users-rate-limit', fastify: '5.x', dependencies: ['fastify-users-config'] })
