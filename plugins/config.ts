@@ -1,6 +1,6 @@
 import fp from 'fastify-plugin'
 import { Value } from '@sinclair/typebox/value'
-import { FastifyUsersOptionsSchema, type FastifyUsersOptions, type RateLimitOptions } from '../schemas/options.js'
+import { FastifyUsersOptionsSchema, type FastifyUsersOptions, type PasswordHashingOptions, type RateLimitOptions } from '../schemas/options.js'
 import type { User } from '../schemas/user.js'
 import { createClientRegistry, type Client } from '../services/clients.js'
 import type { PasswordPolicy } from '../services/password.js'
@@ -37,6 +37,7 @@ export interface UsersConfig {
   /** scope → description: declared ones, superuser ones, and those routes require (added as routes appear) */
   scopes: Record<string, string>
   rateLimit: RateLimitOptions | false
+  passwordHashing: PasswordHashingOptions
   /** Seconds a sign-in counts as recent for sensitive account changes (RFC 9470 max_age). */
   recentSignInMaxAge: number
   /** What a request that names no scope gets, of what the user may have. */
@@ -157,6 +158,7 @@ export function resolveConfig (raw: unknown): UsersConfig {
     defaultScopes: (allowed) => options.defaultScopes?.filter((s) => allowed.includes(s)) ?? allowed.filter((s) => !Object.hasOwn(OIDC_SCOPES, s) && s !== ACCOUNT_SCOPE),
     recentSignInMaxAge: options.recentSignInMaxAge ?? 300,
     rateLimit: options.rateLimit ?? {},
+    passwordHashing: options.passwordHashing ?? {},
     superuserScopes,
     allowedScopes: options.allowedScopes ??
       ((user) => Object.keys(scopes).filter((s) => user.isSuperuser || !superuserScopes.includes(s))),

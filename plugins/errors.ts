@@ -2,7 +2,7 @@ import { STATUS_CODES } from 'node:http'
 import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify'
 import type { OAuthError } from '../schemas/oauth.js'
 import type { Problem } from '../schemas/problem.js'
-import { ERROR_PREFIX, OAuthProtocolError, StepUpRequiredError, TooManyRequestsError } from '../services/errors.js'
+import { ERROR_PREFIX, OAuthProtocolError, ServiceBusyError, StepUpRequiredError, TooManyRequestsError } from '../services/errors.js'
 
 /** An RFC 9457 problem body; `code` is our stable machine-readable code. */
 export function problem (status: number, detail: string, code?: string, errors?: Problem['errors']): Problem {
@@ -14,9 +14,15 @@ function statusOf (error: FastifyError): number {
   return typeof status === 'number' && status >= 400 && status < 600 ? status : 500
 }
 
+/** Errors that tell the client to come back later: 429 and our own 503 (busy). */
+export function retryLater (error: unknown): TooManyRequestsError | ServiceBusyError | undefined {
+  return error instanceof TooManyRequestsError || error instanceof ServiceBusyError ? error : undefined
+}
+
 function logIfServerError (error: FastifyError, request: FastifyRequest, status: number) {
-  // 4xx are the client's business and are answered in full; 5xx are ours, logged and hidden.
-  if (status >= 500) request.log.error({ err: error }, 'fastify-users: request failed')
+  // 4xx are the client's business and are answered in full; 5xx are ours, logged and hidden,
+  // except "busy", which is no fault and says only that.
+  if (status >= 500 && !(error instanceof ServiceBusyError)) request.log.error({ err: error }, 'fastify-users: request failed')
 }
 
 function codeOf (error: FastifyError): string | undefined {
@@ -51,7 +57,8 @@ export function bearerChallenge (realm: string, challenge: BearerChallenge = {})
 export function problemErrorHandler (error: FastifyError, request: FastifyRequest, reply: FastifyReply) {
   const status = statusOf(error)
   logIfServerError(error, request, status)
-  if (error instanceof TooManyRequestsError) reply.header('retry-after', String(error.retryAfter))
+  const later = retryLater(error)
+  if (later) reply.header('retry-after', String(later.retryAfter))
   if (error instanceof StepUpRequiredError) {
     reply.header('www-authenticate', bearerChallenge(request.server.usersConfig.issuer, {
       error: 'insufficient_user_authentication', description: error.message, maxAge: error.maxAge
@@ -61,8 +68,9 @@ export function problemErrorHandler (error: FastifyError, request: FastifyReques
     path: `${error.validationContext ?? ''}${v.instancePath}`,
     message: v.message ?? 'is invalid'
   }))
-  const detail = status >= 500 ? 'Internal server error' : error.message
-  return reply.code(status).type('application/problem+json').send(problem(status, detail, status >= 500 ? undefined : codeOf(error), errors))
+  const hidden = status >= 500 && !later
+  const detail = hidden ? 'Internal server error' : error.message
+  return reply.code(status).type('application/problem+json').send(problem(status, detail, hidden ? undefined : codeOf(error), errors))
 }
 
 /** RFC 6749 §5.2 error bodies for /oauth routes: whatever went wrong, the client gets that shape. */
@@ -76,6 +84,9 @@ export function oauthErrorHandler (error: FastifyError, request: FastifyRequest,
     // RFC 6749 has no error for this; slow_down is the token endpoint's registered word for it (RFC 8628 §3.5).
     reply.header('retry-after', String(error.retryAfter))
     body = { error: 'slow_down', error_description: error.message }
+  } else if (error instanceof ServiceBusyError) {
+    reply.header('retry-after', String(error.retryAfter))
+    body = { error: 'temporarily_unavailable', error_description: error.message }
   } else if (status >= 500) {
     body = { error: 'server_error', error_description: 'Internal server error' }
   } else {

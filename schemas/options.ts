@@ -76,6 +76,12 @@ export const RateLimitOptionsSchema = Type.Object({
 }, { additionalProperties: false })
 export type RateLimitOptions = Static<typeof RateLimitOptionsSchema>
 
+export const PasswordHashingOptionsSchema = Type.Object({
+  concurrency: Type.Optional(Type.Integer({ minimum: 1, maximum: 1024, description: 'argon2 computations at once (default: libuv thread pool size - 1)' })),
+  queue: Type.Optional(Type.Integer({ minimum: 0, maximum: 100000, description: 'Computations that may wait for a turn; past it 503 at once (default 50)' }))
+}, { additionalProperties: false })
+export type PasswordHashingOptions = Static<typeof PasswordHashingOptionsSchema>
+
 export const DocsOptionSchema = Type.Object({
   path: Type.Optional(Type.String({ pattern: '^/[^?#]*$', default: '/docs' })),
   title: Type.Optional(Type.String()),
@@ -109,6 +115,7 @@ export const FastifyUsersOptionsSchema = Type.Object({
   rateLimit: Type.Optional(Type.Union([RateLimitOptionsSchema, Type.Literal(false)], {
     description: 'Limits on requests that cost or write; false switches them all off. Default: every limit at its default, in memory'
   })),
+  passwordHashing: Type.Optional(PasswordHashingOptionsSchema),
   recentSignInMaxAge: Type.Optional(Type.Integer({
     minimum: 1,
     maximum: 86400,

@@ -22,6 +22,15 @@ export class TooManyRequestsError extends TooManyRequestsBase {
   }
 }
 
+const ServiceBusyBase = createError<[string]>(`${ERROR_PREFIX}SERVICE_BUSY`, '%s', 503)
+
+/** Too much work is waiting already; the client may try again after `retryAfter` seconds. */
+export class ServiceBusyError extends ServiceBusyBase {
+  constructor (readonly retryAfter: number, message: string) {
+    super(message)
+  }
+}
+
 export const UserNotFoundError = createError(`${ERROR_PREFIX}USER_NOT_FOUND`, 'The user does not exist', 404)
 
 export const OAuthAccountNotFoundError = createError<[string]>(`${ERROR_PREFIX}OAUTH_ACCOUNT_NOT_FOUND`, 'No %s account is linked to this user', 404)

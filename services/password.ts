@@ -1,5 +1,7 @@
 import { hash, verify } from '@node-rs/argon2'
 import { randomBytes } from 'node:crypto'
+import type { PasswordHashingOptions } from '../schemas/options.js'
+import { ServiceBusyError } from './errors.js'
 
 // OWASP's argon2id recommendation (m=19 MiB, t=2, p=1). argon2id is the library's
 // default algorithm; the contract test checks that hashes start with $argon2id$.
@@ -18,14 +20,51 @@ export async function verifyPassword (hashed: string, password: string): Promise
   }
 }
 
+export interface PasswordHasher {
+  hash (password: string): Promise<string>
+  /** false for a wrong password or a malformed stored hash. */
+  verify (hashed: string, password: string): Promise<boolean>
+  /**
+   * Verifies against a hash nobody knows the password of. Used when the email is unknown
+   * so that a login for it costs the same time as one for a real user.
+   */
+  verifyDummy (): Promise<void>
+}
+
 /**
- * Verifies against a hash nobody knows the password of. Used when the email is
- * unknown so that a login for it costs the same time as one for a real user.
+ * argon2 runs on libuv's thread pool, which file, DNS and crypto work share: a flood of
+ * sign-ins must not take every thread, nor queue without end. Work beyond `concurrency`
+ * waits in a bounded queue; past it the caller is told to come back (ServiceBusyError).
  */
-export function createDummyVerifier (): () => Promise<void> {
+export function createPasswordHasher (options: PasswordHashingOptions = {}): PasswordHasher {
+  const pool = Number(process.env.UV_THREADPOOL_SIZE) || 4
+  const concurrency = options.concurrency ?? Math.max(1, pool - 1)
+  const queueLimit = options.queue ?? 50
+  let active = 0
+  const waiting: (() => void)[] = []
+
+  async function turn<T> (work: () => Promise<T>): Promise<T> {
+    if (active < concurrency) {
+      active++
+    } else {
+      if (waiting.length >= queueLimit) throw new ServiceBusyError(1, 'Too many sign-ins at once; try again in a moment')
+      // The slot is handed over by the one that finishes, so active stays as it is.
+      await new Promise<void>((resolve) => waiting.push(resolve))
+    }
+    try {
+      return await work()
+    } finally {
+      const next = waiting.shift()
+      if (next) next()
+      else active--
+    }
+  }
+
   const dummy = hashPassword(randomBytes(32).toString('base64url'))
-  return async () => {
-    await verify(await dummy, 'not the password')
+  return {
+    hash: (password) => turn(() => hashPassword(password)),
+    verify: (hashed, password) => turn(() => verifyPassword(hashed, password)),
+    verifyDummy: async () => { await turn(async () => verify(await dummy, 'not the password')) }
   }
 }
 

@@ -9,7 +9,7 @@ import {
   UserNotFoundError,
   UserAlreadyExistsError
 } from './errors.js'
-import { checkPasswordPolicy, createDummyVerifier, hashPassword, verifyPassword, type PasswordPolicy } from './password.js'
+import { checkPasswordPolicy, type PasswordHasher, type PasswordPolicy } from './password.js'
 
 export interface UserServiceOptions {
   store: UserStore
@@ -17,6 +17,7 @@ export interface UserServiceOptions {
   onAfterRegister?: (user: User) => void | Promise<void>
   /** Seconds a sign-in counts as recent for a change without the current password. */
   recentSignInMaxAge: number
+  hasher: PasswordHasher
 }
 
 /** What the caller proved beyond holding a token: when the user signed in (auth_time, seconds). */
@@ -49,9 +50,7 @@ export function toPublicUser (user: StoredUser): User {
   }
 }
 
-export function createUserService ({ store, passwordPolicy, onAfterRegister, recentSignInMaxAge }: UserServiceOptions): UserService {
-  const dummyVerify = createDummyVerifier()
-
+export function createUserService ({ store, passwordPolicy, onAfterRegister, recentSignInMaxAge, hasher }: UserServiceOptions): UserService {
   return {
     async register ({ email, password }, flags = {}) {
       const refusal = await checkPasswordPolicy(passwordPolicy, password, { email })
@@ -59,7 +58,7 @@ export function createUserService ({ store, passwordPolicy, onAfterRegister, rec
       // A cheap pre-check spares an argon2 hash for the common duplicate; the unique
       // index still decides races.
       if (await store.getUserByEmail(email)) throw new UserAlreadyExistsError()
-      const hashedPassword = await hashPassword(password)
+      const hashedPassword = await hasher.hash(password)
       let stored: StoredUser
       try {
         stored = await store.createUser({ email, hashedPassword, ...flags })
@@ -75,10 +74,10 @@ export function createUserService ({ store, passwordPolicy, onAfterRegister, rec
     async authenticate (email, password) {
       const user = await store.getUserByEmail(email)
       if (!user?.hashedPassword) {
-        await dummyVerify()
+        await hasher.verifyDummy()
         return null
       }
-      const ok = await verifyPassword(user.hashedPassword, password)
+      const ok = await hasher.verify(user.hashedPassword, password)
       return ok && user.isActive ? user : null
     },
 
@@ -91,7 +90,7 @@ export function createUserService ({ store, passwordPolicy, onAfterRegister, rec
       const recent = signedInWithin({ auth_time: proof.authTime }, recentSignInMaxAge)
       if (currentPassword !== undefined) {
         if (!user.hashedPassword) throw new UpdateInvalidPasswordError('This user has no password: leave currentPassword out and sign in again instead')
-        if (!await verifyPassword(user.hashedPassword, currentPassword)) throw new UpdateInvalidPasswordError('The current password is wrong')
+        if (!await hasher.verify(user.hashedPassword, currentPassword)) throw new UpdateInvalidPasswordError('The current password is wrong')
       } else if (password !== undefined && user.hashedPassword) {
         throw new UpdateInvalidPasswordError('currentPassword is required to change the password')
       } else if (!recent) {
@@ -103,7 +102,7 @@ export function createUserService ({ store, passwordPolicy, onAfterRegister, rec
       if (password !== undefined) {
         const refusal = await checkPasswordPolicy(passwordPolicy, password, { email: email ?? user.email })
         if (refusal) throw new UpdateInvalidPasswordError(refusal)
-        changes.hashedPassword = await hashPassword(password)
+        changes.hashedPassword = await hasher.hash(password)
       }
       if (emailChange) {
         changes.email = email

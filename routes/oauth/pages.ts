@@ -1,6 +1,7 @@
 import escapeHtml from 'escape-html'
 import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify'
-import { TooManyRequestsError } from '../../services/errors.js'
+import { retryLater } from '../../plugins/errors.js'
+import { ServiceBusyError } from '../../services/errors.js'
 
 /** A login button for an upstream provider (filled in by the providers' routes). */
 export interface ProviderButton {
@@ -132,9 +133,13 @@ export function noticePage (site: string, title: string, message: string): strin
  * as our fault, logged and never shown.
  */
 export function sendFailurePage (request: FastifyRequest, reply: FastifyReply, error: FastifyError, context: PageContext, site: string, back?: PageLink) {
-  if (error instanceof TooManyRequestsError) {
-    reply.header('retry-after', String(error.retryAfter))
-    const minutes = Math.ceil(error.retryAfter / 60)
+  const later = retryLater(error)
+  if (later) {
+    reply.header('retry-after', String(later.retryAfter))
+    if (later instanceof ServiceBusyError) {
+      return sendPage(reply, 503, context, errorPage(site, 'Busy', 'We are busy signing in many people right now. Try again in a moment.', back))
+    }
+    const minutes = Math.ceil(later.retryAfter / 60)
     return sendPage(reply, 429, context, errorPage(site, 'Too many attempts',
       `Too many attempts from here. Wait ${minutes === 1 ? 'a minute' : `${minutes} minutes`} and try again.`, back))
   }
