@@ -70,8 +70,10 @@ async function browserTest (name: string, body: (t: TestContext) => Promise<void
 }
 
 browserTest('logout CSRF: a page on another port of the same host cannot end the session; our own origin can', async (t) => {
-  const { issuer } = await listenDemo(t)
+  // Hooks run in the order they were added: the browser closes first, so that none of its
+  // requests is still open when the demo closes (which waits for open requests).
   const browser = await openBrowser(t)
+  const { issuer } = await listenDemo(t)
   const context = await browser.newContext()
   context.setDefaultTimeout(TIMEOUT)
   await signIn(context, issuer)
@@ -99,8 +101,10 @@ fetch(${JSON.stringify(`${issuer}/auth/logout`)}, { method: 'POST', mode: 'no-co
 })
 
 browserTest('framing: another site cannot frame Swagger UI or our sign-in page', async (t) => {
-  const { issuer } = await listenDemo(t)
+  // Hooks run in the order they were added: the browser closes first, so that none of its
+  // requests is still open when the demo closes (which waits for open requests).
   const browser = await openBrowser(t)
+  const { issuer } = await listenDemo(t)
   const context = await browser.newContext()
   context.setDefaultTimeout(TIMEOUT)
   const frames = { docs: `${issuer}/docs`, login: authorizeUrl(issuer), health: `${issuer}/health` }

@@ -33,8 +33,10 @@ export function swaggerUiTest (name: string, body: (t: TestContext, demo: DemoIn
       t.skip(skip)
       return
     }
-    const { app, issuer } = await listenDemo(t)
+    // Hooks run in the order they were added: the browser closes before the demo, which
+    // would otherwise wait for requests the browser still holds open.
     const browser = await openBrowser(t)
+    const { app, issuer } = await listenDemo(t)
     await body(t, { app, issuer, browser })
   })
 }
