@@ -2,6 +2,7 @@
 // password grant (form parsing, store lookup, argon2id verify, signing the token) comes
 // to the rate of bare argon2id verifies with the same parameters, in one process.
 // Run: npx tsx bench/password-login.ts
+// BENCH_NO_LIMITS=1 switches the rate limits off; BENCH_HASH_CONCURRENCY=n sets passwordHashing.concurrency.
 import type { AddressInfo } from 'node:net'
 import autocannon from 'autocannon'
 import Fastify from 'fastify'
@@ -26,14 +27,16 @@ async function rawVerifies (hashed: string, concurrency: number, seconds: number
 }
 
 const app = Fastify()
-// The limiter runs (every attempt is counted), with room for the whole run from one address.
+// The limiter runs (every attempt is counted), with room for the whole run from one address,
+// unless BENCH_NO_LIMITS asks for the plugin without it.
 const roomy = { max: 1_000_000_000, timeWindow: 3600 }
 await app.register(fastifyUsers, {
   issuer: 'http://127.0.0.1',
   store: memoryStore(),
   scopes: { 'items:read': 'Read items' },
   clients: [{ clientId: 'bench', firstParty: true }],
-  rateLimit: { loginAddress: roomy, loginAccountAddress: roomy }
+  rateLimit: process.env.BENCH_NO_LIMITS ? false : { loginAddress: roomy, loginAccountAddress: roomy },
+  ...(process.env.BENCH_HASH_CONCURRENCY ? { passwordHashing: { concurrency: Number(process.env.BENCH_HASH_CONCURRENCY) } } : {})
 })
 await app.ready()
 await app.usersService.register({ email: 'bench@example.com', password: PASSWORD })
