@@ -2,7 +2,7 @@ import fp from 'fastify-plugin'
 import rateLimit from '@fastify/rate-limit'
 import type { FastifyRequest } from 'fastify'
 import type { LimitSetting, RateLimitOptions } from '../schemas/options.js'
-import { TooManyRequestsError } from '../services/errors.js'
+import { ServiceBusyError, TooManyRequestsError } from '../services/errors.js'
 import { normalizeEmail } from '../stores/types.js'
 
 /** The limits of requests that cost (argon2) or write, each counted per client address. */
@@ -82,7 +82,15 @@ export default fp(async function usersRateLimitPlugin (app) {
     return {
       max: limit.max,
       async count (request: FastifyRequest, increment: boolean): Promise<Counted> {
-        const result = await check(request, { increment })
+        let result: Awaited<ReturnType<typeof check>>
+        try {
+          result = await check(request, { increment })
+        } catch (err) {
+          // The counters' store (Redis) is out of reach: the limits cannot be kept, so what
+          // they guard waits rather than going unguarded.
+          request.log.error({ err }, 'fastify-users: rate-limit store unavailable')
+          throw new ServiceBusyError(5, 'This service is unavailable for a moment; try again shortly')
+        }
         if (result.isAllowed) return { count: 0, retryAfter: 0 }
         return { count: result.max - result.remaining + (result.isExceeded ? 1 : 0), retryAfter: Math.max(1, result.ttlInSeconds) }
       }

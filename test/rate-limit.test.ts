@@ -165,4 +165,11 @@ test('two instances on one Redis share the budgets', async (t) => {
   const apart: number[] = []
   for (let i = 0; i < 6; i++) apart.push((await passwordGrant(i % 2 === 0 ? c : d, '127.0.0.4', 'ada@example.com', 'wrong guess')).status)
   assert.deepEqual(apart, [400, 400, 400, 400, 400, 400])
+
+  // Redis gone: the limits cannot be kept, so sign-ins wait (503) rather than go unguarded.
+  redis.stop()
+  const down = await passwordGrant(a, '127.0.0.5', 'ada@example.com', PASSWORD)
+  assert.equal(down.status, 503, down.body)
+  assert.equal(JSON.parse(down.body).error, 'temporarily_unavailable')
+  assert.equal(down.headers['retry-after'], '5')
 })

@@ -24,7 +24,7 @@ export async function redisSkip (): Promise<string | false> {
 }
 
 /** A real Redis on a free loopback port, nothing kept on disk, stopped when the test ends. */
-export async function startRedis (t: TestContext): Promise<{ port: number, client: () => Redis }> {
+export async function startRedis (t: TestContext): Promise<{ port: number, client: () => Redis, stop: () => void }> {
   const port = await freePort()
   const server = spawn(redisServerPath, ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], { stdio: 'ignore' })
   t.after(() => { server.kill('SIGKILL') })
@@ -41,7 +41,7 @@ export async function startRedis (t: TestContext): Promise<{ port: number, clien
     try {
       await probe.connect()
       await probe.ping()
-      return { port, client }
+      return { port, client, stop: () => { server.kill('SIGKILL') } }
     } catch {
       if (i > 100) throw new Error('redis-server did not start')
       await sleep(50)
