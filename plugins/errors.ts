@@ -2,6 +2,7 @@ import { STATUS_CODES } from 'node:http'
 import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify'
 import type { OAuthError } from '../schemas/oauth.js'
 import type { Problem } from '../schemas/problem.js'
+import { StoreUnavailableError } from '../stores/types.js'
 import { ERROR_PREFIX, OAuthProtocolError, ServiceBusyError, StepUpRequiredError, TooManyRequestsError } from '../services/errors.js'
 
 /** An RFC 9457 problem body; `code` is our stable machine-readable code. */
@@ -14,10 +15,12 @@ function statusOf (error: FastifyError): number {
   return typeof status === 'number' && status >= 400 && status < 600 ? status : 500
 }
 
-/** Errors that tell the client to come back later: 429 and our own 503 (busy). */
-export function retryLater (error: unknown): TooManyRequestsError | ServiceBusyError | undefined {
-  return error instanceof TooManyRequestsError || error instanceof ServiceBusyError ? error : undefined
+/** Errors that tell the client to come back later: 429, and 503 when we are busy or the store is out of reach. */
+export function retryLater (error: unknown): TooManyRequestsError | ServiceBusyError | StoreUnavailableError | undefined {
+  return error instanceof TooManyRequestsError || unavailable(error) ? error as TooManyRequestsError | ServiceBusyError | StoreUnavailableError : undefined
 }
+
+const unavailable = (error: unknown): error is ServiceBusyError | StoreUnavailableError => error instanceof ServiceBusyError || error instanceof StoreUnavailableError
 
 function logIfServerError (error: FastifyError, request: FastifyRequest, status: number) {
   // 4xx are the client's business and are answered in full; 5xx are ours, logged and hidden,
@@ -84,7 +87,7 @@ export function oauthErrorHandler (error: FastifyError, request: FastifyRequest,
     // RFC 6749 has no error for this; slow_down is the token endpoint's registered word for it (RFC 8628 §3.5).
     reply.header('retry-after', String(error.retryAfter))
     body = { error: 'slow_down', error_description: error.message }
-  } else if (error instanceof ServiceBusyError) {
+  } else if (unavailable(error)) {
     reply.header('retry-after', String(error.retryAfter))
     body = { error: 'temporarily_unavailable', error_description: error.message }
   } else if (status >= 500) {

@@ -1,5 +1,8 @@
 import fp from 'fastify-plugin'
-import type { UserStore } from '../stores/types.js'
+import { StoreUnavailableError, type UserStore } from '../stores/types.js'
+
+// A well-formed id (an ObjectId's hex form) that no user has.
+const NO_SUCH_USER = '000000000000000000000000'
 import { createUserService, type UserService } from '../services/users.js'
 import { createPasswordHasher } from '../services/password.js'
 
@@ -7,6 +10,11 @@ declare module 'fastify' {
   interface FastifyInstance {
     usersStore: UserStore
     usersService: UserService
+    /**
+     * Whether the store answers, for the app's readiness route: 'down' while it is out of
+     * reach (StoreUnavailableError), 'up' otherwise. One indexed lookup of a user that does not exist.
+     */
+    usersReadiness: () => Promise<{ store: 'up' | 'down' }>
   }
 }
 
@@ -15,5 +23,14 @@ export default fp(async function usersStorePlugin (app) {
   await store.init()
   app.decorate('usersStore', store)
   app.decorate('usersService', createUserService({ store, passwordPolicy, onAfterRegister, recentSignInMaxAge, hasher: createPasswordHasher(passwordHashing) }))
+  app.decorate('usersReadiness', async () => {
+    try {
+      await store.getUserById(NO_SUCH_USER)
+      return { store: 'up' as const }
+    } catch (err) {
+      if (err instanceof StoreUnavailableError) return { store: 'down' as const }
+      throw err
+    }
+  })
   app.addHook('onClose', async () => { await store.close() })
 }, { name: 'fastify-users-store', fastify: '5.x', dependencies: ['fastify-users-config'] })

@@ -1,8 +1,12 @@
-import { MongoClient, MongoServerError, ObjectId, type Collection, type Db } from 'mongodb'
+import {
+  MongoClient, MongoNetworkError, MongoNotConnectedError, MongoServerError, MongoServerSelectionError, MongoTopologyClosedError, ObjectId,
+  type Collection, type Db
+} from 'mongodb'
 import {
   EmailAlreadyExistsError,
   normalizeEmail,
   OAuthAccountExistsError,
+  StoreUnavailableError,
   type FamilySelector,
   type OAuthAccountChanges,
   type StoredOAuthAccount,
@@ -93,7 +97,7 @@ export function mongoStore (options: MongoStoreOptions): UserStore {
   const oauthAccounts = () => collection<StoredOAuthAccount>('oauth_accounts')
   const upstreamStates = () => collection<StoredUpstreamState>('upstream_states')
 
-  return {
+  const store: UserStore = {
     async init () {
       if (db) return
       await client.connect()
@@ -294,4 +298,26 @@ export function mongoStore (options: MongoStoreOptions): UserStore {
       return state !== null && state.expiresAt > now ? state : null
     }
   }
+  return reportingUnavailable(store)
+}
+
+/** Failures that mean "MongoDB is out of reach", as opposed to a refused or malformed operation. */
+function isUnreachable (err: unknown): boolean {
+  return err instanceof MongoNetworkError || err instanceof MongoServerSelectionError ||
+    err instanceof MongoNotConnectedError || err instanceof MongoTopologyClosedError
+}
+
+/** Every operation of the store, with "out of reach" failures turned into StoreUnavailableError. */
+function reportingUnavailable (store: UserStore): UserStore {
+  const wrapped: Record<string, unknown> = {}
+  for (const [name, method] of Object.entries(store) as [string, (...args: unknown[]) => Promise<unknown>][]) {
+    wrapped[name] = async (...args: unknown[]) => {
+      try {
+        return await method.apply(store, args)
+      } catch (err) {
+        throw isUnreachable(err) ? new StoreUnavailableError({ cause: err }) : err
+      }
+    }
+  }
+  return wrapped as unknown as UserStore
 }

@@ -2,6 +2,7 @@ import escapeHtml from 'escape-html'
 import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify'
 import { retryLater } from '../../plugins/errors.js'
 import { ServiceBusyError } from '../../services/errors.js'
+import { StoreUnavailableError } from '../../stores/types.js'
 
 /** A login button for an upstream provider (filled in by the providers' routes). */
 export interface ProviderButton {
@@ -136,8 +137,8 @@ export function sendFailurePage (request: FastifyRequest, reply: FastifyReply, e
   const later = retryLater(error)
   if (later) {
     reply.header('retry-after', String(later.retryAfter))
-    if (later instanceof ServiceBusyError) {
-      return sendPage(reply, 503, context, errorPage(site, 'Busy', 'We are busy signing in many people right now. Try again in a moment.', back))
+    if (later instanceof ServiceBusyError || later instanceof StoreUnavailableError) {
+      return sendPage(reply, 503, context, errorPage(site, 'Unavailable for a moment', 'We cannot sign you in right now. Try again in a moment.', back))
     }
     const minutes = Math.ceil(later.retryAfter / 60)
     return sendPage(reply, 429, context, errorPage(site, 'Too many attempts',

@@ -27,6 +27,10 @@ export interface MongoWireServer {
   /** Connection string for the official driver (direct connection, polling monitor). */
   url: string
   close(): Promise<void>
+  /** An outage: the server stops listening and drops its connections; its data stays. */
+  interrupt(): Promise<void>
+  /** The end of the outage: listening again on the same port, with the same data. */
+  resume(): Promise<void>
 }
 
 interface IndexSpec { name: string, key: Record<string, unknown>, unique?: boolean, sparse?: boolean }
@@ -93,13 +97,20 @@ function serializeCommands (router: Router): void {
 
 export async function startMongoWireServer (): Promise<MongoWireServer> {
   const server = new CongoServer({ port: 0, host: '127.0.0.1', storage: 'memory' })
-  const internals = server as unknown as { storage: Storage, commandRouter: Router, server: Server }
+  const internals = server as unknown as { storage: Storage, commandRouter: Router, server: Server, options: { port: number } }
   enforceUniqueIndexes(internals.storage)
   serializeCommands(internals.commandRouter)
   await server.start()
   const { port } = internals.server.address() as AddressInfo
   return {
     url: `mongodb://127.0.0.1:${port}/?directConnection=true&serverMonitoringMode=poll`,
-    close: () => server.stop()
+    close: () => server.stop(),
+    // stop() keeps the in-memory storage (it only persists when given a path); start() again
+    // on the port it had.
+    interrupt: () => server.stop(),
+    async resume () {
+      internals.options.port = port
+      await server.start()
+    }
   }
 }
