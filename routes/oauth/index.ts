@@ -11,7 +11,7 @@ import {
   TokenResponseSchema,
   UserInfoSchema
 } from '../../schemas/oauth.js'
-import { bearerChallenge, oauthErrorHandler, problem } from '../../plugins/errors.js'
+import { bearerChallenge, oauthErrorHandler, problem, problemErrorHandler } from '../../plugins/errors.js'
 import { ProblemSchema } from '../../schemas/problem.js'
 import { userClaims } from '../../plugins/grants.js'
 import { OIDC_SCOPES } from '../../plugins/config.js'
@@ -136,6 +136,8 @@ const oauthRoutes: FastifyPluginAsyncTypebox = async (app) => {
     method: ['GET', 'POST'],
     url: '/userinfo',
     config: { auth: { scopes: ['openid'] } },
+    // A protected resource, not an OAuth endpoint: its errors are those of every guarded route.
+    errorHandler: problemErrorHandler,
     schema: {
       tags: ['oauth'],
       summary: 'UserInfo endpoint (OpenID Connect Core §5.3)',
