@@ -4,7 +4,7 @@
 // its own in 127.0.1.0/24 and up (as many people would; one person signing in hundreds of
 // times would meet the per-account limits). Everything runs in this one process. Compared: the legitimate p50 when idle and during the flood,
 // with the default limits and with every limit off (argon2 still bounded by its queue).
-// Run: npx tsx bench/login-flood.ts
+// Run: npx tsx bench/login-flood.ts (BENCH_WORKERS=1: the flood's client on a worker thread)
 import { request as httpRequest } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import autocannon from 'autocannon'
@@ -70,7 +70,9 @@ async function scenario (name: string, options: Partial<FastifyUsersOptions>) {
     headers: { 'content-type': FORM },
     body: grant('victim@example.com', 'a wrong guess'),
     connections: CONNECTIONS,
-    duration: DURATION
+    duration: DURATION,
+    // BENCH_WORKERS=1 puts the flood's client on a thread of its own (it then floods harder).
+    ...(process.env.BENCH_WORKERS ? { workers: Number(process.env.BENCH_WORKERS) } : {})
   })
   const during = legitRun(app, () => flooding)
   const result = await flood
