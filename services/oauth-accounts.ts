@@ -144,6 +144,7 @@ export function createOAuthAccountService (options: OAuthAccountServiceOptions) 
         `The email address of your ${provider.label} account is not one we can accept. Change it at ${provider.label}, or register with your email address and a password.`)
     }
     const existing = await store.getUserByEmail(email)
+    if (existing && await halfMade(existing)) return finishHalfMade(provider, existing, profile, token)
     if (existing) {
       // Both sides must have proven the address: a user made with someone else's unverified
       // address (and a password of theirs) must not receive the owner's provider account.
@@ -163,7 +164,7 @@ export function createOAuthAccountService (options: OAuthAccountServiceOptions) 
 
     let user: StoredUser
     try {
-      user = await store.createUser({ email, hashedPassword: null, isVerified: provider.isVerifiedByDefault && profile.emailVerified })
+      user = await store.createUser({ email, hashedPassword: null, isVerified: verifiedBy(provider, profile) })
     } catch (err) {
       if (err instanceof EmailAlreadyExistsError && attempt === 0) return login(provider, profile, token, 1)
       if (err instanceof EmailAlreadyExistsError) throw taken(provider)
@@ -172,15 +173,47 @@ export function createOAuthAccountService (options: OAuthAccountServiceOptions) 
     try {
       await store.createOAuthAccount(await newAccount(provider, user.id, profile, token))
     } catch (err) {
-      // The user first, then the account: should the second write fail, undo the first.
+      // The user first, then the account: should the second write fail, undo the first (and
+      // should the store be gone for that too, the next login finishes the user: halfMade).
       await store.deleteUser(user.id)
       if (err instanceof OAuthAccountExistsError && attempt === 0) return login(provider, profile, token, 1)
       throw err
     }
+    return created(provider, user, profile)
+  }
+
+  const verifiedBy = (provider: LinkingProvider, profile: UpstreamProfile) => provider.isVerifiedByDefault && profile.emailVerified
+
+  async function created (provider: LinkingProvider, user: StoredUser, profile: UpstreamProfile): Promise<StoredUser> {
     const publicUser = toPublicUser(user)
     await options.onAfterRegister?.(publicUser)
     await options.onOAuthLogin?.(publicUser, { provider: provider.name, accountId: profile.accountId, created: true, linked: false })
     return user
+  }
+
+  /**
+   * A user left behind by a provider login whose account write failed and could not be undone
+   * (the store went away between the two writes): no password, no linked account, never
+   * changed. Nobody can sign in to it, and it would hold its email forever. Users made any
+   * other way have a password, or a provider account, or have changed since.
+   */
+  async function halfMade (user: StoredUser): Promise<boolean> {
+    return user.hashedPassword === null && user.updatedAt.getTime() === user.createdAt.getTime() &&
+      (await store.listOAuthAccounts(user.id)).length === 0
+  }
+
+  /** The login that would have made this user makes it now, as that login would have. */
+  async function finishHalfMade (provider: LinkingProvider, user: StoredUser, profile: UpstreamProfile, token: UpstreamToken): Promise<StoredUser> {
+    try {
+      await store.createOAuthAccount(await newAccount(provider, user.id, profile, token))
+    } catch (err) {
+      if (err instanceof OAuthAccountExistsError) throw linkedElsewhere(provider)
+      throw err
+    }
+    // Linked first: a change to the user before that would make it look no longer half-made.
+    const isVerified = verifiedBy(provider, profile)
+    const current = user.isVerified === isVerified ? user : await store.updateUser(user.id, { isVerified }) ?? user
+    return created(provider, current, profile)
   }
 
   return {

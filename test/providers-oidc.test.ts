@@ -4,7 +4,7 @@ import { randomBytes } from 'node:crypto'
 import { Writable } from 'node:stream'
 import Fastify, { type FastifyInstance } from 'fastify'
 import { exportJWK, generateKeyPair, SignJWT, decodeJwt, decodeProtectedHeader, type JWTPayload } from 'jose'
-import fastifyUsers, { memoryStore, type FastifyUsersOptions, type OAuthLoginInfo, type ProviderOption, type User } from '../index.js'
+import fastifyUsers, { memoryStore, StoreUnavailableError, type FastifyUsersOptions, type OAuthLoginInfo, type ProviderOption, type User, type UserStore } from '../index.js'
 import { demoIdpSubject, startDemoIdp, type DemoIdpOptions } from '../demo/idp.js'
 import { freePort } from './support/browser.js'
 import { pageForms, pageLinks, WebBrowser } from './support/web-browser.js'
@@ -27,7 +27,7 @@ interface Setup {
 }
 
 /** Our app on a real port with provider "idp": oidc-provider (the Demo IdP) on another. */
-async function setup (t: TestContext, options: { provider?: Partial<ProviderOption>, idp?: Partial<DemoIdpOptions>, proxy?: boolean, key?: string, log?: string[], prefix?: string, rateLimit?: FastifyUsersOptions['rateLimit'] } = {}): Promise<Setup> {
+async function setup (t: TestContext, options: { provider?: Partial<ProviderOption>, idp?: Partial<DemoIdpOptions>, proxy?: boolean, key?: string, log?: string[], prefix?: string, rateLimit?: FastifyUsersOptions['rateLimit'], store?: UserStore } = {}): Promise<Setup> {
   const prefix = options.prefix ?? ''
   const port = await freePort()
   const issuer = `http://127.0.0.1:${port}`
@@ -50,7 +50,7 @@ async function setup (t: TestContext, options: { provider?: Partial<ProviderOpti
   t.after(() => app.close())
   await app.register(fastifyUsers, {
     issuer,
-    store: memoryStore(),
+    store: options.store ?? memoryStore(),
     scopes: { 'items:read': 'Read items' },
     clients: [
       { clientId: 'web', name: 'Web app', firstParty: true, redirectUris: [CLIENT_REDIRECT] },
@@ -346,6 +346,39 @@ test('provider emails pass the check registration applies: look-alikes, trailing
   const user = (await me(s, ok.access_token)).json()
   assert.equal(user.email, 'grace.hopper@example.org')
   assert.equal(user.isVerified, true)
+})
+
+test('the store gone between making the user and linking the account: the next login finishes that user', async (t) => {
+  // The account write fails, and so does undoing the user: as when MongoDB goes away between them.
+  const store = memoryStore()
+  const outage = { left: 1 }
+  const failing = <A extends unknown[], R>(method: (...args: A) => Promise<R>) => async (...args: A): Promise<R> => {
+    if (outage.left > 0) throw new StoreUnavailableError()
+    return method(...args)
+  }
+  const createOAuthAccount = store.createOAuthAccount.bind(store)
+  const deleteUser = store.deleteUser.bind(store)
+  store.createOAuthAccount = failing(createOAuthAccount)
+  store.deleteUser = async (id) => {
+    const result = failing(deleteUser)(id)
+    outage.left = 0
+    return result
+  }
+  const s = await setup(t, { store, provider: { isVerifiedByDefault: true } })
+  const email = 'halfway@example.org'
+  const browser = new WebBrowser()
+  const { callback } = await toCallback(s, browser, email)
+  assertPage(await browser.follow(callback, [s.issuer]), 503, /Try again/)
+  const orphan = await store.getUserByEmail(email)
+  assert.ok(orphan, 'the user was made, and could not be undone')
+  assert.deepEqual(await store.listOAuthAccounts(orphan.id), [])
+
+  const tokens = await providerLogin(s, new WebBrowser(), email)
+  const user = (await me(s, tokens.access_token)).json()
+  assert.equal(user.id, orphan.id, 'the same user, finished')
+  assert.equal(user.isVerified, true)
+  assert.deepEqual((await me(s, tokens.access_token, '/users/me/oauth-accounts')).json().map((a: { provider: string }) => a.provider), ['idp'])
+  assert.deepEqual(s.logins.map((l) => [l.info.created, l.info.linked]), [[true, false]])
 })
 
 test('provider errors end on a page and create nothing: cancelled at the provider, provider down', async (t) => {
