@@ -1,3 +1,4 @@
+import { setTimeout as sleep } from 'node:timers/promises'
 import fp from 'fastify-plugin'
 import rateLimit from '@fastify/rate-limit'
 import type { FastifyRequest } from 'fastify'
@@ -25,6 +26,7 @@ declare module 'fastify' {
 }
 
 const MINUTE = 60
+const DEFAULT_REFUSAL_DELAY_MS = 1000
 /** What an operator gets without configuring anything. */
 export const DEFAULT_LIMITS = {
   // Password attempts from one address, whatever the account: room for an office behind one NAT.
@@ -113,14 +115,20 @@ export default fp(async function usersRateLimitPlugin (app) {
   const accountFailures = counter('loginAccount', byAccount)
   const accountAddressFailures = setting('loginAccount') === false ? undefined : counter('loginAccount', (r) => `failed:${byAccountAddress(r)}`)
 
-  const refuse = (retryAfter: number, what: string) => new TooManyRequestsError(retryAfter, `Too many ${what}; try again in ${retryAfter} seconds`)
+  // A refused client is answered late: one that hammers us then waits on each connection
+  // instead of looping, and the event loop stays free for everyone else (bench/RESULTS.md).
+  const refusalDelay = options === false ? 0 : options.refusalDelay ?? DEFAULT_REFUSAL_DELAY_MS
+  async function refuse (retryAfter: number, what: string): Promise<never> {
+    if (refusalDelay > 0) await sleep(refusalDelay)
+    throw new TooManyRequestsError(retryAfter, `Too many ${what}; try again in ${retryAfter} seconds`)
+  }
 
   app.decorate('usersLimits', {
     async hit (name, request) {
       const limit = addressLimits[name]
       if (limit === undefined) return
       const { count, retryAfter } = await limit.count(request, true)
-      if (count > limit.max) throw refuse(retryAfter, 'requests')
+      if (count > limit.max) await refuse(retryAfter, 'requests')
     },
 
     async signIn (request, account, attempt) {
@@ -128,12 +136,12 @@ export default fp(async function usersRateLimitPlugin (app) {
       for (const limit of [loginAddress, loginAccountAddress]) {
         if (limit === undefined) continue
         const { count, retryAfter } = await limit.count(request, true)
-        if (count > limit.max) throw refuse(retryAfter, 'sign-in attempts')
+        if (count > limit.max) await refuse(retryAfter, 'sign-in attempts')
       }
       if (accountFailures !== undefined && accountAddressFailures !== undefined) {
         const failures = await accountFailures.count(request, false)
         if (failures.count >= accountFailures.max && (await accountAddressFailures.count(request, false)).count > 0) {
-          throw refuse(failures.retryAfter, 'failed sign-ins for this account')
+          await refuse(failures.retryAfter, 'failed sign-ins for this account')
         }
       }
       const result = await attempt()

@@ -66,6 +66,11 @@ export const RateLimitOptionsSchema = Type.Object({
     additionalProperties: true,
     description: 'An ioredis client: the counters are kept there, shared by every instance that uses it'
   }))),
+  refusalDelay: Type.Optional(Type.Integer({
+    minimum: 0,
+    maximum: 10000,
+    description: 'Milliseconds a refused (429) request waits for its answer, so that a flood slows itself down (default 1000)'
+  })),
   loginAddress: limit('Password sign-in attempts from one address (password grant and login form)'),
   loginAccountAddress: limit('Password sign-in attempts at one account from one address'),
   loginAccount: limit('Failed sign-ins at one account from anywhere; past it only addresses without a failure there may try'),

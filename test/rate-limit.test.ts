@@ -41,7 +41,14 @@ const passwordGrant = (app: FastifyInstance, from: string, username: string, pas
 async function listen (t: TestContext, options: Partial<FastifyUsersOptions> = {}, store: UserStore = memoryStore()) {
   const app = Fastify()
   t.after(() => app.close())
-  await app.register(fastifyUsers, { issuer: 'http://localhost:3000', store, docs: { path: '/docs' }, ...options })
+  await app.register(fastifyUsers, {
+    issuer: 'http://localhost:3000',
+    store,
+    docs: { path: '/docs' },
+    ...options,
+    // Refused at once unless a test says otherwise: refusalDelay has its own test.
+    rateLimit: options.rateLimit === false ? false : { refusalDelay: 0, ...options.rateLimit }
+  })
   await app.listen({ port: 0, host: '127.0.0.1' })
   return app
 }
@@ -134,6 +141,15 @@ test('registration, unauthenticated authorize requests and refreshes are limited
   assert.equal((await refresh()).status, 400)
   assert.equal((await refresh()).status, 400)
   assertSlowDown(await refresh(), 'refresh')
+})
+
+test('a refused request is answered only after refusalDelay, so that a flood slows itself down', async (t) => {
+  const app = await listen(t, { rateLimit: { refusalDelay: 400, loginAccountAddress: { max: 1, timeWindow: 300 } } })
+  await register(app, 'ada@example.com')
+  assert.equal((await passwordGrant(app, '127.0.0.2', 'ada@example.com', 'wrong guess')).status, 400)
+  const refusedAt = Date.now()
+  assertSlowDown(await passwordGrant(app, '127.0.0.2', 'ada@example.com', 'wrong guess'), 'second guess')
+  assert.ok(Date.now() - refusedAt >= 400, `answered after ${Date.now() - refusedAt} ms`)
 })
 
 test('limits switched off, one by one or all, do not apply', async (t) => {
