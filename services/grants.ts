@@ -61,8 +61,13 @@ export function createGrantService (options: GrantServiceOptions) {
   const now = options.now ?? (() => new Date())
   const later = (from: Date, seconds: number) => new Date(from.getTime() + seconds * 1000)
 
-  /** `authTime`: when the user signed in for this authorization; `family`: absent for the password grant. */
-  async function issueTokens (client: Client, user: StoredUser, scopes: string[], authTime: Date | undefined, family?: { familyId: string, expiresAt: Date, grantScope: string, nonce?: string }): Promise<TokenSet> {
+  /**
+   * `authTime`: when the user signed in for this authorization; `family`: absent for the
+   * password grant; `spend`: uses up the code or refresh token being exchanged. It is the last
+   * write: should the store fail before it, the client still holds what it presented and may
+   * retry; a refresh token stored before a failed spend was never handed out.
+   */
+  async function issueTokens (client: Client, user: StoredUser, scopes: string[], authTime: Date | undefined, family?: { familyId: string, expiresAt: Date, grantScope: string, nonce?: string, spend: () => Promise<void> }): Promise<TokenSet> {
     const scope = scopes.join(' ')
     const { token, expiresIn } = tokens.signAccessToken({ sub: user.id, clientId: client.clientId, scope, familyId: family?.familyId, authTime })
     const set: TokenSet = { access_token: token, token_type: 'Bearer', expires_in: expiresIn, scope }
@@ -84,6 +89,7 @@ export function createGrantService (options: GrantServiceOptions) {
       })
       set.refresh_token = refreshToken
     }
+    await family?.spend()
     if (scopes.includes('openid')) {
       set.id_token = tokens.signIdToken({
         sub: user.id,
@@ -164,20 +170,22 @@ export function createGrantService (options: GrantServiceOptions) {
       } else if (params.codeVerifier !== undefined) {
         throw invalidGrant('The authorization request had no code_challenge')
       }
-      const consumed = await store.consumeGrant(tokenHash, 'authorization_code', now())
-      if (!consumed) return reused(grant, 'authorization code')
-      // Redeemed: the family gets its full life. Access tokens name their family; it outlives the last of them.
+      const user = await activeUser(grant.userId)
+      // Being redeemed: the family gets its full life (only a request that passed every check
+      // gets this far). Access tokens name their family; it outlives the last of them.
       const familyEnd = later(grant.createdAt, options.refreshAbsoluteTtl + options.accessTokenTtl)
       const family = await store.extendGrantFamily(grant.familyId, familyEnd, now())
       if (!family || family.revokedAt !== null) throw invalidGrant('The authorization was revoked')
-      const user = await activeUser(grant.userId)
       const allowed = new Set(await options.allowedScopes(user))
       const scopes = parseScope(grant.scope).filter((s) => allowed.has(s))
       return issueTokens(client, user, scopes, grant.authTime, {
         familyId: family.familyId,
         expiresAt: new Date(family.expiresAt.getTime() - options.accessTokenTtl * 1000),
         grantScope: scopes.join(' '),
-        nonce: grant.nonce
+        nonce: grant.nonce,
+        spend: async () => {
+          if (!await store.consumeGrant(tokenHash, 'authorization_code', now())) await reused(grant, 'authorization code')
+        }
       })
     },
 
@@ -194,8 +202,6 @@ export function createGrantService (options: GrantServiceOptions) {
       const requested = parseScope(params.scope)
       const beyond = requested.filter((s) => !granted.includes(s))
       if (beyond.length > 0) throw oauthError('invalid_scope', `Scope beyond the original grant: ${beyond.join(' ')}`)
-      const consumed = await store.consumeGrant(tokenHash, 'refresh_token', now())
-      if (!consumed) return reused(grant, 'refresh token')
       const family = await store.getGrantFamily(grant.familyId, now())
       if (!family || family.revokedAt !== null) throw invalidGrant('The authorization was revoked')
       const user = await activeUser(grant.userId)
@@ -204,7 +210,12 @@ export function createGrantService (options: GrantServiceOptions) {
       return issueTokens(client, user, scopes, family.authTime, {
         familyId: family.familyId,
         expiresAt: new Date(family.expiresAt.getTime() - options.accessTokenTtl * 1000),
-        grantScope: granted.filter((s) => allowed.has(s)).join(' ')
+        grantScope: granted.filter((s) => allowed.has(s)).join(' '),
+        // Of concurrent refreshes with this token one spends it; the others revoke the family,
+        // the winner's new refresh token with it.
+        spend: async () => {
+          if (!await store.consumeGrant(tokenHash, 'refresh_token', now())) await reused(grant, 'refresh token')
+        }
       })
     },
 

@@ -2,9 +2,9 @@ import { after, before, test } from 'node:test'
 import assert from 'node:assert/strict'
 import { randomUUID } from 'node:crypto'
 import Fastify, { type FastifyInstance, type LightMyRequestResponse } from 'fastify'
-import fastifyUsers, { mongoStore } from '../index.js'
-import { FORM, form, ISSUER } from './support/app.js'
-import { authorizeCode, exchange, PASSWORD, refresh } from './support/oauth.js'
+import fastifyUsers, { memoryStore, mongoStore, StoreUnavailableError } from '../index.js'
+import { build, FORM, form, ISSUER, register } from './support/app.js'
+import { assertOAuthError, authorizeCode, exchange, PASSWORD, refresh } from './support/oauth.js'
 import { startMongoWireServer, type MongoWireServer } from './support/mongo-wire-server.js'
 
 // MongoDB goes away in the middle of the flows and comes back: clients get 503 with
@@ -61,3 +61,39 @@ test('MongoDB away mid-flow: 503 with Retry-After, nothing half-written; back: t
   const exchanged = await exchange(a, code)
   assert.equal(exchanged.statusCode, 200, `the code was not spent by the failed attempt: ${exchanged.body}`)
 })
+
+for (const failing of ['createGrant', 'consumeGrant'] as const) {
+  test(`the store gone at ${failing} during an exchange: the code or refresh token is not spent, and the retry succeeds`, async (t) => {
+    // An exchange writes the new refresh token, then spends what was presented; the store fails
+    // once at one of those writes, as when MongoDB goes away in the middle of the exchange.
+    const store = memoryStore()
+    let failNext = false
+    const original = store[failing].bind(store) as (...args: unknown[]) => Promise<unknown>
+    ;(store as unknown as Record<string, unknown>)[failing] = async (...args: unknown[]) => {
+      // Codes are created by /oauth/authorize, before the exchange: only refresh tokens count there.
+      const duringExchange = failing === 'consumeGrant' || (args[0] as { kind: string }).kind === 'refresh_token'
+      if (failNext && duringExchange) {
+        failNext = false
+        throw new StoreUnavailableError()
+      }
+      return original(...args)
+    }
+    const a = await build(t, { store })
+    await register(a, 'ada@example.com')
+
+    const code = await authorizeCode(a)
+    failNext = true
+    assertUnavailable(await exchange(a, code), true, 'code exchange')
+    const tokens = await exchange(a, code)
+    assert.equal(tokens.statusCode, 200, `the code was not spent: ${tokens.body}`)
+    assertOAuthError(await exchange(a, code), 'invalid_grant')
+
+    const first = (await exchange(a, await authorizeCode(a))).json().refresh_token as string
+    failNext = true
+    assertUnavailable(await refresh(a, first), true, 'refresh')
+    const second = await refresh(a, first)
+    assert.equal(second.statusCode, 200, `the refresh token was not spent: ${second.body}`)
+    // Rotation holds: the old one is spent now, and the family lives on with the new one.
+    assertOAuthError(await refresh(a, first), 'invalid_grant')
+  })
+}
