@@ -72,7 +72,7 @@ export default fp(async function usersOpenapiPlugin (app) {
         usePkceWithAuthorizationCodeGrant: true,
         // Pressing Authorize is a sign-in: with a browser session older than a recent sign-in
         // the login page asks again, so that the token can make sensitive account changes
-        // (and a step-up challenge is answered by pressing Authorize once more).
+        // (and a step-up challenge is answered by logging out and authorizing again in its dialog).
         additionalQueryStringParams: { max_age: String(config.recentSignInMaxAge) }
       },
       uiConfig: { persistAuthorization: false }
