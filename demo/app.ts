@@ -21,6 +21,8 @@ export interface DemoOptions {
   serviceSecret?: string
   /** Port of the Demo IdP on 127.0.0.1; default env DEMO_IDP_PORT, else any free port. false: no Demo IdP. */
   idpPort?: number | false
+  /** Seconds a sign-in counts as recent for account changes; default the plugin's (300). */
+  recentSignInMaxAge?: number
 }
 
 /**
@@ -47,7 +49,7 @@ const DEMO_SCOPES = ['openid', 'email', 'profile', 'items:read', 'items:write']
 const ItemSchema = Type.Object({ id: Type.Integer(), name: Type.String() }, { $id: 'Item', title: 'Item' })
 
 /** The demo application: what `npm start` serves, and what the browser tests drive. */
-export async function buildDemo ({ issuer, store, logger = false, serviceSecret, idpPort }: DemoOptions) {
+export async function buildDemo ({ issuer, store, logger = false, serviceSecret, idpPort, recentSignInMaxAge }: DemoOptions) {
   const app = Fastify({ logger }).withTypeProvider<TypeBoxTypeProvider>()
   const secret = serviceSecret ?? process.env.DEMO_SERVICE_SECRET ?? randomBytes(24).toString('base64url')
 
@@ -95,7 +97,8 @@ export async function buildDemo ({ issuer, store, logger = false, serviceSecret,
         // A backend service: confidential, acts for itself, may introspect tokens.
         { clientId: 'demo-service', name: 'Demo service', clientSecret: secret, grantTypes: ['client_credentials'], introspection: true, scopes: DEMO_SCOPES }
       ],
-      providers
+      providers,
+      ...(recentSignInMaxAge !== undefined ? { recentSignInMaxAge } : {})
     })
   } catch (err) {
     // A failed start must not leave the Demo IdP listening.

@@ -2,7 +2,7 @@ import { access, constants } from 'node:fs/promises'
 import { createServer } from 'node:net'
 import type { TestContext } from 'node:test'
 import { chromium, type Browser } from 'playwright-core'
-import { buildDemo, DEMO_USER } from '../../demo/app.js'
+import { buildDemo, DEMO_USER, type DemoOptions } from '../../demo/app.js'
 
 export { DEMO_USER }
 
@@ -62,12 +62,12 @@ export function freePort (): Promise<number> {
 }
 
 /** The demo app listening on 127.0.0.1 with an issuer that matches its own origin, closed when the test ends. */
-export async function listenDemo (t: TestContext) {
+export async function listenDemo (t: TestContext, options: Omit<DemoOptions, 'issuer'> = {}) {
   // Another process may take the port between our probe and the listen: try a few times.
   for (let attempt = 1; ; attempt++) {
     const port = await freePort()
     const issuer = `http://127.0.0.1:${port}`
-    const app = await buildDemo({ issuer })
+    const app = await buildDemo({ ...options, issuer })
     try {
       await app.listen({ port, host: '127.0.0.1' })
     } catch (err) {

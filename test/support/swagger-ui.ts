@@ -8,7 +8,7 @@ import { browserSkip, DEMO_USER, listenDemo, openBrowser } from './browser.js'
 /** How long a browser step may take. */
 export const TIMEOUT = 10_000
 
-export type Method = 'get' | 'post'
+export type Method = 'get' | 'post' | 'patch'
 
 export interface Sent {
   /** The network response, as the browser saw it. */
@@ -76,8 +76,9 @@ export async function openAuthorizeDialog (page: Page, flow: keyof typeof FLOW_T
 export async function tickScopes (flow: Locator, scopes: string[]) {
   for (const scope of scopes) {
     const checkbox = flow.locator(`.scopes input[type="checkbox"][data-value="${scope}"]`)
-    // Swagger UI styles the label, not the input: click what a user clicks.
-    await flow.locator(`.scopes label[for="${await checkbox.getAttribute('id')}"]`).click()
+    // Swagger UI styles the label, not the input: click what a user clicks. After a Logout
+    // in the dialog the scopes ticked before are still ticked.
+    if (!await checkbox.isChecked()) await flow.locator(`.scopes label[for="${await checkbox.getAttribute('id')}"]`).click()
     assert.ok(await checkbox.isChecked(), `scope ${scope} ticked`)
   }
   const checked = await flow.locator('.scopes input[type="checkbox"]:checked').evaluateAll(
@@ -137,8 +138,13 @@ export async function closeAuthorizedDialog (page: Page, flow: Locator) {
  * Opens the Authorize dialog, ticks `scopes` in the authorizationCode flow and presses its
  * Authorize button; returns the popup, once it shows our login page, and the authorization request.
  */
-export async function startCodeFlow (page: Page, issuer: string, scopes: string[]): Promise<{ popup: Page, authorizeUrl: URL }> {
+export async function startCodeFlow (page: Page, issuer: string, scopes: string[], maxAge = '300'): Promise<{ popup: Page, authorizeUrl: URL }> {
   const flow = await openAuthorizeDialog(page, 'authorizationCode')
+  return authorizeInDialog(page, flow, issuer, scopes, maxAge)
+}
+
+/** In an open Authorize dialog: ticks `scopes` and presses Authorize; returns the popup once it shows our login page. */
+export async function authorizeInDialog (page: Page, flow: Locator, issuer: string, scopes: string[], maxAge = '300'): Promise<{ popup: Page, authorizeUrl: URL }> {
   await tickScopes(flow, scopes)
 
   const [popup] = await Promise.all([
@@ -156,7 +162,7 @@ export async function startCodeFlow (page: Page, issuer: string, scopes: string[
   assert.equal(query.get('code_challenge_method'), 'S256', 'Swagger UI uses PKCE')
   assert.ok(query.get('code_challenge'), 'a code_challenge is sent')
   assert.ok(query.get('state'), 'a state is sent')
-  assert.equal(query.get('max_age'), '300', 'Authorize asks for a recent sign-in (RFC 9470 step-up)')
+  assert.equal(query.get('max_age'), maxAge, 'Authorize asks for a recent sign-in (RFC 9470 step-up)')
   assert.deepEqual(query.get('scope')?.split(' ').sort(), [...scopes].sort())
   return { popup, authorizeUrl }
 }
