@@ -15,12 +15,14 @@ function statusOf (error: FastifyError): number {
   return typeof status === 'number' && status >= 400 && status < 600 ? status : 500
 }
 
-/** Errors that tell the client to come back later: 429, and 503 when we are busy or the store is out of reach. */
-export function retryLater (error: unknown): TooManyRequestsError | ServiceBusyError | StoreUnavailableError | undefined {
-  return error instanceof TooManyRequestsError || unavailable(error) ? error as TooManyRequestsError | ServiceBusyError | StoreUnavailableError : undefined
-}
+/** 503 errors of ours: we are busy, or the store is out of reach. */
+export const isUnavailable = (error: unknown): error is ServiceBusyError | StoreUnavailableError =>
+  error instanceof ServiceBusyError || error instanceof StoreUnavailableError
 
-const unavailable = (error: unknown): error is ServiceBusyError | StoreUnavailableError => error instanceof ServiceBusyError || error instanceof StoreUnavailableError
+/** Errors that tell the client to come back later: 429, and our 503s. */
+export function retryLater (error: unknown): TooManyRequestsError | ServiceBusyError | StoreUnavailableError | undefined {
+  return error instanceof TooManyRequestsError || isUnavailable(error) ? error : undefined
+}
 
 function logIfServerError (error: FastifyError, request: FastifyRequest, status: number) {
   // 4xx are the client's business and are answered in full; 5xx are ours, logged and hidden,
@@ -87,7 +89,7 @@ export function oauthErrorHandler (error: FastifyError, request: FastifyRequest,
     // RFC 6749 has no error for this; slow_down is the token endpoint's registered word for it (RFC 8628 §3.5).
     reply.header('retry-after', String(error.retryAfter))
     body = { error: 'slow_down', error_description: error.message }
-  } else if (unavailable(error)) {
+  } else if (isUnavailable(error)) {
     reply.header('retry-after', String(error.retryAfter))
     body = { error: 'temporarily_unavailable', error_description: error.message }
   } else if (status >= 500) {

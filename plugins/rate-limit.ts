@@ -113,9 +113,10 @@ export default fp(async function usersRateLimitPlugin (app) {
   }
   const loginAddress = counter('loginAddress', byAddress)
   const loginAccountAddress = counter('loginAccountAddress', byAccountAddress)
-  // Failures only: read before, counted after.
+  // Failures only, read before and counted after: at the account, and at the account from here.
   const accountFailures = counter('loginAccount', byAccount)
-  const accountAddressFailures = setting('loginAccount') === false ? undefined : counter('loginAccount', (r) => `failed:${byAccountAddress(r)}`)
+  const accountAddressFailures = counter('loginAccount', (r) => `failed:${byAccountAddress(r)}`)
+  const accountBudget = accountFailures && accountAddressFailures && { all: accountFailures, here: accountAddressFailures }
 
   // A refused client is answered late: one that hammers us then waits on each connection
   // instead of looping, and the event loop stays free for everyone else (bench/RESULTS.md).
@@ -140,16 +141,16 @@ export default fp(async function usersRateLimitPlugin (app) {
         const { count, retryAfter } = await limit.count(request, true)
         if (count > limit.max) await refuse(retryAfter, 'sign-in attempts')
       }
-      if (accountFailures !== undefined && accountAddressFailures !== undefined) {
-        const failures = await accountFailures.count(request, false)
-        if (failures.count >= accountFailures.max && (await accountAddressFailures.count(request, false)).count > 0) {
+      if (accountBudget) {
+        const failures = await accountBudget.all.count(request, false)
+        if (failures.count >= accountBudget.all.max && (await accountBudget.here.count(request, false)).count > 0) {
           await refuse(failures.retryAfter, 'failed sign-ins for this account')
         }
       }
       const result = await attempt()
-      if (result === null && accountFailures !== undefined && accountAddressFailures !== undefined) {
-        await accountFailures.count(request, true)
-        await accountAddressFailures.count(request, true)
+      if (result === null && accountBudget) {
+        await accountBudget.all.count(request, true)
+        await accountBudget.here.count(request, true)
       }
       return result
     }

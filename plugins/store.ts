@@ -1,10 +1,10 @@
 import fp from 'fastify-plugin'
 import { StoreUnavailableError, type UserStore } from '../stores/types.js'
+import { createUserService, type UserService } from '../services/users.js'
+import { createPasswordHasher } from '../services/password.js'
 
 // A well-formed id (an ObjectId's hex form) that no user has.
 const NO_SUCH_USER = '000000000000000000000000'
-import { createUserService, type UserService } from '../services/users.js'
-import { createPasswordHasher } from '../services/password.js'
 
 declare module 'fastify' {
   interface FastifyInstance {

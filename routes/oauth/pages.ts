@@ -1,7 +1,7 @@
 import escapeHtml from 'escape-html'
 import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify'
 import { retryLater } from '../../plugins/errors.js'
-import { ServiceBusyError } from '../../services/errors.js'
+import { TooManyRequestsError } from '../../services/errors.js'
 import { StoreUnavailableError } from '../../stores/types.js'
 
 /** A login button for an upstream provider (filled in by the providers' routes). */
@@ -137,12 +137,14 @@ export function sendFailurePage (request: FastifyRequest, reply: FastifyReply, e
   const later = retryLater(error)
   if (later) {
     reply.header('retry-after', String(later.retryAfter))
-    if (later instanceof ServiceBusyError || later instanceof StoreUnavailableError) {
-      return sendPage(reply, 503, context, errorPage(site, 'Unavailable for a moment', 'We cannot sign you in right now. Try again in a moment.', back))
+    if (later instanceof TooManyRequestsError) {
+      const minutes = Math.ceil(later.retryAfter / 60)
+      return sendPage(reply, 429, context, errorPage(site, 'Too many attempts',
+        `Too many attempts from here. Wait ${minutes === 1 ? 'a minute' : `${minutes} minutes`} and try again.`, back))
     }
-    const minutes = Math.ceil(later.retryAfter / 60)
-    return sendPage(reply, 429, context, errorPage(site, 'Too many attempts',
-      `Too many attempts from here. Wait ${minutes === 1 ? 'a minute' : `${minutes} minutes`} and try again.`, back))
+    // An outage of the store is worth a line in the log; being busy is not.
+    if (later instanceof StoreUnavailableError) request.log.error({ err: later }, 'fastify-users: sign-in page failed')
+    return sendPage(reply, 503, context, errorPage(site, 'Unavailable for a moment', 'We cannot sign you in right now. Try again in a moment.', back))
   }
   const status = typeof error.statusCode === 'number' && error.statusCode >= 400 && error.statusCode < 500 ? error.statusCode : 500
   if (status >= 500) request.log.error({ err: error }, 'fastify-users: sign-in page failed')
