@@ -1,14 +1,15 @@
 import fp from 'fastify-plugin'
 import type { FastifyPluginAsync } from 'fastify'
-import configPlugin from './plugins/config.js'
-import storePlugin from './plugins/store.js'
-import tokensPlugin from './plugins/tokens.js'
-import authPlugin from './plugins/auth.js'
-import cookiesPlugin from './plugins/cookies.js'
-import grantsPlugin from './plugins/grants.js'
-import openapiPlugin from './plugins/openapi.js'
-import providersPlugin from './plugins/providers.js'
-import rateLimitPlugin from './plugins/rate-limit.js'
+import { resolveConfig } from './plugins/config.js'
+import { setupStore } from './plugins/store.js'
+import { setupTokens } from './plugins/tokens.js'
+import { setupAuth } from './plugins/auth.js'
+import { setupCookies } from './plugins/cookies.js'
+import { setupGrants } from './plugins/grants.js'
+import { setupOpenapi } from './plugins/openapi.js'
+import { setupProviders } from './plugins/providers.js'
+import { setupRateLimit } from './plugins/rate-limit.js'
+import type { FastifyUsers, UsersContext } from './plugins/context.js'
 import { problemErrorHandler } from './plugins/errors.js'
 import { useStrictValidation } from './plugins/validation.js'
 import { redactingLogSerializers } from './plugins/log-redaction.js'
@@ -38,7 +39,10 @@ export type {
   StoredGrant, StoredGrantFamily, StoredSession, GrantKind, FamilySelector
 } from './stores/types.js'
 export type { AuthRequirement, RequestAuth } from './plugins/auth.js'
-export type { AccessTokenClaims } from './services/tokens.js'
+export type { FastifyUsers, PublicUsersConfig, UsersAccounts, UsersReadiness } from './plugins/context.js'
+export type { UsersKeys } from './plugins/tokens.js'
+export type { UserService } from './services/users.js'
+export type { AccessTokenClaims, VerifiedAccessToken } from './services/tokens.js'
 export type { UsersConfig } from './plugins/config.js'
 export type { MongoStoreOptions } from './stores/mongo.js'
 export { EmailAlreadyExistsError, OAuthAccountExistsError, StoreUnavailableError, normalizeEmail } from './stores/types.js'
@@ -58,25 +62,40 @@ const sharedSchemas = [
 ]
 
 const fastifyUsers: FastifyPluginAsync<FastifyUsersOptions> = async (app, options) => {
-  await app.register(configPlugin, { raw: options })
+  if (app.hasDecorator('users')) throw new Error('fastify-users: app.users is taken (registered twice, or by another plugin)')
+  const config = resolveConfig(options)
   // Added at the app's root so that the OpenAPI document has one component per model
   // and the app's own routes can $ref them too.
   for (const schema of sharedSchemas) app.addSchema(schema)
-  await app.register(storePlugin)
-  await app.register(tokensPlugin)
-  await app.register(grantsPlugin)
-  await app.register(cookiesPlugin)
-  await app.register(authPlugin)
-  await app.register(openapiPlugin)
-  await app.register(providersPlugin)
+  const { store, manager, ready } = await setupStore(app, config)
+  const { tokens, keys } = await setupTokens(config, app.log)
+  const { grants, sessions } = setupGrants(config, tokens)
+  const cookies = await setupCookies(app, config, tokens)
+  const guard = setupAuth(app, config, store, tokens)
+  await setupOpenapi(app, config)
+  const { providers, oauth, loginProviders } = await setupProviders(config)
 
-  const { prefix, bodyLimit } = app.usersConfig
+  const { cookieSecret: _cookieSecret, oauthTokenKey: _oauthTokenKey, ...publicConfig } = config
+  app.decorate('users', {
+    config: publicConfig,
+    store,
+    manager,
+    keys,
+    accounts: { list: oauth.list, unlink: oauth.unlink, upstreamAccessToken: oauth.upstreamAccessToken },
+    providers: [...providers.values()].map(({ name, label }) => ({ name, label })),
+    verify: (token) => tokens.verifyAccessToken(token),
+    guard,
+    ready
+  } satisfies FastifyUsers)
+
+  const { prefix, bodyLimit } = config
   await app.register(async function fastifyUsersRoutes (scope) {
     useStrictValidation(scope)
     // Our endpoints take JSON (and forms, under /oauth): a text body is a wrong content type (415).
     scope.removeContentTypeParser('text/plain')
     scope.setErrorHandler(problemErrorHandler)
-    await scope.register(rateLimitPlugin)
+    const limits = await setupRateLimit(scope, config.rateLimit)
+    const ctx: UsersContext = { config, store, manager, tokens, keys, grants, sessions, cookies, providers, oauth, loginProviders, limits }
     scope.addHook('onRoute', (route) => {
       route.bodyLimit ??= bodyLimit
       route.logSerializers ??= redactingLogSerializers
@@ -85,13 +104,13 @@ const fastifyUsers: FastifyPluginAsync<FastifyUsersOptions> = async (app, option
     scope.addHook('onSend', async (request, reply) => {
       if (request.routeOptions.config.auth !== undefined && !reply.hasHeader('cache-control')) reply.header('cache-control', 'no-store')
     })
-    await scope.register(wellKnownRoutes, { prefix: `${prefix}/.well-known` })
-    await scope.register(oauthRoutes, { prefix: `${prefix}/oauth` })
-    await scope.register(authRoutes, { prefix: `${prefix}/auth` })
-    for (const provider of app.usersProviders.values()) {
-      await scope.register(providerRoutes, { prefix: `${prefix}/auth/${provider.name}`, provider })
+    await scope.register(wellKnownRoutes, { prefix: `${prefix}/.well-known`, ctx })
+    await scope.register(oauthRoutes, { prefix: `${prefix}/oauth`, ctx })
+    await scope.register(authRoutes, { prefix: `${prefix}/auth`, ctx })
+    for (const provider of providers.values()) {
+      await scope.register(providerRoutes, { prefix: `${prefix}/auth/${provider.name}`, provider, ctx })
     }
-    await scope.register(usersRoutes, { prefix: `${prefix}/users` })
+    await scope.register(usersRoutes, { prefix: `${prefix}/users`, ctx })
   })
 }
 

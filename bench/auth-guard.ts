@@ -16,7 +16,7 @@ const payload = { items: [{ id: 1, name: 'first' }] }
 app.get('/bare', async () => payload)
 app.get('/guarded', { config: { auth: { scopes: ['items:read'] } } }, async () => payload)
 await app.ready()
-await app.usersService.register({ email: 'bench@example.com', password: 'correct horse battery' })
+await app.users.manager.register({ email: 'bench@example.com', password: 'correct horse battery' })
 const tokenResponse = await app.inject({
   method: 'POST',
   url: '/oauth/token',

@@ -8,6 +8,7 @@ import Fastify, { type FastifyInstance } from 'fastify'
 import { MongoClient } from 'mongodb'
 import fastifyUsers, { memoryStore, mongoStore, type UserStore } from '../index.js'
 import { startMongoWireServer } from '../test/support/mongo-wire-server.js'
+import { grantsOf } from '../test/support/grants.js'
 
 // Codes and refresh tokens are single use, so those runs are a fixed number of requests,
 // sized to last about 10 s: autocannon's clock ticks in whole seconds.
@@ -33,19 +34,19 @@ async function start (store: UserStore) {
   })
   app.get('/bare', async () => ({ ok: true }))
   await app.ready()
-  await app.usersService.register({ email: 'bench@example.com', password: 'correct horse battery' })
+  await app.users.manager.register({ email: 'bench@example.com', password: 'correct horse battery' })
   await app.listen({ port: 0, host: '127.0.0.1' })
   return { app, url: `http://127.0.0.1:${(app.server.address() as AddressInfo).port}` }
 }
 
 /** Codes as /oauth/authorize issues them, each with its PKCE verifier, ready to be exchanged once. */
 async function codes (app: FastifyInstance, n: number) {
-  const user = await app.usersStore.getUserByEmail('bench@example.com')
-  const client = app.usersConfig.clients.get('swagger-ui')
+  const user = await app.users.store.getUserByEmail('bench@example.com')
+  const client = app.users.config.clients.get('swagger-ui')
   if (!user || !client) throw new Error('bench setup')
   return inBatches(n, async () => {
     const verifier = randomBytes(32).toString('base64url')
-    const code = await app.usersGrants.issueCode({
+    const code = await (await grantsOf(app)).issueCode({
       client,
       user,
       scopes: ['items:read'],
@@ -64,13 +65,13 @@ async function inBatches (n: number, make: () => Promise<string>): Promise<strin
 }
 
 async function refreshTokens (app: FastifyInstance, n: number) {
-  const client = app.usersConfig.clients.get('swagger-ui')
+  const client = app.users.config.clients.get('swagger-ui')
   if (!client) throw new Error('bench setup')
   const pending = await codes(app, n)
   let i = 0
   return inBatches(n, async () => {
     const params = new URLSearchParams(pending[i++])
-    const set = await app.usersGrants.exchangeCode(client, { code: params.get('code') ?? '', redirectUri: REDIRECT, codeVerifier: params.get('code_verifier') ?? '' })
+    const set = await (await grantsOf(app)).exchangeCode(client, { code: params.get('code') ?? '', redirectUri: REDIRECT, codeVerifier: params.get('code_verifier') ?? '' })
     return new URLSearchParams({ grant_type: 'refresh_token', refresh_token: set.refresh_token ?? '', client_id: 'swagger-ui' }).toString()
   })
 }

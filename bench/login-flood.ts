@@ -21,8 +21,8 @@ const USERS = Number(process.env.BENCH_USERS ?? 600)
 async function start (options: Partial<FastifyUsersOptions>) {
   const app = Fastify()
   await app.register(fastifyUsers, { issuer: 'http://127.0.0.1', store: memoryStore(), docs: { path: '/docs' }, ...options })
-  await app.usersService.register({ email: 'victim@example.com', password: PASSWORD })
-  for (let i = 0; i < USERS; i++) await app.usersService.register({ email: `legit${i}@example.com`, password: PASSWORD })
+  await app.users.manager.register({ email: 'victim@example.com', password: PASSWORD })
+  for (let i = 0; i < USERS; i++) await app.users.manager.register({ email: `legit${i}@example.com`, password: PASSWORD })
   await app.listen({ port: 0, host: '127.0.0.1' })
   return app
 }

@@ -43,7 +43,7 @@ await app.register(fastifyUsers, {
   ...(process.env.BENCH_HASH_CONCURRENCY ? { passwordHashing: { concurrency: Number(process.env.BENCH_HASH_CONCURRENCY) } } : {})
 })
 await app.ready()
-await app.usersService.register({ email: 'bench@example.com', password: PASSWORD })
+await app.users.manager.register({ email: 'bench@example.com', password: PASSWORD })
 await app.listen({ port: 0, host: '127.0.0.1' })
 const url = `http://127.0.0.1:${(app.server.address() as AddressInfo).port}`
 const body = new URLSearchParams({ grant_type: 'password', client_id: 'bench', username: 'bench@example.com', password: PASSWORD, scope: 'items:read' }).toString()

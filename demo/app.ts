@@ -107,8 +107,8 @@ export async function buildDemo ({ issuer, store, logger = false, serviceSecret,
   }
   app.decorate('demoServiceSecret', secret)
 
-  if (!await app.usersStore.getUserByEmail(DEMO_USER.email)) {
-    await app.usersService.register(DEMO_USER, { isVerified: true })
+  if (!await app.users.store.getUserByEmail(DEMO_USER.email)) {
+    await app.users.manager.register(DEMO_USER, { isVerified: true })
   }
 
   const items: { id: number, name: string }[] = [{ id: 1, name: 'first item' }]

@@ -10,7 +10,7 @@ const app = await buildDemo({ issuer, logger: { level: process.env.LOG_LEVEL ?? 
 await app.listen({ port, host })
 app.log.info(`Swagger UI: ${issuer}/docs  (Authorize → password or authorizationCode flow, client id "swagger-ui")`)
 app.log.info(`Demo user: ${DEMO_USER.email} / ${DEMO_USER.password}`)
-const providers = [...app.usersProviders.values()].map((p) => p.label).join(', ')
+const providers = app.users.providers.map((p) => p.label).join(', ')
 if (providers) app.log.info(`Sign-in providers on the login page: ${providers} (Demo IdP: any email, any password)`)
 app.log.info('Clients: "swagger-ui" (Swagger UI), "demo-cli" (public, loopback redirect http://127.0.0.1:<any port>/callback, PKCE)')
 if (!process.env.DEMO_SERVICE_SECRET) {

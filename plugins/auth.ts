@@ -1,11 +1,11 @@
-import fp from 'fastify-plugin'
-import type { FastifyReply, FastifyRequest, onRequestAsyncHookHandler, RouteOptions } from 'fastify'
+import type { FastifyInstance, FastifyReply, FastifyRequest, onRequestAsyncHookHandler, RouteOptions } from 'fastify'
 import type { User } from '../schemas/user.js'
-import type { StoredUser } from '../stores/types.js'
-import type { AccessTokenClaims } from '../services/tokens.js'
+import type { StoredUser, UserStore } from '../stores/types.js'
+import type { AccessTokenClaims, TokenService } from '../services/tokens.js'
 import { InvalidTokenError, signedInWithin } from '../services/tokens.js'
 import { toPublicUser } from '../services/users.js'
 import { ACCOUNT_SCOPE } from '../services/scopes.js'
+import type { UsersConfig } from './config.js'
 import { bearerChallenge, problem } from './errors.js'
 
 /** What a route needs, declared once in `config.auth`. */
@@ -18,7 +18,7 @@ export type AuthRequirement = true | {
   superuser?: boolean
   /**
    * Also accept tokens a client obtained for itself (client_credentials grant);
-   * request.user is null then, request.auth says which client it is.
+   * request.auth.user is null then, request.auth.clientId says which client it is.
    */
   clients?: boolean
   /**
@@ -35,32 +35,39 @@ export type AuthRequirement = true | {
   recentSignIn?: boolean | number
 }
 
+/** What a guarded route knows of its caller, at request.auth. */
 export interface RequestAuth {
-  claims: AccessTokenClaims
-  scopes: ReadonlySet<string>
-  clientId: string
+  /** The user the token acts for; null for a token a client got for itself (client_credentials). */
+  readonly user: User | null
+  readonly claims: Readonly<AccessTokenClaims>
+  readonly scopes: ReadonlySet<string>
+  readonly clientId: string
 }
 
-declare module 'fastify' {
-  interface FastifyContextConfig {
-    auth?: AuthRequirement
+/**
+ * The user is built from the stored record on first read: the conversion (ISO dates) cost
+ * a scope-only route a twelfth of its throughput (bench/RESULTS.md).
+ */
+class GuardedRequestAuth implements RequestAuth {
+  #stored: StoredUser | null
+  #user: User | null = null
+  readonly claims: Readonly<AccessTokenClaims>
+  readonly scopes: ReadonlySet<string>
+  readonly clientId: string
+  constructor (claims: Readonly<AccessTokenClaims>, scopes: ReadonlySet<string>, stored: StoredUser | null) {
+    this.claims = claims
+    this.scopes = scopes
+    this.clientId = claims.client_id
+    this.#stored = stored
   }
-  interface FastifyRequest {
-    /** The authenticated user on guarded routes, null elsewhere. */
-    user: User | null
-    /** The verified token behind request.user. */
-    auth: RequestAuth | null
-  }
-  interface FastifyInstance {
-    /** The guard behind `config.auth`, for wiring by hand (no OpenAPI security then). */
-    authenticate: (requirement?: AuthRequirement) => onRequestAsyncHookHandler
+
+  get user (): User | null {
+    if (this.#user === null && this.#stored !== null) this.#user = toPublicUser(this.#stored)
+    return this.#user
   }
 }
 
 const GUARDED = Symbol('fastify-users guarded')
-const STORED_USER = Symbol('fastify-users stored user')
-const PUBLIC_USER = Symbol('fastify-users public user')
-interface UserSlots { [STORED_USER]: StoredUser | null, [PUBLIC_USER]: User | null }
 
 const BEARER = /^Bearer +([A-Za-z0-9\-._~+/]+=*) *$/i
 
@@ -93,25 +100,19 @@ function normalize (requirement: AuthRequirement | undefined, where: string, rec
   return { scopes, verified, superuser, clients, account, maxAuthAge }
 }
 
-export default fp(async function usersAuthPlugin (app) {
-  const { usersTokens: tokens, usersStore: store, usersConfig: config } = app
+/** A request, not a requirement: the guard factory was given to Fastify as a hook. */
+function looksLikeRequest (value: unknown): boolean {
+  return typeof value === 'object' && value !== null && 'raw' in value && 'routeOptions' in value
+}
 
-  // request.user is built from the stored record on first read: the conversion (ISO
-  // dates) cost a scope-only route a twelfth of its throughput (bench/RESULTS.md).
-  app.decorateRequest(STORED_USER, null)
-  app.decorateRequest(PUBLIC_USER, null)
-  app.decorateRequest('user', {
-    getter (this: FastifyRequest) {
-      const slots = this as unknown as UserSlots
-      if (slots[PUBLIC_USER] === null && slots[STORED_USER] !== null) slots[PUBLIC_USER] = toPublicUser(slots[STORED_USER])
-      return slots[PUBLIC_USER]
-    },
-    setter (this: FastifyRequest, value: User | null) {
-      const slots = this as unknown as UserSlots
-      slots[PUBLIC_USER] = value
-      slots[STORED_USER] = null
-    }
-  })
+const UNCALLED = 'app.users.guard is a factory: call it, onRequest: [app.users.guard()] or [app.users.guard({ scopes: [...] })], or declare config.auth on the route'
+
+/**
+ * config.auth on every route: an onRoute hook puts the guard in front of the route and its
+ * requirement into the route's OpenAPI security. Returns the guard factory, for hand wiring.
+ */
+export function setupAuth (app: FastifyInstance, config: UsersConfig, store: UserStore, tokens: TokenService) {
+  if (app.hasRequestDecorator('auth')) throw new Error('fastify-users: request.auth is taken by another plugin; fastify-users keeps the verified token and its user there')
   app.decorateRequest('auth', null)
 
   function deny (reply: FastifyReply, status: 401 | 403, error: string | undefined, detail: string, scopes: string[] = [], maxAge?: number) {
@@ -123,7 +124,8 @@ export default fp(async function usersAuthPlugin (app) {
   }
 
   function guard (requirement?: AuthRequirement): onRequestAsyncHookHandler {
-    const need = normalize(requirement, 'authenticate()', config.recentSignInMaxAge)
+    if (looksLikeRequest(requirement)) throw new Error(`fastify-users: ${UNCALLED}`)
+    const need = normalize(requirement, 'app.users.guard()', config.recentSignInMaxAge)
     return async function fastifyUsersGuard (request: FastifyRequest, reply: FastifyReply) {
       const header = request.headers.authorization
       // A token seen before skips the parsing and the signature check (services/tokens.ts).
@@ -148,7 +150,7 @@ export default fp(async function usersAuthPlugin (app) {
         if (!need.clients) return deny(reply, 403, 'insufficient_scope', 'This route acts for a user; the token was issued to a client acting for itself')
         const missing = need.scopes.filter((s) => !granted.has(s))
         if (missing.length > 0) return deny(reply, 403, 'insufficient_scope', `Missing scope: ${missing.join(' ')}`, need.scopes)
-        request.auth = { claims, scopes: granted, clientId: claims.client_id }
+        request.auth = new GuardedRequestAuth(claims, granted, null)
         return
       }
       const user = await store.getUserById(claims.sub)
@@ -165,12 +167,9 @@ export default fp(async function usersAuthPlugin (app) {
       if (need.verified && !user.isVerified) {
         return reply.code(403).type('application/problem+json').send(problem(403, 'The email address is not verified', 'USER_NOT_VERIFIED'))
       }
-      (request as unknown as UserSlots)[STORED_USER] = user
-      request.auth = { claims, scopes: granted, clientId: claims.client_id }
+      request.auth = new GuardedRequestAuth(claims, granted, user)
     }
   }
-
-  app.decorate('authenticate', guard)
 
   // Fail closed: a route declared before this plugin finished loading (app.get right
   // after an un-awaited register) never reached the onRoute hook below. It is still
@@ -190,8 +189,12 @@ export default fp(async function usersAuthPlugin (app) {
 
   app.addHook('onRoute', (route: RouteOptions) => {
     const requirement = route.config?.auth
-    if (requirement === undefined || requirement === false as unknown) return
     const where = `${String(route.method)} ${route.url}`
+    for (const hook of ['onRequest', 'preParsing', 'preValidation', 'preHandler'] as const) {
+      const value: unknown = route[hook]
+      if (value === guard || (Array.isArray(value) && value.includes(guard))) throw new Error(`fastify-users: ${where}: ${hook}: ${UNCALLED}`)
+    }
+    if (requirement === undefined || requirement === false as unknown) return
     const need = normalize(requirement, where, config.recentSignInMaxAge)
     // Fastify copies config (symbol keys included) into request.routeOptions.config.
     route.config = { ...route.config, [GUARDED]: true } as RouteOptions['config']
@@ -209,8 +212,5 @@ export default fp(async function usersAuthPlugin (app) {
       }
     }
   })
-}, {
-  name: 'fastify-users-auth',
-  fastify: '5.x',
-  dependencies: ['fastify-users-config', 'fastify-users-store', 'fastify-users-tokens']
-})
+  return guard
+}

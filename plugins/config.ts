@@ -1,4 +1,3 @@
-import fp from 'fastify-plugin'
 import { Value } from '@sinclair/typebox/value'
 import { FastifyUsersOptionsSchema, type FastifyUsersOptions, type PasswordHashingOptions, type RateLimitOptions } from '../schemas/options.js'
 import type { User } from '../schemas/user.js'
@@ -64,12 +63,6 @@ export interface UsersConfig {
     introspect: string
     userinfo: string
     jwks: string
-  }
-}
-
-declare module 'fastify' {
-  interface FastifyInstance {
-    usersConfig: UsersConfig
   }
 }
 
@@ -183,7 +176,3 @@ export function resolveConfig (raw: unknown): UsersConfig {
     }
   }
 }
-
-export default fp(async function usersConfigPlugin (app, options: { raw: unknown }) {
-  app.decorate('usersConfig', resolveConfig(options.raw))
-}, { name: 'fastify-users-config', fastify: '5.x' })

@@ -1,6 +1,7 @@
-import fp from 'fastify-plugin'
 import cookie, { signerFactory } from '@fastify/cookie'
-import type { FastifyReply, FastifyRequest } from 'fastify'
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
+import type { TokenService } from '../services/tokens.js'
+import type { UsersConfig } from './config.js'
 
 export interface UsersCookies {
   /** The value of one of our signed cookies, or undefined when absent or forged. */
@@ -18,12 +19,6 @@ export interface UsersCookies {
   fromOwnOrigin (request: FastifyRequest): boolean
 }
 
-declare module 'fastify' {
-  interface FastifyInstance {
-    usersCookies: UsersCookies
-  }
-}
-
 /** Cookie names of ours; one place, so the app can see what we set. */
 export const COOKIES = {
   session: 'fastify_users_session',
@@ -34,15 +29,14 @@ export const COOKIES = {
  * Our cookies are signed with our own secrets, whatever @fastify/cookie's secret is:
  * the app may have registered it already, with its own or none.
  */
-export default fp(async function usersCookiesPlugin (app) {
-  const config = app.usersConfig
+export async function setupCookies (app: FastifyInstance, config: UsersConfig, tokens: TokenService): Promise<UsersCookies> {
   const issuerOrigin = new URL(config.issuer).origin
   if (!app.hasRequestDecorator('cookies')) await app.register(cookie)
-  const secrets = config.cookieSecret?.map((s) => Buffer.from(s)) ?? app.usersTokens.deriveSecrets('cookies')
+  const secrets = config.cookieSecret?.map((s) => Buffer.from(s)) ?? tokens.deriveSecrets('cookies')
   const signer = signerFactory(secrets)
   const path = config.prefix || '/'
 
-  app.decorate('usersCookies', {
+  return {
     read (request, name) {
       const raw = request.cookies[name]
       if (raw === undefined) return undefined
@@ -66,5 +60,5 @@ export default fp(async function usersCookiesPlugin (app) {
       if (origin === undefined) return true
       return origin === issuerOrigin || origin === `${request.protocol}://${request.host}`
     }
-  } satisfies UsersCookies)
-}, { name: 'fastify-users-cookies', fastify: '5.x', dependencies: ['fastify-users-config', 'fastify-users-tokens'] })
+  }
+}

@@ -65,7 +65,7 @@ export function problemErrorHandler (error: FastifyError, request: FastifyReques
   const later = retryLater(error)
   if (later) reply.header('retry-after', String(later.retryAfter))
   if (error instanceof StepUpRequiredError) {
-    reply.header('www-authenticate', bearerChallenge(request.server.usersConfig.issuer, {
+    reply.header('www-authenticate', bearerChallenge(request.server.users.config.issuer, {
       error: 'insufficient_user_authentication', description: error.message, maxAge: error.maxAge
     }))
   }

@@ -1,15 +1,9 @@
-import fp from 'fastify-plugin'
-import { createGrantService, type GrantService } from '../services/grants.js'
-import { createSessionService, type SessionService } from '../services/sessions.js'
+import { createGrantService } from '../services/grants.js'
+import { createSessionService } from '../services/sessions.js'
+import type { TokenService } from '../services/tokens.js'
 import { toPublicUser } from '../services/users.js'
 import type { StoredUser } from '../stores/types.js'
-
-declare module 'fastify' {
-  interface FastifyInstance {
-    usersGrants: GrantService
-    usersSessions: SessionService
-  }
-}
+import type { PublicUsersConfig } from './context.js'
 
 /** OIDC Core §5.4: what each scope lets the client see of the user. */
 export function userClaims (user: StoredUser, scopes: string[]): Record<string, unknown> {
@@ -22,17 +16,18 @@ export function userClaims (user: StoredUser, scopes: string[]): Record<string, 
   return claims
 }
 
-export default fp(async function usersGrantsPlugin (app) {
-  const config = app.usersConfig
-  app.decorate('usersGrants', createGrantService({
+/** Codes, refresh-token families and browser sessions. */
+export function setupGrants (config: PublicUsersConfig, tokens: TokenService) {
+  const grants = createGrantService({
     store: config.store,
-    tokens: app.usersTokens,
+    tokens,
     codeTtl: config.codeTtl,
     refreshIdleTtl: config.refreshTokenIdleTtl,
     refreshAbsoluteTtl: config.refreshTokenAbsoluteTtl,
     accessTokenTtl: config.accessTokenTtl,
     allowedScopes: async (user) => config.allowedScopes(toPublicUser(user)),
     userClaims
-  }))
-  app.decorate('usersSessions', createSessionService({ store: config.store, ttl: config.sessionTtl }))
-}, { name: 'fastify-users-grants', fastify: '5.x', dependencies: ['fastify-users-config', 'fastify-users-store', 'fastify-users-tokens'] })
+  })
+  const sessions = createSessionService({ store: config.store, ttl: config.sessionTtl })
+  return { grants, sessions }
+}

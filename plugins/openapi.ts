@@ -1,7 +1,8 @@
-import fp from 'fastify-plugin'
+import type { FastifyInstance } from 'fastify'
 import swagger from '@fastify/swagger'
 import swaggerUi from '@fastify/swagger-ui'
 import { redactingLogSerializers } from './log-redaction.js'
+import type { UsersConfig } from './config.js'
 
 /** Swagger UI's built-in OAuth client, public and first-party. */
 export const SWAGGER_UI_CLIENT_ID = 'swagger-ui'
@@ -11,8 +12,7 @@ export const SWAGGER_UI_CLIENT_ID = 'swagger-ui'
  * oauth2 security scheme points at our endpoints and lists every scope that options
  * and routes declare, and Swagger UI's Authorize dialog is preset with our client.
  */
-export default fp(async function usersOpenapiPlugin (app) {
-  const config = app.usersConfig
+export async function setupOpenapi (app: FastifyInstance, config: UsersConfig) {
   if (config.docs === false) return
   const docs = config.docs
 
@@ -78,4 +78,4 @@ export default fp(async function usersOpenapiPlugin (app) {
       uiConfig: { persistAuthorization: false }
     })
   })
-}, { name: 'fastify-users-openapi', fastify: '5.x', dependencies: ['fastify-users-config'] })
+}

@@ -1,7 +1,6 @@
 import { setTimeout as sleep } from 'node:timers/promises'
-import fp from 'fastify-plugin'
 import rateLimit from '@fastify/rate-limit'
-import type { FastifyRequest } from 'fastify'
+import type { FastifyInstance, FastifyRequest } from 'fastify'
 import type { LimitSetting, RateLimitOptions } from '../schemas/options.js'
 import { ServiceBusyError, TooManyRequestsError } from '../services/errors.js'
 import { normalizeEmail } from '../stores/types.js'
@@ -17,12 +16,6 @@ export interface UsersLimits {
    * `attempt`; a failed attempt (null) counts against the account's budgets.
    */
   signIn<T> (request: FastifyRequest, account: string, attempt: () => Promise<T | null>): Promise<T | null>
-}
-
-declare module 'fastify' {
-  interface FastifyInstance {
-    usersLimits: UsersLimits
-  }
 }
 
 const MINUTE = 60
@@ -54,8 +47,7 @@ interface Counted { count: number, retryAfter: number }
  * that several instances share them. Registered inside our routes' scope, so that the app's
  * own @fastify/rate-limit (if any) is not disturbed.
  */
-export default fp(async function usersRateLimitPlugin (app) {
-  const options: RateLimitOptions | false = app.usersConfig.rateLimit
+export async function setupRateLimit (app: FastifyInstance, options: RateLimitOptions | false): Promise<UsersLimits> {
   if (!app.hasDecorator('createRateLimit')) {
     await app.register(rateLimit, {
       global: false,
@@ -126,7 +118,7 @@ export default fp(async function usersRateLimitPlugin (app) {
     throw new TooManyRequestsError(retryAfter, `Too many ${what}; try again in ${retryAfter} seconds`)
   }
 
-  app.decorate('usersLimits', {
+  return {
     async hit (name, request) {
       const limit = addressLimits[name]
       if (limit === undefined) return
@@ -154,5 +146,5 @@ export default fp(async function usersRateLimitPlugin (app) {
       }
       return result
     }
-  } satisfies UsersLimits)
-}, { name: 'fastify-users-rate-limit', fastify: '5.x', dependencies: ['fastify-users-config'] })
+  }
+}

@@ -1,36 +1,27 @@
-import fp from 'fastify-plugin'
-import { StoreUnavailableError, type UserStore } from '../stores/types.js'
-import { createUserService, type UserService } from '../services/users.js'
+import type { FastifyInstance } from 'fastify'
+import { StoreUnavailableError } from '../stores/types.js'
+import { createUserService } from '../services/users.js'
 import { createPasswordHasher } from '../services/password.js'
+import type { UsersConfig } from './config.js'
+import type { UsersReadiness } from './context.js'
 
 // A well-formed id (an ObjectId's hex form) that no user has.
 const NO_SUCH_USER = '000000000000000000000000'
 
-declare module 'fastify' {
-  interface FastifyInstance {
-    usersStore: UserStore
-    usersService: UserService
-    /**
-     * Whether the store answers, for the app's readiness route: 'down' while it is out of
-     * reach (StoreUnavailableError), 'up' otherwise. One indexed lookup of a user that does not exist.
-     */
-    usersReadiness: () => Promise<{ store: 'up' | 'down' }>
-  }
-}
-
-export default fp(async function usersStorePlugin (app) {
-  const { store, passwordPolicy, onAfterRegister, recentSignInMaxAge, passwordHashing } = app.usersConfig
+/** Opens the store (closed with the app) and builds the user service on it. */
+export async function setupStore (app: FastifyInstance, config: UsersConfig) {
+  const { store, passwordPolicy, onAfterRegister, recentSignInMaxAge, passwordHashing } = config
   await store.init()
-  app.decorate('usersStore', store)
-  app.decorate('usersService', createUserService({ store, passwordPolicy, onAfterRegister, recentSignInMaxAge, hasher: createPasswordHasher(passwordHashing) }))
-  app.decorate('usersReadiness', async () => {
+  app.addHook('onClose', async () => { await store.close() })
+  const manager = createUserService({ store, passwordPolicy, onAfterRegister, recentSignInMaxAge, hasher: createPasswordHasher(passwordHashing) })
+  async function ready (): Promise<UsersReadiness> {
     try {
       await store.getUserById(NO_SUCH_USER)
-      return { store: 'up' as const }
+      return { store: 'up' }
     } catch (err) {
-      if (err instanceof StoreUnavailableError) return { store: 'down' as const }
+      if (err instanceof StoreUnavailableError) return { store: 'down' }
       throw err
     }
-  })
-  app.addHook('onClose', async () => { await store.close() })
-}, { name: 'fastify-users-store', fastify: '5.x', dependencies: ['fastify-users-config'] })
+  }
+  return { store, manager, ready }
+}

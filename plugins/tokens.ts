@@ -1,7 +1,8 @@
-import fp from 'fastify-plugin'
+import type { FastifyBaseLogger } from 'fastify'
 import type { UserStore } from '../stores/types.js'
+import type { UsersConfig } from './config.js'
 import { generateSigningKey, importSigningKey, toSigningKey, type SigningKey } from '../services/keys.js'
-import { createTokenService, type TokenService } from '../services/tokens.js'
+import { createTokenService } from '../services/tokens.js'
 
 /** Rotation of the keys kept in the store (keys given in options rotate with the options). */
 export interface UsersKeys {
@@ -11,39 +12,32 @@ export interface UsersKeys {
   retire (kid: string): Promise<boolean>
 }
 
-declare module 'fastify' {
-  interface FastifyInstance {
-    usersTokens: TokenService
-    usersKeys: UsersKeys
-  }
-}
-
 async function storedKeys (store: UserStore): Promise<SigningKey[]> {
   return (await store.listSigningKeys()).map(toSigningKey)
 }
 
-export default fp(async function usersTokensPlugin (app) {
-  const { store, signingKeys, signingAlgorithm, issuer, audience, accessTokenTtl } = app.usersConfig
-  let keys: SigningKey[]
+/** The key set (from options, or kept in the store) and the token service signing with it. */
+export async function setupTokens (config: UsersConfig, log: FastifyBaseLogger) {
+  const { store, signingKeys, signingAlgorithm, issuer, audience, accessTokenTtl } = config
+  let keySet: SigningKey[]
   let reloadKeys: (() => Promise<SigningKey[]>) | undefined
   if (signingKeys) {
     // Keys from options are the operator's to rotate: they are never written to the store.
-    keys = (await Promise.all(signingKeys.map(importSigningKey))).map(toSigningKey)
+    keySet = (await Promise.all(signingKeys.map(importSigningKey))).map(toSigningKey)
   } else {
-    keys = await storedKeys(store)
-    if (keys.length === 0) {
+    keySet = await storedKeys(store)
+    if (keySet.length === 0) {
       await store.addSigningKey(await generateSigningKey(signingAlgorithm))
       // Read back: when instances start together, all of them settle on the newest key.
-      keys = await storedKeys(store)
-      app.log.info({ kid: keys[0]?.kid }, 'fastify-users: generated a signing key and kept it in the store')
+      keySet = await storedKeys(store)
+      log.info({ kid: keySet[0]?.kid }, 'fastify-users: generated a signing key and kept it in the store')
     }
     reloadKeys = () => storedKeys(store)
   }
-  const tokens = createTokenService({ issuer, audience, accessTokenTtl, keys, reloadKeys })
-  app.decorate('usersTokens', tokens)
+  const tokens = createTokenService({ issuer, audience, accessTokenTtl, keys: keySet, reloadKeys })
 
   const fromOptions = () => new Error('fastify-users: signing keys come from options; rotate them there')
-  app.decorate('usersKeys', {
+  const keys: UsersKeys = {
     async rotate () {
       if (signingKeys) throw fromOptions()
       const key = await generateSigningKey(signingAlgorithm)
@@ -58,5 +52,6 @@ export default fp(async function usersTokensPlugin (app) {
       tokens.setKeys(await storedKeys(store))
       return removed
     }
-  } satisfies UsersKeys)
-}, { name: 'fastify-users-tokens', fastify: '5.x', dependencies: ['fastify-users-config', 'fastify-users-store'] })
+  }
+  return { tokens, keys }
+}

@@ -119,7 +119,7 @@ test('takeover through a third-party token: every account route is 403; a provid
   const third = await signIn(s, browser, 'gallery', 'openid', email)
   assert.ok(third.loginPage && third.consentPage, 'login and consent pages shown')
   assert.doesNotMatch(third.consentPage, /account:manage|Manage your account/)
-  const victim = await s.app.usersStore.getUserByEmail(email)
+  const victim = await s.app.users.store.getUserByEmail(email)
   assert.ok(victim)
   assert.equal(victim.hashedPassword, null, 'a provider-only user')
   assert.equal((await s.app.inject({ url: '/users/me', headers: bearer(third.token) })).statusCode, 200, 'reading is fine')
@@ -130,16 +130,16 @@ test('takeover through a third-party token: every account route is 403; a provid
   assert.doesNotMatch(asking.consentPage, /account:manage/)
   for (const res of await Promise.all(accountRoutes(s, asking.token))) assertInsufficientScope(res)
   // Nothing changed: no password, same email, the provider account still linked.
-  const after = await s.app.usersStore.getUserByEmail(email)
+  const after = await s.app.users.store.getUserByEmail(email)
   assert.deepEqual(after, victim)
-  assert.deepEqual((await s.app.usersStore.listOAuthAccounts(victim.id)).map((a) => a.accountId), [demoIdpSubject(email)])
+  assert.deepEqual((await s.app.users.store.listOAuthAccounts(victim.id)).map((a) => a.accountId), [demoIdpSubject(email)])
 
   // The first-party app's token, from a sign-in that has grown old: a step-up challenge.
   const web = await signIn(s, browser, 'web', 'openid', email)
   assert.equal(web.loginPage, false, 'the browser session signed in at once')
   await ageSignIns()
   for (const res of await Promise.all(accountRoutes(s, web.token))) assertStepUp(res)
-  assert.deepEqual(await s.app.usersStore.getUserByEmail(email), victim)
+  assert.deepEqual(await s.app.users.store.getUserByEmail(email), victim)
 
   // The client answers the challenge: the same flow with max_age signs in again, through the IdP.
   const again = await signIn(s, browser, 'web', 'openid', email, { max_age: String(MAX_AGE) })
@@ -177,7 +177,7 @@ test('a user with a password: a first-party token changes the email with current
   const wrong = await patch({ email: 'ada.three@example.com', currentPassword: 'not the password' })
   assert.equal(wrong.statusCode, 400)
   assert.equal(wrong.json().code, 'UPDATE_USER_INVALID_PASSWORD')
-  assert.equal((await s.app.usersStore.getUserById(reg.json().id))?.email, 'ada.two@example.com', 'nothing changed')
+  assert.equal((await s.app.users.store.getUserById(reg.json().id))?.email, 'ada.two@example.com', 'nothing changed')
   const proven = await patch({ email: 'ada.three@example.com', currentPassword: PASSWORD })
   assert.equal(proven.statusCode, 200, proven.body)
   assert.equal(proven.json().email, 'ada.three@example.com')

@@ -354,7 +354,7 @@ test('wrong password: 401 login page again, no session cookie; unknown user alik
 test('an inactive user cannot sign in', async (t) => {
   const app = await build(t)
   const user = await register(app, 'ada@example.com')
-  await app.usersStore.updateUser(user.id, { isActive: false })
+  await app.users.store.updateUser(user.id, { isActive: false })
   const browser = new Browser(app)
   const res = await browser.submitLogin(await browser.get(codeRequest('swagger-ui', SWAGGER_REDIRECT).path), 'ada@example.com')
   assertPage(res, 401)

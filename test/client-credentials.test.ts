@@ -13,8 +13,8 @@ async function appWithService (t: Parameters<typeof build>[0]) {
       { clientId: 'other', clientSecret: SECRET, grantTypes: ['client_credentials'] }
     ],
     routes: (app: FastifyInstance) => {
-      app.get('/jobs', { config: { auth: { scopes: ['items:read'], clients: true } } }, async (request) => ({ client: request.auth?.clientId, user: request.user }))
-      app.get('/mine', { config: { auth: { scopes: ['items:read'] } } }, async (request) => ({ user: request.user?.email }))
+      app.get('/jobs', { config: { auth: { scopes: ['items:read'], clients: true } } }, async (request) => ({ client: request.auth?.clientId, user: request.auth?.user }))
+      app.get('/mine', { config: { auth: { scopes: ['items:read'] } } }, async (request) => ({ user: request.auth?.user?.email }))
     }
   })
 }

@@ -11,12 +11,12 @@ interface OpenApiDoc {
 
 const routes = (app: import('fastify').FastifyInstance) => {
   app.get('/open', async () => ({ ok: true }))
-  app.get('/any', { config: { auth: true } }, async (request) => ({ email: request.user?.email, scopes: [...request.auth?.scopes ?? []] }))
+  app.get('/any', { config: { auth: true } }, async (request) => ({ email: request.auth?.user?.email, scopes: [...request.auth?.scopes ?? []] }))
   app.get('/read', { config: { auth: { scopes: ['items:read'] } } }, async () => ({ ok: true }))
   app.get('/both', { config: { auth: { scopes: ['items:read', 'items:write'] } } }, async () => ({ ok: true }))
   app.get('/verified', { config: { auth: { verified: true } } }, async () => ({ ok: true }))
   app.get('/admin', { config: { auth: { superuser: true } } }, async () => ({ ok: true }))
-  app.get('/hand', { onRequest: app.authenticate({ scopes: ['items:read'] }) }, async (request) => ({ id: request.user?.id }))
+  app.get('/hand', { onRequest: app.users.guard({ scopes: ['items:read'] }) }, async (request) => ({ id: request.auth?.user?.id }))
 }
 
 test('no token: 401 with a Bearer challenge and no error code (RFC 6750 §3.1)', async (t) => {
@@ -59,7 +59,7 @@ test('scopes: the token must carry every scope the route declares, else 403 insu
 test('verified and superuser requirements answer 403 to users without them', async (t) => {
   const app = await build(t, { routes })
   await register(app, 'ada@example.com')
-  await app.usersService.register({ email: 'root@example.com', password: 'correct horse battery' }, { isSuperuser: true, isVerified: true })
+  await app.users.manager.register({ email: 'root@example.com', password: 'correct horse battery' }, { isSuperuser: true, isVerified: true })
   const ada = { authorization: `Bearer ${(await passwordToken(app, 'ada@example.com')).access_token}` }
   const root = { authorization: `Bearer ${(await passwordToken(app, 'root@example.com')).access_token}` }
   const verified = await app.inject({ url: '/verified', headers: ada })
@@ -77,8 +77,8 @@ test('a deactivated or deleted user is refused at once, though the token is stil
   const adaAuth = { authorization: `Bearer ${(await passwordToken(app, 'ada@example.com')).access_token}` }
   const bobAuth = { authorization: `Bearer ${(await passwordToken(app, 'bob@example.com')).access_token}` }
   assert.equal((await app.inject({ url: '/any', headers: adaAuth })).statusCode, 200)
-  await app.usersStore.updateUser(ada.id, { isActive: false })
-  await app.usersStore.deleteUser(bob.id)
+  await app.users.store.updateUser(ada.id, { isActive: false })
+  await app.users.store.deleteUser(bob.id)
   for (const headers of [adaAuth, bobAuth]) {
     const res = await app.inject({ url: '/any', headers })
     assert.equal(res.statusCode, 401)
@@ -166,20 +166,38 @@ test('a token the guard has seen stops working when it expires (verified tokens 
   assert.match(res.headers['www-authenticate'] as string, /error="invalid_token", error_description="The access token expired"/)
 })
 
-test('request.user is the public user, built once per request; a handler may replace it', async (t) => {
+test('request.auth.user is the public user, built once per request and read-only', async (t) => {
   const app = await build(t, {
     routes: (a) => {
       routes(a)
       a.get('/twice', { config: { auth: true } }, async (request) => {
-        const first = request.user
-        const same = first === request.user
-        request.user = null
-        return { same, keys: Object.keys(first ?? {}).sort(), after: request.user }
+        const first = request.auth?.user
+        const same = first === request.auth?.user
+        // A handler cannot make the request act for someone else.
+        assert.throws(() => { (request.auth as { user: unknown }).user = null }, TypeError)
+        return { same, keys: Object.keys(first ?? {}).sort(), after: request.auth?.user?.email }
       })
     }
   })
   await register(app, 'ada@example.com')
   const { access_token: token } = await passwordToken(app, 'ada@example.com')
   const res = await app.inject({ url: '/twice', headers: { authorization: `Bearer ${token}` } })
-  assert.deepEqual(res.json(), { same: true, keys: ['createdAt', 'email', 'id', 'isActive', 'isSuperuser', 'isVerified', 'updatedAt'], after: null })
+  assert.deepEqual(res.json(), { same: true, keys: ['createdAt', 'email', 'id', 'isActive', 'isSuperuser', 'isVerified', 'updatedAt'], after: 'ada@example.com' })
+})
+
+test('the guard factory handed to Fastify uncalled fails at start-up, naming the route and the fix', async (t) => {
+  for (const hook of ['onRequest', 'preHandler'] as const) {
+    const app = Fastify()
+    t.after(() => app.close())
+    await app.register(fastifyUsers, { issuer: ISSUER, store: memoryStore() })
+    assert.throws(
+      () => app.get('/items', { [hook]: [app.users.guard] as never }, async () => ({ ok: true })),
+      (err: Error) => err.message.includes(`GET /items: ${hook}: app.users.guard is a factory: call it`)
+    )
+  }
+  // Called with a request by some other wiring, it says the same instead of guarding nothing.
+  const app = Fastify()
+  t.after(() => app.close())
+  await app.register(fastifyUsers, { issuer: ISSUER, store: memoryStore() })
+  assert.throws(() => app.users.guard({ raw: {}, routeOptions: {} } as never), /app\.users\.guard is a factory/)
 })

@@ -26,7 +26,7 @@ async function twoInstances (t: TestContext): Promise<[FastifyInstance, FastifyI
   }
   const a = await start()
   const b = await start()
-  await a.usersService.register({ email: 'ada@example.com', password: PASSWORD })
+  await a.users.manager.register({ email: 'ada@example.com', password: PASSWORD })
   return [a, b]
 }
 
@@ -59,7 +59,7 @@ test('a refresh race across A and B has one winner, and the family is revoked', 
 test('a key rotated on A signs tokens that B verifies', async (t) => {
   const [a, b] = await twoInstances(t)
   const before = await passwordToken(a)
-  const kid = await a.usersKeys.rotate()
+  const kid = await a.users.keys.rotate()
   const after = await passwordToken(a)
   assert.equal(JSON.parse(Buffer.from(after.split('.')[0] as string, 'base64url').toString()).kid, kid)
   assert.equal((await me(b, after)).statusCode, 200, 'B learns the new key from the store')

@@ -8,13 +8,13 @@ import { build, ISSUER, passwordToken, register } from './support/app.js'
 async function appWithRoute (t: Parameters<typeof build>[0]) {
   return build(t, {
     routes: (app) => {
-      app.get('/items', { config: { auth: { scopes: ['items:read'] } } }, async (request) => ({ user: request.user?.email }))
+      app.get('/items', { config: { auth: { scopes: ['items:read'] } } }, async (request) => ({ user: request.auth?.user?.email }))
     }
   })
 }
 
 async function ourKey (app: FastifyInstance) {
-  const [stored] = await app.usersStore.listSigningKeys()
+  const [stored] = await app.users.store.listSigningKeys()
   assert.ok(stored)
   return { kid: stored.kid, privateJwk: stored.privateJwk }
 }
@@ -124,7 +124,7 @@ test('keys given in the options sign, and the store is not asked to keep them', 
   const { access_token: token } = await passwordToken(app, 'ada@example.com')
   const header = JSON.parse(Buffer.from(token.split('.')[0] ?? '', 'base64url').toString())
   assert.deepEqual(header, { alg: 'ES256', typ: 'at+jwt', kid: 'ops-2026' })
-  assert.deepEqual(await app.usersStore.listSigningKeys(), [])
+  assert.deepEqual(await app.users.store.listSigningKeys(), [])
   const jwks = (await app.inject({ url: '/.well-known/jwks.json' })).json()
   assert.deepEqual(jwks.keys.map((k: { kid: string, crv: string }) => [k.kid, k.crv]), [['ops-2026', 'P-256']])
   const me = await app.inject({ url: '/users/me', headers: { authorization: `Bearer ${token}` } })

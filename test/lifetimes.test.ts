@@ -4,6 +4,7 @@ import { createHash, randomBytes } from 'node:crypto'
 import type { FastifyInstance } from 'fastify'
 import { hashToken } from '../services/secrets.js'
 import { build, form, FORM, register } from './support/app.js'
+import { grantsOf } from './support/grants.js'
 import { authorizeCode, authorizePath, pkce, redirectParams, SWAGGER_REDIRECT } from './support/oauth.js'
 
 const REDIRECT = 'http://localhost:3000/docs/static/oauth2-redirect.html'
@@ -11,11 +12,11 @@ const HOUR = 3600_000
 
 /** The token endpoint's side of a code flow; the code comes from the grant service, as the authorize route issues it. */
 async function codeFlowTokens (app: FastifyInstance) {
-  const user = await app.usersStore.getUserByEmail('ada@example.com')
-  const client = app.usersConfig.clients.get('swagger-ui')
+  const user = await app.users.store.getUserByEmail('ada@example.com')
+  const client = app.users.config.clients.get('swagger-ui')
   assert.ok(user && client)
   const verifier = randomBytes(32).toString('base64url')
-  const code = await app.usersGrants.issueCode({
+  const code = await (await grantsOf(app)).issueCode({
     client,
     user,
     scopes: ['items:read'],
@@ -88,7 +89,7 @@ test('codes a signed-in browser asks for and never redeems leave nothing behind 
     }))
     unredeemed.push(redirectParams(res, SWAGGER_REDIRECT).get('code') as string)
   }
-  const store = app.usersStore
+  const store = app.users.store
   const familyOf = async (code: string) => (await store.getGrant(hashToken(code), new Date()))?.familyId as string
   const families = await Promise.all(unredeemed.map(familyOf))
   for (const familyId of families) {

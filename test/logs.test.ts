@@ -45,7 +45,7 @@ test('passwords, tokens, keys and what authorization requests carry never reach 
   assert.equal((await app.inject({ url: `/oauth/authorize?${request}` })).statusCode, 200)
   const start = await app.inject({ url: `/auth/demo-idp/authorize?${new URLSearchParams({ authorize_query: request }).toString()}` })
   assert.equal(start.statusCode, 302)
-  const [key] = await app.usersStore.listSigningKeys()
+  const [key] = await app.users.store.listSigningKeys()
   const log = lines.join('')
   assert.ok(lines.length > 5, 'the logger wrote something')
   assert.match(log, /\/auth\/demo-idp\/authorize/, 'the provider-login start was logged')

@@ -510,7 +510,7 @@ test('session fixation: a session cookie planted before login is replaced at log
     // The code issued to the victim's browser is the victim's.
     const a = await authorizeCode(app, { browser: victim })
     const tokens = (await exchange(app, a)).json()
-    const ada = await app.usersStore.getUserByEmail('ada@example.com')
+    const ada = await app.users.store.getUserByEmail('ada@example.com')
     assert.equal((await introspect(app, tokens.access_token) as { sub?: string }).sub, ada?.id)
 
     // Whoever holds the planted value has no session.

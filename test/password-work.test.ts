@@ -9,7 +9,7 @@ const PASSWORD = 'correct horse battery'
 
 test('a flood of password work past the queue gets 503 with Retry-After at once; what was admitted completes; nothing half-made', async (t) => {
   const app = await build(t, { passwordHashing: { concurrency: 1, queue: 2 }, rateLimit: false })
-  await app.usersService.register({ email: 'ada@example.com', password: PASSWORD })
+  await app.users.manager.register({ email: 'ada@example.com', password: PASSWORD })
 
   const grants = await Promise.all(Array.from({ length: 12 }, () => app.inject({
     method: 'POST', url: '/oauth/token', headers: FORM, payload: form({ grant_type: 'password', client_id: 'swagger-ui', username: 'ada@example.com', password: PASSWORD })
@@ -28,7 +28,7 @@ test('a flood of password work past the queue gets 503 with Retry-After at once;
     method: 'POST', url: '/auth/register', payload: { email: `user${i}@example.com`, password: PASSWORD }
   })))
   for (const [i, r] of registrations.entries()) {
-    const stored = await app.usersStore.getUserByEmail(`user${i}@example.com`)
+    const stored = await app.users.store.getUserByEmail(`user${i}@example.com`)
     if (r.statusCode === 201) {
       assert.ok(stored, 'a 201 made its user')
     } else {

@@ -142,7 +142,7 @@ test('a first login through the provider creates the user and links the account;
   assert.deepEqual(s.logins.map((l) => [l.user.id, l.info.created, l.info.linked]), [[user.id, true, false], [user.id, false, false]])
   assert.equal(s.registered.length, 1)
   // A user made by a provider has no password: the password grant cannot sign it in.
-  const stored = await s.app.usersStore.getUserById(user.id)
+  const stored = await s.app.users.store.getUserById(user.id)
   assert.equal(stored?.hashedPassword, null)
 })
 
@@ -214,11 +214,11 @@ test('state: from another browser, tampered, missing or replayed is refused, and
   // Login CSRF: the genuine callback in another browser (an attacker's code in a victim's
   // browser, or the reverse): refused, and the state is not used up by it.
   assertPage(await new WebBrowser().request(genuine), 400, /not started from this browser/)
-  assert.equal(await s.app.usersStore.getUserByEmail(email), null)
+  assert.equal(await s.app.users.store.getUserByEmail(email), null)
 
   const done = await browser.follow(genuine, [s.issuer])
   assert.ok(done.location?.startsWith(CLIENT_REDIRECT), `${done.status} ${done.body.slice(0, 300)}`)
-  assert.ok(await s.app.usersStore.getUserByEmail(email))
+  assert.ok(await s.app.users.store.getUserByEmail(email))
   assert.equal(browser.cookie('fastify_users_idp_state'), undefined, 'the flow cookies go once the state is used')
   assert.equal(browser.cookie('fastify_users_idp_verifier'), undefined)
 
@@ -236,7 +236,7 @@ test('state: from another browser, tampered, missing or replayed is refused, and
     const forged = new URL(own)
     change(forged)
     assertPage(await b.request(forged), 400, /not started from this browser/)
-    assert.equal(await s.app.usersStore.getUserByEmail(other), null)
+    assert.equal(await s.app.users.store.getUserByEmail(other), null)
   }
   assert.ok((await b.follow(own, [s.issuer])).location?.startsWith(CLIENT_REDIRECT))
   assert.equal(s.registered.length, 2)
@@ -274,10 +274,10 @@ test('id_token: a wrong nonce, audience, issuer or signature is refused and crea
     const end = await browser.follow(callback, [s.issuer])
     if (accepted) {
       assert.ok(end.location?.startsWith(CLIENT_REDIRECT), `${name}: ${end.status} ${end.body.slice(0, 300)}`)
-      assert.ok(await s.app.usersStore.getUserByEmail(email), name)
+      assert.ok(await s.app.users.store.getUserByEmail(email), name)
     } else {
       assertPage(end, 502, /could not be verified/)
-      assert.equal(await s.app.usersStore.getUserByEmail(email), null, name)
+      assert.equal(await s.app.users.store.getUserByEmail(email), null, name)
       assert.equal(browser.cookie('fastify_users_session'), undefined, `${name}: no session`)
     }
   }
@@ -295,7 +295,7 @@ test('linking by email: never for an email the provider has not verified; for a 
   assert.deepEqual((await me(s, unverified.token, '/users/me/oauth-accounts')).json(), [])
 
   const verified = await passwordUser(s, 'dave@example.com')
-  await s.app.usersStore.updateUser(verified.user.id, { isVerified: true })
+  await s.app.users.store.updateUser(verified.user.id, { isVerified: true })
   const tokens = await providerLogin(s, new WebBrowser(), 'dave@example.com')
   assert.equal((await me(s, tokens.access_token)).json().id, verified.user.id)
   assert.deepEqual(s.logins.at(-1)?.info, { provider: 'idp', accountId: demoIdpSubject('dave@example.com'), created: false, linked: true })
@@ -321,7 +321,7 @@ test('pre-registration takeover: a user registered with the owner\'s address but
   assert.equal(browser.cookie('fastify_users_session'), undefined, 'the browser is not signed in as anyone')
   // Nothing was linked or created: the attacker's user has no provider account.
   assert.deepEqual((await me(s, attacker.token, '/users/me/oauth-accounts')).json(), [])
-  assert.equal(await s.app.usersStore.getOAuthAccount('idp', demoIdpSubject('victim@example.com')), null)
+  assert.equal(await s.app.users.store.getOAuthAccount('idp', demoIdpSubject('victim@example.com')), null)
   assert.deepEqual(s.logins, [])
   assert.deepEqual(s.registered.map((u) => u.id), [attacker.user.id])
 })
@@ -336,7 +336,7 @@ test('provider emails pass the check registration applies: look-alikes, trailing
     assertPage(end, 400, /Email address not accepted/)
     assert.doesNotMatch(end.body, /<img/, 'the address is not echoed')
     assert.equal(browser.cookie('fastify_users_session'), undefined, `${JSON.stringify(email)}: not signed in`)
-    assert.equal(await s.app.usersStore.getOAuthAccount('idp', demoIdpSubject(email)), null, `${JSON.stringify(email)}: nothing linked`)
+    assert.equal(await s.app.users.store.getOAuthAccount('idp', demoIdpSubject(email)), null, `${JSON.stringify(email)}: nothing linked`)
   }
   assert.deepEqual(s.registered.map((u) => u.id), [demo.user.id], 'no user was created')
   assert.deepEqual(s.logins, [])
@@ -399,7 +399,7 @@ test('provider errors end on a page and create nothing: cancelled at the provide
   const { callback } = await toCallback(s, b2, email)
   await s.closeIdp()
   assertPage(await b2.follow(callback, [s.issuer]), 502, /could not be reached/)
-  assert.equal(await s.app.usersStore.getUserByEmail(email), null)
+  assert.equal(await s.app.users.store.getUserByEmail(email), null)
 })
 
 test('a tampered pending request at the provider button ends on a page, nothing stored', async (t) => {
@@ -424,7 +424,7 @@ test('a provider-login start keeps only the parameters we know of the pending re
   const padded = await start({ ...pending, padding: 'x'.repeat(6000) })
   assert.equal(padded.statusCode, 302)
   const state = new URL(padded.headers.location as string).searchParams.get('state') ?? ''
-  const stored = await s.app.usersStore.consumeUpstreamState(hashToken(state), new Date())
+  const stored = await s.app.users.store.consumeUpstreamState(hashToken(state), new Date())
   assert.equal(stored?.authorizeQuery, new URLSearchParams(pending).toString(), 'unknown parameters are not kept')
 
   // Within each parameter's bound, yet over the whole bound once percent-encoded.
@@ -457,7 +457,7 @@ test('RFC 9207: an answer naming another issuer, or none, is refused before the 
     assert.equal(url.searchParams.get('iss'), s.idpIssuer)
     change(url)
     assertPage(await browser.request(url), 400, /does not come from Test IdP/)
-    assert.equal(await s.app.usersStore.getUserByEmail(email), null)
+    assert.equal(await s.app.users.store.getUserByEmail(email), null)
   }
 })
 
@@ -465,7 +465,7 @@ test('upstream tokens: stored encrypted under oauthTokenKey, handed to the app o
   const s = await setup(t, { key: randomBytes(32).toString('base64url') })
   const tokens = await providerLogin(s, new WebBrowser(), 'tokens@example.org')
   const user = (await me(s, tokens.access_token)).json() as User
-  const [account] = await s.app.usersStore.listOAuthAccounts(user.id)
+  const [account] = await s.app.users.store.listOAuthAccounts(user.id)
   assert.ok(account?.accessToken && account.refreshToken && account.expiresAt)
   // Compact JWE (dir, A256GCM): five parts, the header says so, the token is not in it.
   for (const sealed of [account.accessToken, account.refreshToken]) {
@@ -474,21 +474,21 @@ test('upstream tokens: stored encrypted under oauthTokenKey, handed to the app o
   }
 
   const userinfo = async (token: string) => fetch(`${s.idpIssuer}/me`, { headers: { authorization: `Bearer ${token}` } })
-  const upstream = await s.app.usersOAuth.upstreamAccessToken(user.id, 'idp')
+  const upstream = await s.app.users.accounts.upstreamAccessToken(user.id, 'idp')
   assert.ok(upstream)
   assert.equal((await userinfo(upstream)).status, 200, 'the token handed out is the provider\'s own')
 
   // Expired (as far as we know): the next request refreshes it at the provider.
-  await s.app.usersStore.updateOAuthAccount('idp', account.accountId, { expiresAt: new Date(Date.now() - 1000) })
+  await s.app.users.store.updateOAuthAccount('idp', account.accountId, { expiresAt: new Date(Date.now() - 1000) })
   // Concurrent callers share one refresh (the provider rotates refresh tokens: a second would fail).
-  const [refreshed, alsoRefreshed] = await Promise.all([s.app.usersOAuth.upstreamAccessToken(user.id, 'idp'), s.app.usersOAuth.upstreamAccessToken(user.id, 'idp')])
+  const [refreshed, alsoRefreshed] = await Promise.all([s.app.users.accounts.upstreamAccessToken(user.id, 'idp'), s.app.users.accounts.upstreamAccessToken(user.id, 'idp')])
   assert.ok(refreshed)
   assert.equal(alsoRefreshed, refreshed)
   assert.notEqual(refreshed, upstream)
   assert.equal((await userinfo(refreshed)).status, 200)
-  const after = (await s.app.usersStore.listOAuthAccounts(user.id))[0]
+  const after = (await s.app.users.store.listOAuthAccounts(user.id))[0]
   assert.ok(after?.expiresAt && after.expiresAt.getTime() > Date.now())
-  assert.equal(await s.app.usersOAuth.upstreamAccessToken(user.id, 'nope'), null)
+  assert.equal(await s.app.users.accounts.upstreamAccessToken(user.id, 'nope'), null)
 })
 
 test('no secret of a provider login reaches the logs, even at trace level', async (t) => {
@@ -499,9 +499,9 @@ test('no secret of a provider login reaches the logs, even at trace level', asyn
   const upstreamAnswer = new URL(callback).searchParams
   const end = await browser.follow(callback, [s.issuer])
   const ours = new URL(end.location ?? '').searchParams
-  const user = await s.app.usersStore.getUserByEmail('logged@example.org')
+  const user = await s.app.users.store.getUserByEmail('logged@example.org')
   assert.ok(user)
-  const [account] = await s.app.usersStore.listOAuthAccounts(user.id)
+  const [account] = await s.app.users.store.listOAuthAccounts(user.id)
   const text = log.join('')
   assert.ok(text.includes('/auth/idp/callback?'), 'the callback request was logged')
   const secrets = [IDP_SECRET, upstreamAnswer.get('code'), upstreamAnswer.get('state'), ours.get('code'), account?.accessToken, account?.refreshToken,
@@ -516,7 +516,7 @@ test('a deactivated user cannot sign in through a provider either', async (t) =>
   const s = await setup(t)
   const tokens = await providerLogin(s, new WebBrowser(), 'gone@example.org')
   const { id } = (await me(s, tokens.access_token)).json() as User
-  await s.app.usersStore.updateUser(id, { isActive: false })
+  await s.app.users.store.updateUser(id, { isActive: false })
   const browser = new WebBrowser()
   const { callback } = await toCallback(s, browser, 'gone@example.org')
   assertPage(await browser.follow(callback, [s.issuer]), 403, /deactivated/)

@@ -119,7 +119,7 @@ async function passwordUser (s: Setup, email: string): Promise<User> {
   assert.equal(reg.statusCode, 201, reg.body)
   s.registered.length = 0
   const user = reg.json() as User
-  await s.app.usersStore.updateUser(user.id, { isVerified: true })
+  await s.app.users.store.updateUser(user.id, { isVerified: true })
   return user
 }
 
@@ -228,8 +228,8 @@ test('GitHub: an unverified primary never links, never counts as verified, and a
   const owner = await passwordUser(s, 'mallory.primary@victim.example')
   const { end } = await throughProvider(s)
   assertPage(end, 409, /email address is taken/)
-  assert.deepEqual(await s.app.usersStore.listOAuthAccounts(owner.id), [])
-  assert.equal(await s.app.usersStore.getOAuthAccount('github', '1001'), null)
+  assert.deepEqual(await s.app.users.store.listOAuthAccounts(owner.id), [])
+  assert.equal(await s.app.users.store.getOAuthAccount('github', '1001'), null)
   assert.deepEqual(s.logins, [])
   assert.equal(s.fake.rejections.length, 0)
 
@@ -241,7 +241,7 @@ test('GitHub: an unverified primary never links, never counts as verified, and a
   assert.equal(user.email, 'mallory.primary@victim.example', 'the primary, not the unverified secondary')
   assert.equal(user.isVerified, false, 'isVerifiedByDefault needs a verified email')
   assert.deepEqual(accounts, [['github', '1002', 'mallory.primary@victim.example']])
-  assert.deepEqual(await s2.app.usersStore.listOAuthAccounts(alice.id), [])
+  assert.deepEqual(await s2.app.users.store.listOAuthAccounts(alice.id), [])
   assert.deepEqual(s2.logins.map((l) => [l.info.created, l.info.linked]), [[true, false]])
 })
 
@@ -262,7 +262,7 @@ test('GitHub: a refused code exchange (HTTP 200 with error, as GitHub does) ends
   s.fake.client.clientSecret = 'rotated-at-github'
   const { end } = await throughProvider(s)
   assertPage(end, 502, /GitHub did not accept the sign-in \(incorrect_client_credentials\)/)
-  assert.equal(await s.app.usersStore.getUserByEmail('octocat@github.example'), null)
+  assert.equal(await s.app.users.store.getUserByEmail('octocat@github.example'), null)
   assert.deepEqual(s.fake.rejections, ['client authentication failed'])
 })
 
@@ -281,7 +281,7 @@ test('Discord: a verified email makes a verified user (isVerifiedByDefault); acc
   assertUpstreamRequest(s, upstream, { nonce: false, scope: ['identify', 'email'] })
   assert.deepEqual(s.fake.resourceRequests.map((r) => r.path), ['/api/users/@me'])
   // The refresh token Discord gave is kept for later (sealed or not, it is stored).
-  const stored = await s.app.usersStore.getOAuthAccount('discord', '80351110224678912')
+  const stored = await s.app.users.store.getOAuthAccount('discord', '80351110224678912')
   assert.ok(stored?.refreshToken)
   assert.ok(stored.expiresAt && stored.expiresAt.getTime() > Date.now() + 6 * 24 * 3600 * 1000)
 })
@@ -290,7 +290,7 @@ test('Discord: verified: false never links and never makes a verified user', asy
   const s = await discord(t, wumpus({ verified: false }), { associateByEmail: true, isVerifiedByDefault: true })
   const owner = await passwordUser(s, 'wumpus@discord.example')
   assertPage((await throughProvider(s)).end, 409, /email address is taken/)
-  assert.deepEqual(await s.app.usersStore.listOAuthAccounts(owner.id), [])
+  assert.deepEqual(await s.app.users.store.listOAuthAccounts(owner.id), [])
   assert.deepEqual(s.logins, [])
 
   s.fake.account = wumpus({ id: '80351110224678913', email: 'fresh@discord.example', verified: false })
@@ -305,7 +305,7 @@ test('Discord: no email (email: null) ends on a 400 page and creates nothing', a
   assertPage(end, 400, /No email address/)
   assert.deepEqual(s.registered, [])
   assert.deepEqual(s.logins, [])
-  assert.equal(await s.app.usersStore.getOAuthAccount('discord', '80351110224678912'), null)
+  assert.equal(await s.app.users.store.getOAuthAccount('discord', '80351110224678912'), null)
   assert.equal(end.body.includes('Back to sign-in'), true, 'the page offers the way back')
 })
 
@@ -334,7 +334,7 @@ test('Google: an id_token with another nonce, or none, ends on a 502 page and cr
     const email = `nonce.${nonce === undefined ? 'none' : 'other'}@gmail.com`
     fake.account = { sub: email, email, nonce }
     assertPage((await throughProvider(s)).end, 502, /could not be verified/)
-    assert.equal(await s.app.usersStore.getUserByEmail(email), null)
+    assert.equal(await s.app.users.store.getUserByEmail(email), null)
   }
   assert.deepEqual(s.registered, [])
 })
@@ -345,7 +345,7 @@ test('Google: email_verified false is neither linked nor trusted', async (t) => 
   fake.account = { email: 'taken@gmail.com', email_verified: false }
   const owner = await passwordUser(s, 'taken@gmail.com')
   assertPage((await throughProvider(s)).end, 409, /email address is taken/)
-  assert.deepEqual(await s.app.usersStore.listOAuthAccounts(owner.id), [])
+  assert.deepEqual(await s.app.users.store.listOAuthAccounts(owner.id), [])
 
   fake.account = { sub: '2', email: 'unverified@gmail.com', email_verified: false }
   const { user } = await providerLogin(s)
@@ -384,7 +384,7 @@ test('Microsoft multi-tenant: an iss that is not the template filled with tid en
     fake.account = { ...claims, sub: name, email, xms_edov: true }
     const { end, browser } = await throughProvider(s)
     assertPage(end, 502, /could not be verified/)
-    assert.equal(await s.app.usersStore.getUserByEmail(email), null, name)
+    assert.equal(await s.app.users.store.getUserByEmail(email), null, name)
     assert.equal(browser.cookie('fastify_users_session'), undefined, `${name}: no session`)
   }
   assert.deepEqual(s.registered, [])
@@ -398,7 +398,7 @@ test('Microsoft: an email without xms_edov is unverified: isVerifiedByDefault le
   // What a tenant admin can type: someone else's address, with email_verified true even.
   fake.account = { sub: 'attacker', email: 'ceo@contoso.example', email_verified: true }
   assertPage((await throughProvider(s)).end, 409, /email address is taken/)
-  assert.deepEqual(await s.app.usersStore.listOAuthAccounts(owner.id), [])
+  assert.deepEqual(await s.app.users.store.listOAuthAccounts(owner.id), [])
   fake.account = { sub: 'attacker', email: 'ceo@contoso.example', xms_edov: false }
   assertPage((await throughProvider(s)).end, 409, /email address is taken/)
 
@@ -434,7 +434,7 @@ test('Microsoft single tenant (issuer of one tenant): its tokens pass, another t
 
   fake.account = { sub: 'other', email: 'other@fabrikam.example', tid: '11111111-1111-1111-1111-111111111111', iss: `${fake.url}/11111111-1111-1111-1111-111111111111/v2.0` }
   assertPage((await throughProvider(s)).end, 502, /could not be verified/)
-  assert.equal(await s.app.usersStore.getUserByEmail('other@fabrikam.example'), null)
+  assert.equal(await s.app.users.store.getUserByEmail('other@fabrikam.example'), null)
 })
 
 // Microsoft's /consumers/ and /<domain>/ documents name the tenant by its id

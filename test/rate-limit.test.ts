@@ -54,7 +54,7 @@ async function listen (t: TestContext, options: Partial<FastifyUsersOptions> = {
 }
 
 async function register (app: FastifyInstance, email: string) {
-  await app.usersService.register({ email, password: PASSWORD })
+  await app.users.manager.register({ email, password: PASSWORD })
 }
 
 function assertSlowDown (res: Answer, context: string) {
@@ -128,7 +128,7 @@ test('registration, unauthenticated authorize requests and refreshes are limited
   assert.equal(JSON.parse(third.body).code, 'RATE_LIMITED')
   assert.match(String(third.headers['content-type']), /^application\/problem\+json/)
   assert.match(String(third.headers['retry-after']), /^[1-9]\d*$/)
-  assert.equal(await app.usersStore.getUserByEmail('a3@example.com'), null, 'nothing created')
+  assert.equal(await app.users.store.getUserByEmail('a3@example.com'), null, 'nothing created')
   assert.equal((await registerFrom('127.0.0.3', 'a3@example.com')).status, 201, 'another address may')
 
   assert.equal((await send(app, '127.0.0.2', 'GET', AUTHORIZE)).status, 200)

@@ -14,7 +14,7 @@ test('register creates a user and answers 201 with the public user', async (t) =
   assert.equal(user.isActive, true)
   assert.equal(user.isVerified, false)
   assert.equal(user.isSuperuser, false)
-  const stored = await app.usersStore.getUserByEmail('ada@example.com')
+  const stored = await app.users.store.getUserByEmail('ada@example.com')
   assert.equal(stored?.id, user.id)
   assert.match(stored?.hashedPassword ?? '', /^\$argon2id\$v=19\$m=19456,t=2,p=1\$/)
 })
@@ -42,7 +42,7 @@ test('register applies the password policy with a clear message', async (t) => {
     assert.equal(res.json().code, 'REGISTER_INVALID_PASSWORD')
     assert.match(res.json().detail, message)
   }
-  assert.equal(await app.usersStore.getUserByEmail('ada@example.com'), null)
+  assert.equal(await app.users.store.getUserByEmail('ada@example.com'), null)
 })
 
 test('register refuses bad input with 4xx problem bodies and stores nothing', async (t) => {
@@ -72,7 +72,7 @@ test('register refuses bad input with 4xx problem bodies and stores nothing', as
     assert.equal(typeof body.detail, 'string', c.name)
     assert.ok(body.detail.length > 0, c.name)
   }
-  assert.equal(await app.usersStore.getUserByEmail('ada@example.com'), null)
+  assert.equal(await app.users.store.getUserByEmail('ada@example.com'), null)
 })
 
 test('validation errors name the field', async (t) => {

@@ -698,7 +698,7 @@ export function storeContract (name: string, make: () => Promise<UserStore>) {
     const refused = responses.filter((r) => r.statusCode === 400 && r.json().code === 'REGISTER_USER_ALREADY_EXISTS')
     assert.equal(created.length, 1)
     assert.equal(refused.length, 49, responses.map((r) => r.statusCode).join(','))
-    const stored = await app.usersStore.getUserByEmail('race@example.com')
+    const stored = await app.users.store.getUserByEmail('race@example.com')
     assert.equal(stored?.id, created[0]?.json().id)
   })
 }

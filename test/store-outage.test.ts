@@ -34,15 +34,15 @@ function assertUnavailable (res: LightMyRequestResponse, oauth: boolean, context
 test('MongoDB away mid-flow: 503 with Retry-After, nothing half-written; back: the same requests succeed, no restart', async (t) => {
   const a = await app()
   t.after(() => a.close())
-  await a.usersService.register({ email: 'ada@example.com', password: PASSWORD })
+  await a.users.manager.register({ email: 'ada@example.com', password: PASSWORD })
   const tokenRes = await a.inject({ method: 'POST', url: '/oauth/token', headers: FORM, payload: form({ grant_type: 'password', client_id: 'swagger-ui', username: 'ada@example.com', password: PASSWORD }) })
   const headers = { authorization: `Bearer ${tokenRes.json().access_token as string}` }
   const refreshToken = (await exchange(a, await authorizeCode(a))).json().refresh_token as string
   const code = await authorizeCode(a)
 
-  assert.deepEqual(await a.usersReadiness(), { store: 'up' })
+  assert.deepEqual(await a.users.ready(), { store: 'up' })
   await server.interrupt()
-  assert.deepEqual(await a.usersReadiness(), { store: 'down' })
+  assert.deepEqual(await a.users.ready(), { store: 'down' })
   const register = () => a.inject({ method: 'POST', url: '/auth/register', payload: { email: 'bob@example.com', password: PASSWORD } })
   assertUnavailable(await register(), false, 'register')
   assertUnavailable(await a.inject({ url: '/users/me', headers }), false, 'guarded request')
@@ -51,7 +51,7 @@ test('MongoDB away mid-flow: 503 with Retry-After, nothing half-written; back: t
   assertUnavailable(await a.inject({ method: 'POST', url: '/oauth/token', headers: FORM, payload: form({ grant_type: 'password', client_id: 'swagger-ui', username: 'ada@example.com', password: PASSWORD }) }), true, 'password grant')
 
   await server.resume()
-  assert.deepEqual(await a.usersReadiness(), { store: 'up' })
+  assert.deepEqual(await a.users.ready(), { store: 'up' })
   // The same requests, as a client retrying after Retry-After would send them.
   const registered = await register()
   assert.equal(registered.statusCode, 201, `register after: ${registered.body}`)

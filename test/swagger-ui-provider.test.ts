@@ -90,9 +90,9 @@ async function authorizeThroughDemoIdp (page: Page, issuer: string, idpOrigin: s
 }
 
 swaggerUiTest('Swagger UI: authorization code flow (PKCE) through the Demo IdP', async (t, { app, issuer, browser }) => {
-  const idp = app.usersProviders.get(PROVIDER)
-  assert.ok(idp, 'the demo has the Demo IdP as provider demo-idp')
-  const idpOrigin = new URL(idp.authorizationEndpoint).origin
+  const idp = app.users.config.providers.find((p) => p.name === PROVIDER)
+  assert.ok(idp?.issuer, 'the demo has the Demo IdP as provider demo-idp')
+  const idpOrigin = new URL(idp.issuer).origin
   assert.notEqual(idpOrigin, issuer)
 
   const email = `idp-user-${randomBytes(6).toString('hex')}@example.org`
@@ -126,9 +126,9 @@ swaggerUiTest('Swagger UI: authorization code flow (PKCE) through the Demo IdP',
     assert.deepEqual(accounts, first.accounts, 'the same single linked account')
 
     // Behind the page: one user for the email, with one account.
-    const stored = await app.usersStore.getUserByEmail(email)
+    const stored = await app.users.store.getUserByEmail(email)
     assert.equal(stored?.id, first.me.id)
-    assert.equal((await app.usersStore.listOAuthAccounts(first.me.id)).length, 1)
+    assert.equal((await app.users.store.listOAuthAccounts(first.me.id)).length, 1)
   })
 
   await t.test('Cancel at the Demo IdP: "Sign-in cancelled", and the way back to our login page', async (t) => {
@@ -170,8 +170,8 @@ swaggerUiTest('Swagger UI: authorization code flow (PKCE) through the Demo IdP',
     await popup.getByRole('link', { name: 'Back to sign-in' }).waitFor()
     assert.equal(popup.isClosed(), false, 'the popup stays open: nothing to hand to Swagger UI')
 
-    const demoUser = await app.usersStore.getUserByEmail(DEMO_USER.email)
+    const demoUser = await app.users.store.getUserByEmail(DEMO_USER.email)
     assert.ok(demoUser)
-    assert.deepEqual(await app.usersStore.listOAuthAccounts(demoUser.id), [], 'the demo user got no Demo IdP account')
+    assert.deepEqual(await app.users.store.listOAuthAccounts(demoUser.id), [], 'the demo user got no Demo IdP account')
   })
 })

@@ -65,7 +65,7 @@ test('password grant refuses scopes the user may not have with invalid_scope', a
 
 test('superusers may ask for users:admin', async (t) => {
   const app = await build(t)
-  await app.usersService.register({ email: 'root@example.com', password: PASSWORD }, { isSuperuser: true })
+  await app.users.manager.register({ email: 'root@example.com', password: PASSWORD }, { isSuperuser: true })
   const res = await app.inject(tokenRequest(passwordGrant({ username: 'root@example.com', scope: 'users:admin' })))
   assert.equal(res.statusCode, 200)
   assert.equal(res.json().scope, 'users:admin')
@@ -75,8 +75,8 @@ test('wrong password, unknown user and inactive user all get the same invalid_gr
   const app = await build(t)
   const user = await register(app, 'ada@example.com')
   await register(app, 'off@example.com')
-  const off = await app.usersStore.getUserByEmail('off@example.com')
-  await app.usersStore.updateUser(off?.id ?? '', { isActive: false })
+  const off = await app.users.store.getUserByEmail('off@example.com')
+  await app.users.store.updateUser(off?.id ?? '', { isActive: false })
   const bodies = []
   for (const fields of [passwordGrant({ password: 'wrong password!' }), passwordGrant({ username: 'nobody@example.com' }), passwordGrant({ username: 'off@example.com' })]) {
     const res = await app.inject(tokenRequest(fields))

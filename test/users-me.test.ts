@@ -7,7 +7,7 @@ const PASSWORD = 'correct horse battery'
 async function signedIn (t: Parameters<typeof build>[0]) {
   const app = await build(t)
   const user = await register(app, 'ada@example.com')
-  await app.usersStore.updateUser(user.id, { isVerified: true })
+  await app.users.store.updateUser(user.id, { isVerified: true })
   const { access_token: token } = await passwordToken(app, 'ada@example.com')
   return { app, user, headers: { authorization: `Bearer ${token}` } }
 }
@@ -32,8 +32,8 @@ test('PATCH /users/me changes the email and marks it unverified; a change of cas
   assert.equal(res.statusCode, 200)
   assert.equal(res.json().email, 'ada@new.example')
   assert.equal(res.json().isVerified, false)
-  assert.ok(await app.usersStore.getUserByEmail('ada@new.example'))
-  assert.equal(await app.usersStore.getUserByEmail('ada@example.com'), null)
+  assert.ok(await app.users.store.getUserByEmail('ada@new.example'))
+  assert.equal(await app.users.store.getUserByEmail('ada@example.com'), null)
 })
 
 test('PATCH /users/me refuses an email another user has', async (t) => {
@@ -42,7 +42,7 @@ test('PATCH /users/me refuses an email another user has', async (t) => {
   const res = await app.inject({ method: 'PATCH', url: '/users/me', headers, payload: { email: 'BOB@example.com' } })
   assert.equal(res.statusCode, 400)
   assert.equal(res.json().code, 'UPDATE_USER_EMAIL_ALREADY_EXISTS')
-  assert.ok(await app.usersStore.getUserByEmail('ada@example.com'))
+  assert.ok(await app.users.store.getUserByEmail('ada@example.com'))
 })
 
 test('PATCH /users/me changes the password only with the current one, and the new one logs in', async (t) => {

@@ -38,7 +38,7 @@ for (const when of ['before', 'after', 'both'] as const) {
       assert.equal(res.statusCode, 400, `${JSON.stringify(payload)}: ${res.body}`)
       assert.equal(res.json().code, 'VALIDATION_ERROR')
     }
-    assert.equal(await app.usersStore.getUserByEmail('bob@example.com'), null, 'nothing was created')
+    assert.equal(await app.users.store.getUserByEmail('bob@example.com'), null, 'nothing was created')
     // The app's own route still uses its own schema.
     assert.deepEqual((await app.inject({ url: '/things' })).json(), [{ name: 'x' }])
   })

@@ -1,12 +1,13 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
+import type { UsersContext } from '../../plugins/context.js'
 import { Type } from '@sinclair/typebox'
 import { ProblemSchema } from '../../schemas/problem.js'
 import { UserCreateSchema, UserSchema } from '../../schemas/user.js'
 import { COOKIES } from '../../plugins/cookies.js'
 import { CrossOriginRequestError } from '../../services/errors.js'
 
-const authRoutes: FastifyPluginAsyncTypebox = async (app) => {
-  if (app.usersConfig.registration) {
+const authRoutes: FastifyPluginAsyncTypebox<{ ctx: UsersContext }> = async (app, { ctx }) => {
+  if (ctx.config.registration) {
     app.post('/register', {
       schema: {
         tags: ['auth'],
@@ -18,9 +19,9 @@ const authRoutes: FastifyPluginAsyncTypebox = async (app) => {
           429: Type.Ref(ProblemSchema)
         }
       },
-      preHandler: async (request) => app.usersLimits.hit('register', request)
+      preHandler: async (request) => ctx.limits.hit('register', request)
     }, async (request, reply) => {
-      const user = await app.usersService.register(request.body)
+      const user = await ctx.manager.register(request.body)
       return reply.code(201).send(user)
     })
   }
@@ -35,10 +36,10 @@ const authRoutes: FastifyPluginAsyncTypebox = async (app) => {
     }
   }, async (request, reply) => {
     // The session cookie is SameSite=Lax: a page elsewhere on the same site could log us out.
-    if (!app.usersCookies.fromOwnOrigin(request)) throw new CrossOriginRequestError()
-    const id = app.usersCookies.read(request, COOKIES.session)
-    if (id !== undefined) await app.usersSessions.end(id)
-    app.usersCookies.clear(reply, COOKIES.session)
+    if (!ctx.cookies.fromOwnOrigin(request)) throw new CrossOriginRequestError()
+    const id = ctx.cookies.read(request, COOKIES.session)
+    if (id !== undefined) await ctx.sessions.end(id)
+    ctx.cookies.clear(reply, COOKIES.session)
     return reply.code(204).header('cache-control', 'no-store').send(null)
   })
 }

@@ -1,5 +1,6 @@
 import fastifyOauth2, { type OAuth2Namespace } from '@fastify/oauth2'
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
+import type { UsersContext } from '../../plugins/context.js'
 import { Type } from '@sinclair/typebox'
 import { Value } from '@sinclair/typebox/value'
 import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify'
@@ -20,6 +21,7 @@ declare module 'fastify' {
 
 export interface ProviderRoutesOptions {
   provider: UpstreamProvider
+  ctx: UsersContext
 }
 
 // Long enough to sign in at the provider (and maybe register there), short enough to be useless later.
@@ -44,8 +46,8 @@ const StartQuerySchema = Type.Object({
  * random, stored hashed, single use, ten minutes, bound to this browser by
  * @fastify/oauth2's state cookie and to the pending /oauth/authorize request or the user.
  */
-const providerRoutes: FastifyPluginAsyncTypebox<ProviderRoutesOptions> = async (app, { provider }) => {
-  const config = app.usersConfig
+const providerRoutes: FastifyPluginAsyncTypebox<ProviderRoutesOptions> = async (app, { provider, ctx }) => {
+  const config = ctx.config
   const store = config.store
   const site = new URL(config.issuer).host
   // Our pages here post no form anywhere.
@@ -205,7 +207,7 @@ const providerRoutes: FastifyPluginAsyncTypebox<ProviderRoutesOptions> = async (
     errorHandler: pageErrors
   }, async (request, reply) => {
     // Each start stores a state for ten minutes: how many one address may leave is bounded.
-    await app.usersLimits.hit('providerStart', request)
+    await ctx.limits.hit('providerStart', request)
     const carried = parseCarriedQuery(request.query.authorize_query)
     // The pending request is checked now, so that a bad one is not carried through the provider.
     validateAuthorizeRequest(config.clients, config.scopes, carried)
@@ -217,9 +219,9 @@ const providerRoutes: FastifyPluginAsyncTypebox<ProviderRoutesOptions> = async (
     errorHandler: pageErrors
   }, async (request, reply) => {
     const { record, token, profile } = await finish(request, reply)
-    const user = await app.usersOAuth.login(provider, profile, token)
-    await signInBrowser(app, request, reply, user.id)
-    return reply.redirect(resumeAuthorizeUrl(app, record.authorizeQuery ?? ''), 302)
+    const user = await ctx.oauth.login(provider, profile, token)
+    await signInBrowser(ctx, request, reply, user.id)
+    return reply.redirect(resumeAuthorizeUrl(ctx.config, record.authorizeQuery ?? ''), 302)
   })
 
   app.get('/associate/authorize', {
@@ -244,12 +246,12 @@ const providerRoutes: FastifyPluginAsyncTypebox<ProviderRoutesOptions> = async (
     errorHandler: pageErrors
   }, async (request, reply) => {
     const { record, token, profile } = await finish(request, reply)
-    const { user, account } = await app.usersOAuth.associate(provider, record.userId as string, profile, token)
+    const { user, account } = await ctx.oauth.associate(provider, record.userId as string, profile, token)
     return sendPage(reply, 200, pageContext, noticePage(site, 'Account linked',
       `Your ${provider.label} account${account.accountEmail ? ` (${account.accountEmail})` : ''} is now linked to ${user.email}.`))
   })
 
-  app.usersOAuth.registerRefresher(provider.name, async (refreshToken) => {
+  ctx.oauth.registerRefresher(provider.name, async (refreshToken) => {
     const token = (await app.upstream.getNewAccessTokenUsingRefreshToken({ refresh_token: refreshToken } as never, {})).token
     if (!Value.Check(UpstreamTokenSchema, token)) throw new Error(`fastify-users: ${provider.label} answered the refresh in an unexpected form`)
     return token

@@ -1,4 +1,5 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
+import type { UsersContext } from '../../plugins/context.js'
 import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify'
 import { COOKIES } from '../../plugins/cookies.js'
 import { AuthorizeQuerySchema, ConsentFormSchema, LoginFormSchema, type AuthorizeQuery } from '../../schemas/authorize.js'
@@ -25,9 +26,9 @@ const BROWSER_COOKIE_TTL = 86400
  * The forms carry the authorization request and a CSRF token bound to it and to this
  * browser (login) or to the login session (consent).
  */
-const authorizeRoutes: FastifyPluginAsyncTypebox = async (app) => {
-  const config = app.usersConfig
-  const cookies = app.usersCookies
+const authorizeRoutes: FastifyPluginAsyncTypebox<{ ctx: UsersContext }> = async (app, { ctx }) => {
+  const config = ctx.config
+  const cookies = ctx.cookies
   const site = new URL(config.issuer).host
   const authorizePath = `${config.prefix}/oauth/authorize`
   const loginAction = `${config.prefix}/oauth/login`
@@ -46,9 +47,9 @@ const authorizeRoutes: FastifyPluginAsyncTypebox = async (app) => {
   async function currentSession (request: FastifyRequest): Promise<{ sessionId: string, session: StoredSession, user: StoredUser } | null> {
     const sessionId = cookies.read(request, COOKIES.session)
     if (sessionId === undefined) return null
-    const session = await app.usersSessions.find(sessionId)
+    const session = await ctx.sessions.find(sessionId)
     if (!session) return null
-    const user = await app.usersStore.getUserById(session.userId)
+    const user = await ctx.store.getUserById(session.userId)
     return user?.isActive ? { sessionId, session, user } : null
   }
 
@@ -77,7 +78,7 @@ const authorizeRoutes: FastifyPluginAsyncTypebox = async (app) => {
       csrfToken: csrf,
       email: email ?? (typeof (request.query as AuthorizeQuery | undefined)?.login_hint === 'string' ? (request.query as AuthorizeQuery).login_hint : undefined),
       error,
-      providers: app.usersLoginProviders(authorizeQuery)
+      providers: ctx.loginProviders(authorizeQuery)
     }))
   }
 
@@ -88,7 +89,7 @@ const authorizeRoutes: FastifyPluginAsyncTypebox = async (app) => {
   }
 
   async function sendCode (reply: FastifyReply, req: AuthorizeRequest, current: { session: StoredSession, user: StoredUser }, scopes: string[], status: 302 | 303) {
-    const code = await app.usersGrants.issueCode({
+    const code = await ctx.grants.issueCode({
       client: req.client,
       user: current.user,
       scopes,
@@ -128,7 +129,7 @@ const authorizeRoutes: FastifyPluginAsyncTypebox = async (app) => {
     const current = session && req.maxAge !== undefined && Date.now() - session.session.createdAt.getTime() > req.maxAge * 1000 ? null : session
     if (!current) {
       // Asked by anyone: each answer signs a CSRF token and may set a cookie.
-      await app.usersLimits.hit('authorize', request)
+      await ctx.limits.hit('authorize', request)
       if (req.prompt.has('none')) return redirectError(reply, new AuthorizeRedirectError('login_required', 'The user is not signed in', req.redirectUri, req.state), 302)
       return showLogin(request, reply, req, authorizeQuery)
     }
@@ -157,11 +158,11 @@ const authorizeRoutes: FastifyPluginAsyncTypebox = async (app) => {
       return sendPage(reply, 403, pageContext(), errorPage(site, 'Sign-in form expired',
         'This sign-in form has expired or was not sent from this browser. Go back to the application and start again.'))
     }
-    const user = await app.usersLimits.signIn(request, email, () => app.usersService.authenticate(email, password))
+    const user = await ctx.limits.signIn(request, email, () => ctx.manager.authenticate(email, password))
     if (!user) return showLogin(request, reply, req, authorizeQuery, 401, 'Wrong email or password.', email)
 
-    await signInBrowser(app, request, reply, user.id)
-    return reply.redirect(resumeAuthorizeUrl(app, authorizeQuery), 303)
+    await signInBrowser(ctx, request, reply, user.id)
+    return reply.redirect(resumeAuthorizeUrl(ctx.config, authorizeQuery), 303)
   })
 
   app.post('/consent', {

@@ -1,5 +1,6 @@
 import formbody from '@fastify/formbody'
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
+import type { UsersContext } from '../../plugins/context.js'
 import type { FastifyRequest } from 'fastify'
 import { Type } from '@sinclair/typebox'
 import {
@@ -33,12 +34,12 @@ async function formOnly (request: FastifyRequest) {
 
 const errors = { 400: Type.Ref(OAuthErrorSchema), 401: Type.Ref(OAuthErrorSchema) }
 
-const oauthRoutes: FastifyPluginAsyncTypebox = async (app) => {
-  const config = app.usersConfig
+const oauthRoutes: FastifyPluginAsyncTypebox<{ ctx: UsersContext }> = async (app, { ctx }) => {
+  const config = ctx.config
   if (!app.hasContentTypeParser(FORM)) await app.register(formbody)
   app.setErrorHandler(oauthErrorHandler)
 
-  await app.register(authorizeRoutes)
+  await app.register(authorizeRoutes, { ctx })
 
   const clientOf = (request: FastifyRequest, body: { client_id?: string, client_secret?: string }) =>
     authenticateClient(config.clients, { authorization: request.headers.authorization, clientId: body.client_id, clientSecret: body.client_secret })
@@ -65,23 +66,23 @@ const oauthRoutes: FastifyPluginAsyncTypebox = async (app) => {
     switch (body.grant_type) {
       case 'authorization_code':
         mayUse(client, 'authorization_code')
-        return app.usersGrants.exchangeCode(client, { code: body.code, redirectUri: body.redirect_uri, codeVerifier: body.code_verifier })
+        return ctx.grants.exchangeCode(client, { code: body.code, redirectUri: body.redirect_uri, codeVerifier: body.code_verifier })
 
       case 'refresh_token':
         mayUse(client, 'refresh_token')
-        await app.usersLimits.hit('refresh', request)
-        return app.usersGrants.refresh(client, { refreshToken: body.refresh_token, scope: body.scope })
+        await ctx.limits.hit('refresh', request)
+        return ctx.grants.refresh(client, { refreshToken: body.refresh_token, scope: body.scope })
 
       case 'password': {
         if (!client.grantTypes.has('password') || !client.firstParty) throw oauthError('unauthorized_client', 'This client may not use the password grant')
         if (body.username === undefined || body.password === undefined) throw oauthError('invalid_request', 'username and password are required')
         const requested = parseScope(body.scope)
         const { username, password } = body
-        const user = await app.usersLimits.signIn(request, username, () => app.usersService.authenticate(username, password))
+        const user = await ctx.limits.signIn(request, username, () => ctx.manager.authenticate(username, password))
         if (!user) throw oauthError('invalid_grant', 'Invalid username or password')
         const allowed = await config.allowedScopes(toPublicUser(user))
         const scopes = grantScopes({ requested, known: config.scopes, allowed, client, defaults: config.defaultScopes(allowed) })
-        return app.usersGrants.passwordTokens(client, user, scopes)
+        return ctx.grants.passwordTokens(client, user, scopes)
       }
 
       case 'client_credentials': {
@@ -89,7 +90,7 @@ const oauthRoutes: FastifyPluginAsyncTypebox = async (app) => {
         // A client acting for itself has no user: user-facing, account and superuser scopes are not its to have.
         const own = client.scopes ?? Object.keys(config.scopes).filter((s) => !Object.hasOwn(OIDC_SCOPES, s) && s !== ACCOUNT_SCOPE && !config.superuserScopes.includes(s))
         const scopes = grantScopes({ requested: parseScope(body.scope), known: config.scopes, allowed: own })
-        return app.usersGrants.clientTokens(client, scopes)
+        return ctx.grants.clientTokens(client, scopes)
       }
 
       default:
@@ -109,7 +110,7 @@ const oauthRoutes: FastifyPluginAsyncTypebox = async (app) => {
     preValidation: formOnly
   }, async (request, reply) => {
     const client = clientOf(request, request.body)
-    await app.usersGrants.revoke(client, request.body.token)
+    await ctx.grants.revoke(client, request.body.token)
     return reply.header('cache-control', 'no-store').code(200).send(null)
   })
 
@@ -129,7 +130,7 @@ const oauthRoutes: FastifyPluginAsyncTypebox = async (app) => {
     if (!client.secretHash) throw oauthError('invalid_client', 'Introspection needs client authentication')
     if (!client.introspection) throw oauthError('unauthorized_client', 'This client may not introspect tokens')
     reply.header('cache-control', 'no-store')
-    return app.usersGrants.introspect(request.body.token)
+    return ctx.grants.introspect(request.body.token)
   })
 
   app.route({
@@ -145,8 +146,8 @@ const oauthRoutes: FastifyPluginAsyncTypebox = async (app) => {
     },
     handler: async (request, reply) => {
       const auth = request.auth
-      const user = request.user ? await app.usersStore.getUserById(request.user.id) : null
-      const family = auth?.claims.fam === undefined ? undefined : await app.usersStore.getGrantFamily(auth.claims.fam, new Date())
+      const user = auth?.user ? await ctx.store.getUserById(auth.user.id) : null
+      const family = auth?.claims.fam === undefined ? undefined : await ctx.store.getGrantFamily(auth.claims.fam, new Date())
       if (!auth || !user || family === null || family?.revokedAt) {
         // Stateless access tokens outlive a revocation; the endpoints that read the store do not.
         return reply.code(401)

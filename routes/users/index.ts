@@ -1,10 +1,11 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
+import type { UsersContext } from '../../plugins/context.js'
 import { Type } from '@sinclair/typebox'
 import { ProblemSchema } from '../../schemas/problem.js'
 import { OAuthAccountSchema, UserSchema, UserUpdateSchema, type User } from '../../schemas/user.js'
 import { UserNotFoundError } from '../../services/errors.js'
 
-const usersRoutes: FastifyPluginAsyncTypebox = async (app) => {
+const usersRoutes: FastifyPluginAsyncTypebox<{ ctx: UsersContext }> = async (app, { ctx }) => {
   app.get('/me', {
     config: { auth: true },
     schema: {
@@ -12,7 +13,7 @@ const usersRoutes: FastifyPluginAsyncTypebox = async (app) => {
       summary: 'The current user',
       response: { 200: Type.Ref(UserSchema) }
     }
-  }, async (request) => request.user as User)
+  }, async (request) => request.auth?.user as User)
 
   app.patch('/me', {
     config: { auth: { account: true } },
@@ -30,9 +31,9 @@ const usersRoutes: FastifyPluginAsyncTypebox = async (app) => {
     }
   }, async (request) => {
     // The guard hands out the public user; the update needs the stored one (password hash).
-    const stored = await app.usersStore.getUserById((request.user as User).id)
+    const stored = await ctx.store.getUserById((request.auth?.user as User).id)
     if (!stored) throw new UserNotFoundError()
-    return app.usersService.update(stored, request.body, { authTime: request.auth?.claims.auth_time })
+    return ctx.manager.update(stored, request.body, { authTime: request.auth?.claims.auth_time })
   })
 
   app.get('/me/oauth-accounts', {
@@ -43,7 +44,7 @@ const usersRoutes: FastifyPluginAsyncTypebox = async (app) => {
       response: { 200: Type.Array(Type.Ref(OAuthAccountSchema)) }
     }
   }, async (request) => {
-    const accounts = await app.usersOAuth.list((request.user as User).id)
+    const accounts = await ctx.oauth.list((request.auth?.user as User).id)
     return accounts.map((a) => ({ provider: a.provider, accountId: a.accountId, accountEmail: a.accountEmail, createdAt: a.createdAt.toISOString() }))
   })
 
@@ -62,9 +63,9 @@ const usersRoutes: FastifyPluginAsyncTypebox = async (app) => {
       }
     }
   }, async (request, reply) => {
-    const stored = await app.usersStore.getUserById((request.user as User).id)
+    const stored = await ctx.store.getUserById((request.auth?.user as User).id)
     if (!stored) throw new UserNotFoundError()
-    await app.usersOAuth.unlink(stored, request.params.provider)
+    await ctx.oauth.unlink(stored, request.params.provider)
     return reply.code(204).send(null)
   })
 }

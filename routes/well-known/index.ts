@@ -1,9 +1,10 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
+import type { UsersContext } from '../../plugins/context.js'
 import { Type } from '@sinclair/typebox'
 import { AuthorizationServerMetadataSchema, JwksSchema } from '../../schemas/oauth.js'
 
-const wellKnownRoutes: FastifyPluginAsyncTypebox = async (app) => {
-  const config = app.usersConfig
+const wellKnownRoutes: FastifyPluginAsyncTypebox<{ ctx: UsersContext }> = async (app, { ctx }) => {
+  const config = ctx.config
 
   app.get('/jwks.json', {
     schema: {
@@ -14,7 +15,7 @@ const wellKnownRoutes: FastifyPluginAsyncTypebox = async (app) => {
   }, async (_request, reply) => {
     // Short caching: verifiers refetch soon enough to learn a rotated key.
     reply.header('cache-control', 'public, max-age=300')
-    return app.usersTokens.jwks()
+    return ctx.tokens.jwks()
   })
 
   const metadata = () => {
@@ -38,7 +39,7 @@ const wellKnownRoutes: FastifyPluginAsyncTypebox = async (app) => {
       introspection_endpoint_auth_methods_supported: ['client_secret_basic', 'client_secret_post'],
       scopes_supported: Object.keys(config.scopes),
       subject_types_supported: ['public'],
-      id_token_signing_alg_values_supported: [...new Set(app.usersTokens.jwks().keys.map((k) => k.alg))],
+      id_token_signing_alg_values_supported: [...new Set(ctx.tokens.jwks().keys.map((k) => k.alg))],
       claims_supported: ['sub', 'iss', 'aud', 'exp', 'iat', 'auth_time', 'nonce', 'at_hash', 'email', 'email_verified', 'updated_at'],
       prompt_values_supported: ['none', 'login', 'consent'],
       authorization_response_iss_parameter_supported: true,

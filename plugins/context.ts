@@ -1,0 +1,81 @@
+import type { onRequestAsyncHookHandler } from 'fastify'
+import type { UsersConfig } from './config.js'
+import type { AuthRequirement, RequestAuth } from './auth.js'
+import type { UsersCookies } from './cookies.js'
+import type { UsersKeys } from './tokens.js'
+import type { UsersLimits } from './rate-limit.js'
+import type { ProviderButton } from '../routes/oauth/pages.js'
+import type { GrantService } from '../services/grants.js'
+import type { OAuthAccountService } from '../services/oauth-accounts.js'
+import type { UpstreamProvider } from '../services/providers/index.js'
+import type { SessionService } from '../services/sessions.js'
+import type { TokenService, VerifiedAccessToken } from '../services/tokens.js'
+import type { UserService } from '../services/users.js'
+import type { UserStore } from '../stores/types.js'
+
+/** The options as resolved, without the secrets among them (cookie secrets, the token key). */
+export type PublicUsersConfig = Readonly<Omit<UsersConfig, 'cookieSecret' | 'oauthTokenKey'>>
+
+/** Linked provider accounts, as an app may use them. */
+export type UsersAccounts = Pick<OAuthAccountService, 'list' | 'unlink' | 'upstreamAccessToken'>
+
+/** Whether the store answers: 'down' while it is out of reach (StoreUnavailableError). */
+export interface UsersReadiness { store: 'up' | 'down' }
+
+/**
+ * What an app may use, at `app.users` (as @fastify/jwt's is at `app.jwt`). Everything else
+ * (grants, sessions, cookie secrets, limits, login-page providers) stays inside the plugin.
+ */
+export interface FastifyUsers {
+  /** The options after validation, with every default applied (secrets left out). */
+  readonly config: PublicUsersConfig
+  /** The store the plugin was given, initialised. */
+  readonly store: UserStore
+  /** Users as the plugin's routes handle them: register (also the first superuser), authenticate, update. */
+  readonly manager: UserService
+  /** Rotation of the signing keys kept in the store. */
+  readonly keys: UsersKeys
+  /** The user's linked provider accounts, and their upstream access tokens. */
+  readonly accounts: UsersAccounts
+  /** Names and labels of the configured upstream providers, in the order of the options. */
+  readonly providers: ReadonlyArray<{ readonly name: string, readonly label: string }>
+  /** Verifies one of our access tokens; rejects with InvalidTokenError. */
+  verify (token: string): Promise<VerifiedAccessToken>
+  /**
+   * The guard behind `config.auth`, for wiring by hand: `onRequest: [app.users.guard({ scopes })]`
+   * (called: the guard itself is what it returns). No OpenAPI security then.
+   */
+  guard (requirement?: AuthRequirement): onRequestAsyncHookHandler
+  /** The store's state, for the app's readiness route. One indexed lookup of a user that does not exist. */
+  ready (): Promise<UsersReadiness>
+}
+
+declare module 'fastify' {
+  interface FastifyContextConfig {
+    auth?: AuthRequirement
+  }
+  interface FastifyRequest {
+    /** On guarded routes: the verified token, its scopes, client and user. null elsewhere. */
+    auth: RequestAuth | null
+  }
+  interface FastifyInstance {
+    users: FastifyUsers
+  }
+}
+
+/** Everything the plugin's routes share; built once at registration, never decorated. */
+export interface UsersContext {
+  config: UsersConfig
+  store: UserStore
+  manager: UserService
+  tokens: TokenService
+  keys: UsersKeys
+  grants: GrantService
+  sessions: SessionService
+  cookies: UsersCookies
+  providers: ReadonlyMap<string, UpstreamProvider>
+  oauth: OAuthAccountService
+  /** The login page's provider buttons, each carrying the pending authorization request. */
+  loginProviders: (authorizeQuery: string) => ProviderButton[]
+  limits: UsersLimits
+}
