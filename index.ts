@@ -46,6 +46,12 @@ export type { AccessTokenClaims, VerifiedAccessToken } from './services/tokens.j
 export type { UsersConfig } from './plugins/config.js'
 export type { MongoStoreOptions } from './stores/mongo.js'
 export { EmailAlreadyExistsError, OAuthAccountExistsError, StoreUnavailableError, normalizeEmail } from './stores/types.js'
+export {
+  UserAlreadyExistsError, RegisterInvalidPasswordError, UpdateEmailAlreadyExistsError, UpdateInvalidPasswordError,
+  CrossOriginRequestError, TooManyRequestsError, ServiceBusyError, UserNotFoundError, OAuthAccountNotFoundError,
+  UnlinkLastLoginMethodError, StepUpRequiredError, OAuthProtocolError
+} from './services/errors.js'
+export { InvalidTokenError } from './services/tokens.js'
 export type { StoredOAuthAccount, OAuthAccountChanges, StoredUpstreamState } from './stores/types.js'
 export type { ProviderOption, UpstreamProfile } from './schemas/providers.js'
 export type { OAuthLoginInfo } from './services/oauth-accounts.js'
@@ -114,6 +120,6 @@ const fastifyUsers: FastifyPluginAsync<FastifyUsersOptions> = async (app, option
   })
 }
 
-const plugin = fp(fastifyUsers, { name: 'fastify-users', fastify: '5.x' })
+const plugin: FastifyPluginAsync<FastifyUsersOptions> = fp(fastifyUsers, { name: 'fastify-users', fastify: '5.x' })
 export default plugin
 export { plugin as fastifyUsers }

@@ -13,12 +13,6 @@ import type { StoredUpstreamState } from '../../stores/types.js'
 import { errorPage, noticePage, sendFailurePage, sendPage, type PageLink } from '../oauth/pages.js'
 import { resumeAuthorizeUrl, signInBrowser } from '../oauth/session.js'
 
-declare module 'fastify' {
-  interface FastifyInstance {
-    upstream: OAuth2Namespace
-  }
-}
-
 export interface ProviderRoutesOptions {
   provider: UpstreamProvider
   ctx: UsersContext
@@ -93,6 +87,8 @@ const providerRoutes: FastifyPluginAsyncTypebox<ProviderRoutesOptions> = async (
     cookie: cookieOptions,
     userAgent: 'fastify-users'
   })
+  // Decorated on this provider's scope only; declared here rather than on every FastifyInstance.
+  const upstream = (app as unknown as { upstream: OAuth2Namespace }).upstream
 
   /** The state comes back with the browser that holds its cookie, once, in time, for this flow. */
   async function consumeState (request: FastifyRequest): Promise<void> {
@@ -124,7 +120,7 @@ const providerRoutes: FastifyPluginAsyncTypebox<ProviderRoutesOptions> = async (
     const createdAt = new Date()
     await store.createUpstreamState({ stateHash: hashToken(state), provider: provider.name, ...fields, nonce, createdAt, expiresAt: new Date(createdAt.getTime() + STATE_TTL_MS) })
     prepared.set(request, state)
-    const uri = new URL(await app.upstream.generateAuthorizationUri(request, reply))
+    const uri = new URL(await upstream.generateAuthorizationUri(request, reply))
     if (nonce !== undefined) uri.searchParams.set('nonce', nonce)
     return uri.toString()
   }
@@ -157,7 +153,7 @@ const providerRoutes: FastifyPluginAsyncTypebox<ProviderRoutesOptions> = async (
     try {
       // Without the reply: @fastify/oauth2 would clear the flow's cookies before the state is
       // checked, so that any forged callback link would end this browser's sign-in.
-      raw = (await app.upstream.getAccessTokenFromAuthorizationCodeFlow(request)).token
+      raw = (await upstream.getAccessTokenFromAuthorizationCodeFlow(request)).token
     } catch (err) {
       throw err instanceof UpstreamLoginError ? err : exchangeError(err)
     }
@@ -252,7 +248,7 @@ const providerRoutes: FastifyPluginAsyncTypebox<ProviderRoutesOptions> = async (
   })
 
   ctx.oauth.registerRefresher(provider.name, async (refreshToken) => {
-    const token = (await app.upstream.getNewAccessTokenUsingRefreshToken({ refresh_token: refreshToken } as never, {})).token
+    const token = (await upstream.getNewAccessTokenUsingRefreshToken({ refresh_token: refreshToken } as never, {})).token
     if (!Value.Check(UpstreamTokenSchema, token)) throw new Error(`fastify-users: ${provider.label} answered the refresh in an unexpected form`)
     return token
   })
