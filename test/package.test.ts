@@ -4,14 +4,17 @@
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import { execFile, spawn } from 'node:child_process'
-import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises'
+import { cp, mkdir, mkdtemp, readFile, rm, symlink, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { promisify } from 'node:util'
 import { freePort } from './support/browser.js'
+import { startMongoWireServer } from './support/mongo-wire-server.js'
 
 const run = promisify(execFile)
 const ROOT = new URL('..', import.meta.url).pathname
+// The consumer's processes are its own, not subtests of this runner's.
+const { NODE_TEST_CONTEXT: _ours, ...ENV } = process.env
 
 /** The README's code blocks marked `<!-- consumer-example: <file> -->`, by file name. */
 export async function readmeExamples (): Promise<Map<string, string>> {
@@ -30,13 +33,22 @@ async function ourVersion (name: string): Promise<string> {
 
 export interface Consumer { dir: string, tarball: string, files: string[] }
 
-/** Packs the package (scripts on, so prepack builds it) and installs it into a new project. */
+/**
+ * Packs the package from a copy of the working tree without dist/ (as a fresh clone is;
+ * scripts on, so prepack builds it) and installs it into a new project.
+ */
 export async function packedConsumer (): Promise<Consumer> {
   const dir = await mkdtemp(join(tmpdir(), 'fastify-users-consumer-'))
-  const { stdout } = await run('npm', ['pack', '--json', '--ignore-scripts=false', '--pack-destination', dir], { cwd: ROOT, maxBuffer: 16 << 20 })
+  const source = join(dir, 'source')
+  const { stdout: listed } = await run('git', ['ls-files', '--cached', '--others', '--exclude-standard', '-z'], { cwd: ROOT, maxBuffer: 16 << 20 })
+  for (const file of listed.split('\0').filter(Boolean)) {
+    await cp(join(ROOT, file), join(source, file)).catch((err: NodeJS.ErrnoException) => { if (err.code !== 'ENOENT') throw err })
+  }
+  await symlink(join(ROOT, 'node_modules'), join(source, 'node_modules'))
+  const { stdout } = await run('npm', ['pack', '--json', '--ignore-scripts=false', '--pack-destination', dir], { cwd: source, maxBuffer: 16 << 20 })
   const [packed] = JSON.parse(stdout.slice(stdout.indexOf('['))) as [{ filename: string, files: { path: string }[] }]
   await writeFile(join(dir, 'package.json'), JSON.stringify({ name: 'consumer', private: true, type: 'module' }))
-  const deps = await Promise.all(['fastify', 'typescript', '@types/node'].map(async (name) => `${name}@${await ourVersion(name)}`))
+  const deps = await Promise.all(['fastify', 'mongodb', 'typescript', '@types/node'].map(async (name) => `${name}@${await ourVersion(name)}`))
   await run('npm', ['install', `./${packed.filename}`, ...deps, '--prefer-offline', '--no-audit', '--no-fund', '--loglevel=error'], { cwd: dir, maxBuffer: 16 << 20 })
   return { dir, tarball: packed.filename, files: packed.files.map((f) => f.path) }
 }
@@ -68,6 +80,26 @@ export async function compile (dir: string, files: Record<string, string>): Prom
   }
 }
 
+const CONTRACT = `import { after } from 'node:test'
+import { randomUUID } from 'node:crypto'
+import { MongoClient } from 'mongodb'
+import { memoryStore, mongoStore } from 'fastify-users'
+import { storeContract } from 'fastify-users/testing'
+
+storeContract('memoryStore', async () => memoryStore())
+
+const url = process.env.CONTRACT_MONGODB_URL
+if (url) {
+  const client = new MongoClient(url)
+  after(() => client.close())
+  storeContract('mongoStore', async () => {
+    const dbName = 'contract_' + randomUUID().replace(/-/g, '')
+    const store = mongoStore({ client, dbName })
+    return { ...store, async close () { await store.close(); await client.db(dbName).dropDatabase() } }
+  })
+}
+`
+
 test('npm pack ships the built package, and the README example compiles against it and runs', async (t) => {
   const consumer = await packedConsumer()
   t.after(() => rm(consumer.dir, { recursive: true, force: true }))
@@ -78,12 +110,23 @@ test('npm pack ships the built package, and the README example compiles against 
 
   const examples = await readmeExamples()
   assert.deepEqual([...examples.keys()].sort(), ['app.ts', 'superuser.ts'])
-  await compile(consumer.dir, Object.fromEntries(examples))
+  await compile(consumer.dir, { ...Object.fromEntries(examples), 'contract.test.ts': CONTRACT })
+
+  // A third party's adapter test, as it would write one: the contract suite from the subpath export.
+  const wire = await startMongoWireServer()
+  t.after(() => wire.close())
+  const contract = await run(process.execPath, ['--test', '--test-reporter=tap', 'out/contract.test.js'], {
+    cwd: consumer.dir, env: { ...ENV, CONTRACT_MONGODB_URL: wire.url }, maxBuffer: 64 << 20
+  }).catch((err: { stdout: string }) => assert.fail(`the contract suite failed through fastify-users/testing:\n${err.stdout}`))
+  const passed = Number(/^# pass (\d+)$/m.exec(contract.stdout)?.[1])
+  assert.ok(passed >= 60, `contract tests passed on both adapters: ${passed}`)
+  assert.match(contract.stdout, /^# fail 0$/m)
+  assert.match(contract.stdout, /mongoStore: createUser/)
 
   const port = await freePort()
   const child = spawn(process.execPath, ['out/app.js'], {
     cwd: consumer.dir,
-    env: { ...process.env, PORT: String(port), HOST: '127.0.0.1', ADMIN_EMAIL: 'admin@example.com', ADMIN_PASSWORD: 'a long admin password', MONGODB_URL: '' },
+    env: { ...ENV, PORT: String(port), HOST: '127.0.0.1', ADMIN_EMAIL: 'admin@example.com', ADMIN_PASSWORD: 'a long admin password', MONGODB_URL: '' },
     stdio: ['ignore', 'pipe', 'pipe']
   })
   t.after(() => { child.kill() })

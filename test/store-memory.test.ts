@@ -1,4 +1,4 @@
 import { memoryStore } from '../index.js'
-import { storeContract } from './store-contract.js'
+import { storeContract } from '../testing/index.js'
 
 storeContract('memoryStore', async () => memoryStore())

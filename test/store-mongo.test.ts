@@ -3,7 +3,7 @@ import assert from 'node:assert/strict'
 import { randomUUID } from 'node:crypto'
 import { MongoClient } from 'mongodb'
 import { mongoStore, type UserStore } from '../index.js'
-import { storeContract } from './store-contract.js'
+import { storeContract } from '../testing/index.js'
 import { startMongoWireServer, type MongoWireServer } from './support/mongo-wire-server.js'
 
 let server: MongoWireServer

@@ -1,6 +1,7 @@
 import { test, type TestContext } from 'node:test'
 import assert from 'node:assert/strict'
-import {
+import Fastify from 'fastify'
+import fastifyUsers, {
   EmailAlreadyExistsError,
   OAuthAccountExistsError,
   type StoredGrant,
@@ -10,11 +11,16 @@ import {
   type StoredUpstreamState,
   type UserStore
 } from '../index.js'
-import { build } from './support/app.js'
 
 /**
- * The behaviour every UserStore adapter must have. Each test gets a fresh, empty
- * store from `make` and closes it at the end.
+ * The behaviour every UserStore adapter must have, as node:test tests: call it at the top
+ * level of a test file with a name and a function that makes a fresh, empty store (each
+ * test closes its store at the end; drop the store's data in `close` if it must not stay).
+ *
+ * ```ts
+ * import { storeContract } from 'fastify-users/testing'
+ * storeContract('myStore', async () => myStore({ ... }))
+ * ```
  */
 export function storeContract (name: string, make: () => Promise<UserStore>) {
   async function fresh (t: TestContext) {
@@ -690,7 +696,9 @@ export function storeContract (name: string, make: () => Promise<UserStore>) {
   test(`${name}: 50 parallel registrations of one email over HTTP give one 201 and 49 clean 400s`, async (t) => {
     const store = await make()
     // Registration's limit would answer 429 long before 50: this is about the store.
-    const app = await build(t, { store, rateLimit: { register: false } })
+    const app = Fastify()
+    t.after(() => app.close())
+    await app.register(fastifyUsers, { issuer: 'http://localhost', store, rateLimit: { register: false } })
     const responses = await Promise.all(Array.from({ length: 50 }, () =>
       app.inject({ method: 'POST', url: '/auth/register', payload: { email: 'race@example.com', password: 'correct horse battery' } })
     ))
