@@ -3,6 +3,7 @@ import type { FastifyPluginAsync } from 'fastify'
 import { resolveConfig } from './plugins/config.js'
 import { setupStore } from './plugins/store.js'
 import { setupTokens } from './plugins/tokens.js'
+import { setupJwt } from './plugins/jwt.js'
 import { setupAuth } from './plugins/auth.js'
 import { setupCookies } from './plugins/cookies.js'
 import { setupGrants } from './plugins/grants.js'
@@ -75,6 +76,7 @@ const fastifyUsers: FastifyPluginAsync<FastifyUsersOptions> = async (app, option
   for (const schema of sharedSchemas) app.addSchema(schema)
   const { store, manager, ready } = await setupStore(app, config)
   const { tokens, keys } = await setupTokens(config, app.log)
+  await setupJwt(app, config, tokens)
   const { grants, sessions } = setupGrants(config, tokens)
   const cookies = await setupCookies(app, config, tokens)
   const guard = setupAuth(app, config, store, tokens)

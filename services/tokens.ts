@@ -60,6 +60,12 @@ export interface TokenService {
    */
   knownAccessToken (token: string): VerifiedAccessToken | undefined
   jwks (): { keys: PublicJwk[] }
+  /**
+   * The public key (PEM) that verifies a token with this header: its kid must be one of ours
+   * (the store is read again, at most every 30 s, for a kid not seen yet) and its alg that
+   * key's. Else InvalidTokenError.
+   */
+  publicKeyFor (header: JwtHeader): Promise<string>
   /** Replaces the key set: the first key signs from now on, every key verifies. */
   setKeys (keys: SigningKey[]): void
   /** The kid that signs now. */
@@ -76,12 +82,32 @@ export function signedInWithin (claims: Pick<AccessTokenClaims, 'auth_time'>, ma
   return claims.auth_time !== undefined && Math.floor(now / 1000) - claims.auth_time <= maxAge
 }
 
+/** An access token that does not verify: 401, whoever asks (our guard, or @fastify/jwt's jwtVerify). */
 export class InvalidTokenError extends Error {
+  readonly code = 'FST_USERS_INVALID_TOKEN'
+  readonly statusCode = 401
   constructor (message: string) {
     super(message)
     this.name = 'InvalidTokenError'
   }
 }
+
+/**
+ * What makes a token one of our access tokens, beyond its signature: the same rules for our
+ * guard and for @fastify/jwt's verifier (plugins/jwt.ts). Only asymmetric algorithms, each
+ * bound to its key by kid: "none" and HMAC (the public key used as a secret) never pass.
+ */
+export function accessTokenRules (issuer: string, audience: string) {
+  return {
+    algorithms: ['EdDSA', 'ES256', 'RS256'] as ('EdDSA' | 'ES256' | 'RS256')[],
+    allowedIss: issuer,
+    allowedAud: audience,
+    checkTyp: 'at+jwt',
+    requiredClaims: ['iss', 'sub', 'aud', 'exp', 'iat', 'jti', 'client_id', 'scope']
+  }
+}
+
+export interface JwtHeader { kid?: unknown, alg?: unknown, typ?: unknown }
 
 // A token naming an unknown kid makes us look at the store again, but at most this often,
 // so that a flood of forged kids cannot turn into a flood of store reads.
@@ -118,6 +144,13 @@ export function createTokenService (options: TokenServiceOptions): TokenService 
     return keys.get(kid)
   }
 
+  async function publicKeyFor (header: JwtHeader): Promise<string> {
+    const key = await keyFor(header.kid)
+    if (!key) throw new InvalidTokenError('The access token is signed with a key we do not know')
+    if (key.alg !== header.alg) throw new InvalidTokenError('The access token\'s algorithm does not match its key')
+    return key.publicPem
+  }
+
   function setKeys (next: SigningKey[]) {
     if (next.length === 0) throw new Error('at least one signing key is required')
     keys = new Map(next.map((k) => [k.kid, k]))
@@ -127,19 +160,8 @@ export function createTokenService (options: TokenServiceOptions): TokenService 
     signId = createSigner({ ...common, expiresIn: ttlMs })
     // A new verifier, so that its cache forgets tokens of a key that was just retired.
     verifier = createVerifier({
-      // Only asymmetric algorithms, each bound to its key below: "none" and HMAC (the
-      // public key used as a secret) can never pass, whatever the token's header says.
-      algorithms: ['EdDSA', 'ES256', 'RS256'],
-      key: async (decoded: { header: { kid?: unknown, alg?: unknown } }) => {
-        const key = await keyFor(decoded.header.kid)
-        if (!key) throw new Error('unknown key id')
-        if (key.alg !== decoded.header.alg) throw new Error('algorithm does not match the key')
-        return key.publicPem
-      },
-      allowedIss: options.issuer,
-      allowedAud: options.audience,
-      checkTyp: 'at+jwt',
-      requiredClaims: ['iss', 'sub', 'aud', 'exp', 'iat', 'jti', 'client_id', 'scope'],
+      ...accessTokenRules(options.issuer, options.audience),
+      key: async (decoded: { header: JwtHeader }) => publicKeyFor(decoded.header)
     })
     verified.clear()
   }
@@ -180,6 +202,7 @@ export function createTokenService (options: TokenServiceOptions): TokenService 
     },
 
     knownAccessToken: known,
+    publicKeyFor,
 
     jwks () {
       return { keys: [...keys.values()].map((k) => k.publicJwk) }
