@@ -39,7 +39,10 @@ export async function setupJwt (app: FastifyInstance, config: Pick<UsersConfig, 
   await app.register(fastifyJwt, {
     secret: { public: publicKey as never },
     decode: { complete: true },
-    verify: accessTokenRules(config.issuer, config.audience),
+    // fast-jwt's cache (keyed by a hash of the token) spares the signature check of a token
+    // seen before. request.jwtVerify() asks for the key first, so a retired key is refused at
+    // once there; app.jwt.verify() looks in the cache first, so for up to a minute there.
+    verify: { ...accessTokenRules(config.issuer, config.audience), cache: true, cacheTTL: 60_000 },
     decoratorName: placement.decoratorName,
     ...(placement.namespace ? { namespace: placement.namespace } : {})
   })

@@ -61,11 +61,16 @@ test('request.jwtVerify() and app.jwt.verify() accept our access tokens, also af
   // Signing is ours alone: the app's @fastify/jwt cannot mint tokens with our keys.
   assert.throws(() => appJwt(app).sign({ sub: user.id }), /verify mode/)
 
+  const [first] = await app.users.store.listSigningKeys()
   await app.users.keys.rotate()
   const { access_token: rotated } = await passwordToken(app, 'ada@example.com', undefined, 'items:read')
   for (const t of [token, rotated]) {
     assert.equal((await app.inject({ url: '/claims', headers: { authorization: `Bearer ${t}` } })).statusCode, 200)
   }
+  // Retired: the cached verification of its token does not outlive the key.
+  assert.ok(first && await app.users.keys.retire(first.kid))
+  assert.equal((await app.inject({ url: '/claims', headers: { authorization: `Bearer ${token}` } })).statusCode, 401)
+  assert.equal((await app.inject({ url: '/claims', headers: { authorization: `Bearer ${rotated}` } })).statusCode, 200)
 })
 
 test('request.jwtVerify() refuses forged and foreign tokens with 401, never 500', async (t) => {
