@@ -6,6 +6,7 @@ import { InvalidTokenError, signedInWithin } from '../services/tokens.js'
 import { toPublicUser } from '../services/users.js'
 import { ACCOUNT_SCOPE } from '../services/scopes.js'
 import type { UsersConfig } from './config.js'
+import { ProblemSchema } from '../schemas/problem.js'
 import { bearerChallenge, problem } from './errors.js'
 
 /** What a route needs, declared once in `config.auth`. */
@@ -206,8 +207,8 @@ export function setupAuth (app: FastifyInstance, config: UsersConfig, store: Use
       ...schema,
       security: schema.security ?? [{ oauth2: need.scopes }],
       response: {
-        401: { $ref: 'Problem#', description: 'Missing, invalid or expired access token' },
-        403: { $ref: 'Problem#', description: 'The token lacks a scope, or the user a right, this route needs' },
+        401: { $ref: `${ProblemSchema.$id}#`, description: 'Missing, invalid or expired access token' },
+        403: { $ref: `${ProblemSchema.$id}#`, description: 'The token lacks a scope, or the user a right, this route needs' },
         ...(schema.response as object | undefined)
       }
     }

@@ -7,16 +7,9 @@ import type { UsersConfig } from './config.js'
 /** Swagger UI's built-in OAuth client, public and first-party. */
 export const SWAGGER_UI_CLIENT_ID = 'swagger-ui'
 
-/**
- * @fastify/swagger and @fastify/swagger-ui, wired to our authorization server: the
- * oauth2 security scheme points at our endpoints and lists every scope that options
- * and routes declare, and Swagger UI's Authorize dialog is preset with our client.
- */
-export async function setupOpenapi (app: FastifyInstance, config: UsersConfig) {
-  if (config.docs === false) return
-  const docs = config.docs
-
-  const oauth2 = () => ({
+/** Our oauth2 scheme: both flows at our endpoints, every scope options and routes declare. */
+function oauth2Scheme (config: UsersConfig) {
+  return {
     type: 'oauth2' as const,
     description: `Sign in through this server. Swagger UI's client id is "${SWAGGER_UI_CLIENT_ID}" (public, no secret).`,
     flows: {
@@ -28,28 +21,26 @@ export async function setupOpenapi (app: FastifyInstance, config: UsersConfig) {
       },
       password: { tokenUrl: config.endpoints.token, refreshUrl: config.endpoints.token, scopes: { ...config.scopes } }
     }
-  })
+  }
+}
 
-  await app.register(swagger, {
-    openapi: {
-      openapi: '3.1.0',
-      info: { title: docs.title, version: docs.version, description: docs.description },
-      components: { securitySchemes: { oauth2: oauth2() } }
-    },
-    // Components named after the models' $id (User, Problem, ...) rather than def-N, so
-    // that generated clients get meaningful type names.
-    refResolver: {
-      buildLocalReference: (json, _baseUri, _fragment, i) => typeof json.$id === 'string' ? json.$id : `def-${i}`
-    },
-    // Routes add their scopes as they are declared, after this registration: the
-    // scheme is rebuilt when the document is.
-    transformObject: (documentObject) => {
-      if (!('openapiObject' in documentObject)) return documentObject.swaggerObject
-      const { openapiObject } = documentObject
-      openapiObject.components = { ...openapiObject.components, securitySchemes: { ...openapiObject.components?.securitySchemes, oauth2: oauth2() } }
-      return openapiObject
-    }
-  })
+/**
+ * @fastify/swagger and @fastify/swagger-ui, wired to our authorization server: the
+ * oauth2 security scheme points at our endpoints and lists every scope that options
+ * and routes declare, and Swagger UI's Authorize dialog is preset with our client.
+ * An app that registered its own @fastify/swagger first keeps it: its document gets our
+ * paths (its onRoute hook sees them) and our security scheme, and nothing else of ours.
+ */
+export async function setupOpenapi (app: FastifyInstance, config: UsersConfig) {
+  const oauth2 = () => oauth2Scheme(config)
+
+  if (app.hasDecorator('swagger')) {
+    addSecurityScheme(app, oauth2)
+  } else if (config.docs !== false) {
+    await registerSwagger(app, config.docs, oauth2)
+  }
+  if (config.docs === false) return
+  const docs = config.docs
 
   await app.register(async function docsRoutes (scope) {
     // Swagger UI's redirect page receives our authorization codes in its URL.
@@ -77,5 +68,55 @@ export async function setupOpenapi (app: FastifyInstance, config: UsersConfig) {
       },
       uiConfig: { persistAuthorization: false }
     })
+  })
+}
+
+type SecurityScheme = () => ReturnType<typeof oauth2Scheme>
+type Docs = Exclude<UsersConfig['docs'], false>
+
+async function registerSwagger (app: FastifyInstance, docs: Docs, oauth2: SecurityScheme) {
+  await app.register(swagger, {
+    openapi: {
+      openapi: '3.1.0',
+      info: { title: docs.title, version: docs.version, description: docs.description },
+      components: { securitySchemes: { oauth2: oauth2() } }
+    },
+    // Components named after the models' $id (User, Problem, ...) rather than def-N, so
+    // that generated clients get meaningful type names.
+    refResolver: {
+      buildLocalReference: (json, _baseUri, _fragment, i) => typeof json.$id === 'string' ? json.$id : `def-${i}`
+    },
+    // Routes add their scopes as they are declared, after this registration: the
+    // scheme is rebuilt when the document is.
+    transformObject: (documentObject) => {
+      if (!('openapiObject' in documentObject)) return documentObject.swaggerObject
+      const { openapiObject } = documentObject
+      openapiObject.components = { ...openapiObject.components, securitySchemes: { ...openapiObject.components?.securitySchemes, oauth2: oauth2() } }
+      return openapiObject
+    }
+  })
+}
+
+/**
+ * The app's document needs our scheme while it is built: @fastify/swagger looks each route's
+ * security up in it then. A route's swaggerTransform runs before its operation is built, so
+ * the first route after this point (one of ours, before any that needs the scheme) carries
+ * one that puts the scheme in; the scopes are all known by then.
+ */
+function addSecurityScheme (app: FastifyInstance, oauth2: SecurityScheme) {
+  let carried = false
+  app.addHook('onRoute', (route) => {
+    if (carried || route.config?.swaggerTransform !== undefined) return
+    carried = true
+    route.config = {
+      ...route.config,
+      swaggerTransform: (document) => {
+        if ('openapiObject' in document) {
+          const components = (document.openapiObject.components ??= {})
+          components.securitySchemes = { ...components.securitySchemes, oauth2: oauth2() }
+        }
+        return { schema: document.schema, url: document.url }
+      }
+    }
   })
 }

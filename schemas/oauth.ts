@@ -25,7 +25,7 @@ export const TokenResponseSchema = Type.Object({
   scope: Type.String(),
   refresh_token: Type.Optional(Type.String({ description: 'For clients allowed the refresh_token grant; single use, replaced at every refresh' })),
   id_token: Type.Optional(Type.String({ description: 'OpenID Connect id_token, when the openid scope was granted' }))
-}, { $id: 'TokenResponse', title: 'TokenResponse' })
+}, { $id: 'fastify-users.TokenResponse', title: 'TokenResponse' })
 export type TokenResponse = Static<typeof TokenResponseSchema>
 
 export const OAuthErrorCodeSchema = Type.Union([
@@ -46,7 +46,7 @@ export type OAuthErrorCode = Static<typeof OAuthErrorCodeSchema>
 export const OAuthErrorSchema = Type.Object({
   error: OAuthErrorCodeSchema,
   error_description: Type.Optional(Type.String())
-}, { $id: 'OAuthError', title: 'OAuthError' })
+}, { $id: 'fastify-users.OAuthError', title: 'OAuthError' })
 export type OAuthError = Static<typeof OAuthErrorSchema>
 
 export const JwkSchema = Type.Object({
@@ -64,7 +64,7 @@ export type PublicJwk = Static<typeof JwkSchema>
 
 export const JwksSchema = Type.Object({
   keys: Type.Array(JwkSchema)
-}, { $id: 'Jwks', title: 'Jwks' })
+}, { $id: 'fastify-users.Jwks', title: 'Jwks' })
 
 const strings = Type.Array(Type.String())
 
@@ -92,7 +92,7 @@ export const AuthorizationServerMetadataSchema = Type.Object({
   authorization_response_iss_parameter_supported: Type.Boolean(),
   request_parameter_supported: Type.Boolean(),
   request_uri_parameter_supported: Type.Boolean()
-}, { $id: 'AuthorizationServerMetadata', title: 'AuthorizationServerMetadata' })
+}, { $id: 'fastify-users.AuthorizationServerMetadata', title: 'AuthorizationServerMetadata' })
 
 // RFC 7009 §2.1
 export const RevocationRequestSchema = Type.Object({
@@ -122,7 +122,7 @@ export const IntrospectionResponseSchema = Type.Object({
   exp: Type.Optional(Type.Integer()),
   iat: Type.Optional(Type.Integer()),
   jti: Type.Optional(Type.String())
-}, { $id: 'IntrospectionResponse', title: 'IntrospectionResponse' })
+}, { $id: 'fastify-users.IntrospectionResponse', title: 'IntrospectionResponse' })
 
 // OIDC Core §5.3.2
 export const UserInfoSchema = Type.Object({
@@ -130,4 +130,4 @@ export const UserInfoSchema = Type.Object({
   email: Type.Optional(Type.String()),
   email_verified: Type.Optional(Type.Boolean()),
   updated_at: Type.Optional(Type.Integer())
-}, { $id: 'UserInfo', title: 'UserInfo' })
+}, { $id: 'fastify-users.UserInfo', title: 'UserInfo' })

@@ -11,5 +11,5 @@ export const ProblemSchema = Type.Object({
     path: Type.String(),
     message: Type.String()
   })))
-}, { $id: 'Problem', title: 'Problem' })
+}, { $id: 'fastify-users.Problem', title: 'Problem' })
 export type Problem = Static<typeof ProblemSchema>

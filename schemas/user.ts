@@ -16,13 +16,13 @@ export const UserSchema = Type.Object({
   isSuperuser: Type.Boolean(),
   createdAt: Type.String({ format: 'date-time' }),
   updatedAt: Type.String({ format: 'date-time' })
-}, { $id: 'User', title: 'User', additionalProperties: false })
+}, { $id: 'fastify-users.User', title: 'User', additionalProperties: false })
 export type User = Static<typeof UserSchema>
 
 export const UserCreateSchema = Type.Object({
   email: EmailSchema,
   password: PasswordSchema
-}, { $id: 'UserCreate', title: 'UserCreate', additionalProperties: false })
+}, { $id: 'fastify-users.UserCreate', title: 'UserCreate', additionalProperties: false })
 export type UserCreate = Static<typeof UserCreateSchema>
 
 export const UserUpdateSchema = Type.Object({
@@ -33,7 +33,7 @@ export const UserUpdateSchema = Type.Object({
     maxLength: 256,
     description: 'Required when changing the password'
   }))
-}, { $id: 'UserUpdate', title: 'UserUpdate', additionalProperties: false, minProperties: 1 })
+}, { $id: 'fastify-users.UserUpdate', title: 'UserUpdate', additionalProperties: false, minProperties: 1 })
 export type UserUpdate = Static<typeof UserUpdateSchema>
 
 /** A provider account linked to the user; upstream tokens never leave the server. */
@@ -42,5 +42,5 @@ export const OAuthAccountSchema = Type.Object({
   accountId: Type.String({ description: "The provider's id of the account" }),
   accountEmail: Type.Union([Type.String(), Type.Null()]),
   createdAt: Type.String({ format: 'date-time' })
-}, { $id: 'OAuthAccount', title: 'OAuthAccount', additionalProperties: false })
+}, { $id: 'fastify-users.OAuthAccount', title: 'OAuthAccount', additionalProperties: false })
 export type OAuthAccount = Static<typeof OAuthAccountSchema>
