@@ -34,7 +34,7 @@ import type { FastifyUsersOptions } from './schemas/options.js'
 export type { FastifyUsersOptions, ClientOption, SigningKeyOption } from './schemas/options.js'
 export type { User, UserCreate, UserUpdate } from './schemas/user.js'
 export type { Problem } from './schemas/problem.js'
-export type { OAuthError, TokenResponse } from './schemas/oauth.js'
+export type { OAuthErrorBody, TokenResponse } from './schemas/oauth.js'
 export type {
   UserStore, StoredUser, NewUser, UserChanges, StoredSigningKey,
   StoredGrant, StoredGrantFamily, StoredSession, GrantKind, FamilySelector
@@ -46,13 +46,15 @@ export type { UserService } from './services/users.js'
 export type { AccessTokenClaims, VerifiedAccessToken } from './services/tokens.js'
 export type { UsersConfig } from './plugins/config.js'
 export type { MongoStoreOptions } from './stores/mongo.js'
-export { EmailAlreadyExistsError, OAuthAccountExistsError, StoreUnavailableError, normalizeEmail } from './stores/types.js'
+export { normalizeEmail } from './stores/types.js'
 export {
+  UsersError, OAuthError, ERROR_CODES, ERROR_PREFIX,
   UserAlreadyExistsError, RegisterInvalidPasswordError, UpdateEmailAlreadyExistsError, UpdateInvalidPasswordError,
-  CrossOriginRequestError, TooManyRequestsError, ServiceBusyError, UserNotFoundError, OAuthAccountNotFoundError,
-  UnlinkLastLoginMethodError, StepUpRequiredError, OAuthProtocolError
-} from './services/errors.js'
-export { InvalidTokenError } from './services/tokens.js'
+  UserNotFoundError, OAuthAccountNotFoundError, UnlinkLastLoginMethodError, StepUpRequiredError,
+  CrossOriginRequestError, TooManyRequestsError, ServiceBusyError, InvalidTokenError, UpstreamLoginError,
+  EmailAlreadyExistsError, OAuthAccountExistsError, StoreUnavailableError
+} from './errors.js'
+export type { ErrorCode, OAuthErrorCode } from './errors.js'
 export type { StoredOAuthAccount, OAuthAccountChanges, StoredUpstreamState } from './stores/types.js'
 export type { ProviderOption, UpstreamProfile } from './schemas/providers.js'
 export type { OAuthLoginInfo } from './services/oauth-accounts.js'

@@ -1,9 +1,9 @@
 import { STATUS_CODES } from 'node:http'
 import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify'
-import type { OAuthError } from '../schemas/oauth.js'
+import type { OAuthErrorBody } from '../schemas/oauth.js'
 import type { Problem } from '../schemas/problem.js'
 import { StoreUnavailableError } from '../stores/types.js'
-import { ERROR_PREFIX, OAuthProtocolError, ServiceBusyError, StepUpRequiredError, TooManyRequestsError } from '../services/errors.js'
+import { ERROR_PREFIX, OAuthError, ServiceBusyError, StepUpRequiredError, TooManyRequestsError } from '../errors.js'
 
 /** An RFC 9457 problem body; `code` is our stable machine-readable code. */
 export function problem (status: number, detail: string, code?: string, errors?: Problem['errors']): Problem {
@@ -82,9 +82,10 @@ export function problemErrorHandler (error: FastifyError, request: FastifyReques
 export function oauthErrorHandler (error: FastifyError, request: FastifyRequest, reply: FastifyReply) {
   let status = statusOf(error)
   logIfServerError(error, request, status)
-  let body: OAuthError
-  if (error instanceof OAuthProtocolError) {
-    body = { error: error.error, error_description: error.message }
+  let body: OAuthErrorBody
+  if (error instanceof OAuthError) {
+    // The token endpoint's own codes; the authorization endpoint's never reach this handler.
+    body = { error: error.error as OAuthErrorBody['error'], error_description: error.message }
   } else if (error instanceof TooManyRequestsError) {
     // RFC 6749 has no error for this; slow_down is the token endpoint's registered word for it (RFC 8628 §3.5).
     reply.header('retry-after', String(error.retryAfter))

@@ -1,6 +1,7 @@
 import fastifyJwt from '@fastify/jwt'
 import type { FastifyInstance } from 'fastify'
-import { accessTokenRules, InvalidTokenError, type JwtHeader, type TokenService } from '../services/tokens.js'
+import { accessTokenRules, type JwtHeader, type TokenService } from '../services/tokens.js'
+import { InvalidTokenError } from '../errors.js'
 import type { UsersConfig } from './config.js'
 
 /** Where @fastify/jwt put our verifier: the app's own names, or ours beside the app's @fastify/jwt. */

@@ -2,7 +2,7 @@ import { setTimeout as sleep } from 'node:timers/promises'
 import rateLimit from '@fastify/rate-limit'
 import type { FastifyInstance, FastifyRequest } from 'fastify'
 import type { LimitSetting, RateLimitOptions } from '../schemas/options.js'
-import { ServiceBusyError, TooManyRequestsError } from '../services/errors.js'
+import { ServiceBusyError, TooManyRequestsError } from '../errors.js'
 import { normalizeEmail } from '../stores/types.js'
 
 /** The limits of requests that cost (argon2) or write, each counted per client address. */

@@ -47,7 +47,7 @@ export const OAuthErrorSchema = Type.Object({
   error: OAuthErrorCodeSchema,
   error_description: Type.Optional(Type.String())
 }, { $id: 'fastify-users.OAuthError', title: 'OAuthError' })
-export type OAuthError = Static<typeof OAuthErrorSchema>
+export type OAuthErrorBody = Static<typeof OAuthErrorSchema>
 
 export const JwkSchema = Type.Object({
   kty: Type.String(),

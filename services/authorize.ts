@@ -2,6 +2,7 @@ import { Value } from '@sinclair/typebox/value'
 import { AuthorizeQuerySchema, type AuthorizeQuery } from '../schemas/authorize.js'
 import type { Client } from './clients.js'
 import { isS256Challenge } from './pkce.js'
+import { OAuthError, type OAuthErrorCode } from '../errors.js'
 import { clientMayHave, parseScope } from './scopes.js'
 
 /** An authorization request we trust enough to answer at its redirect URI. */
@@ -22,16 +23,7 @@ export interface AuthorizeRequest {
 }
 
 /** Shown to the user, never redirected: the client or its redirect URI cannot be trusted. */
-export class UntrustedAuthorizeRequestError extends Error {
-  readonly statusCode = 400
-}
-
-/** Sent back to the verified redirect URI (RFC 6749 §4.1.2.1). */
-export class AuthorizeRedirectError extends Error {
-  constructor (readonly code: string, description: string, readonly redirectUri: string, readonly state: string | undefined) {
-    super(description)
-  }
-}
+const untrusted = (description: string) => new OAuthError('invalid_request', description)
 
 // A registered loopback URI without a port stands for every port (RFC 8252 §7.3).
 const LOOPBACK_ANY_PORT = /^http:\/\/(?:127\.0\.0\.1|\[::1\])(?=[/?]|$)/
@@ -58,30 +50,30 @@ export function redirectUriMatches (registered: string, candidate: string): bool
  * are settled first: until they are, no error may be redirected anywhere.
  */
 export function validateAuthorizeRequest (clients: ReadonlyMap<string, Client>, knownScopes: Readonly<Record<string, string>>, query: AuthorizeQuery): AuthorizeRequest {
-  if (!query.client_id) throw new UntrustedAuthorizeRequestError('The request names no client (client_id is missing).')
+  if (!query.client_id) throw untrusted('The request names no client (client_id is missing).')
   const client = clients.get(query.client_id)
-  if (!client) throw new UntrustedAuthorizeRequestError('The request names an unknown client.')
-  if (!client.grantTypes.has('authorization_code')) throw new UntrustedAuthorizeRequestError('This client may not use the authorization code flow.')
+  if (!client) throw untrusted('The request names an unknown client.')
+  if (!client.grantTypes.has('authorization_code')) throw untrusted('This client may not use the authorization code flow.')
 
   let redirectUri: string
   if (query.redirect_uri !== undefined) {
     if (!client.redirectUris.some((r) => redirectUriMatches(r, query.redirect_uri as string))) {
-      throw new UntrustedAuthorizeRequestError('The redirect_uri is not registered for this client.')
+      throw untrusted('The redirect_uri is not registered for this client.')
     }
     // A registered URI always parses; this guards the one built from a request's port.
-    if (!URL.canParse(query.redirect_uri)) throw new UntrustedAuthorizeRequestError('The redirect_uri is not a valid URL.')
+    if (!URL.canParse(query.redirect_uri)) throw untrusted('The redirect_uri is not a valid URL.')
     redirectUri = query.redirect_uri
   } else {
     const only = client.redirectUris.length === 1 ? client.redirectUris[0] : undefined
     // A loopback URI needs its port from the request: it cannot be the implicit default.
     if (only === undefined || isLoopbackAnyPort(only)) {
-      throw new UntrustedAuthorizeRequestError('redirect_uri is required for this client.')
+      throw untrusted('redirect_uri is required for this client.')
     }
     redirectUri = only
   }
 
   const state = query.state
-  const fail = (error: string, description: string) => new AuthorizeRedirectError(error, description, redirectUri, state)
+  const fail = (error: OAuthErrorCode, description: string) => new OAuthError(error, description, { uri: redirectUri, state })
 
   if (query.request !== undefined || query.request_uri !== undefined) throw fail('request_not_supported', 'Request objects are not supported')
   if (query.response_type !== 'code') {
@@ -141,7 +133,7 @@ export function canonicalQuery (query: Record<string, unknown>): string {
   const params = new URLSearchParams()
   for (const [k, v] of Object.entries(query)) if (KNOWN_PARAMS.has(k) && typeof v === 'string') params.append(k, v)
   const carried = params.toString()
-  if (carried.length > MAX_CARRIED_QUERY) throw new UntrustedAuthorizeRequestError('The authorization request is too large.')
+  if (carried.length > MAX_CARRIED_QUERY) throw untrusted('The authorization request is too large.')
   return carried
 }
 
@@ -150,9 +142,9 @@ export function parseCarriedQuery (carried: string): AuthorizeQuery {
   const query: Record<string, string> = {}
   for (const [k, v] of params) {
     // RFC 6749 §3.1: no parameter may appear twice.
-    if (Object.hasOwn(query, k)) throw new UntrustedAuthorizeRequestError(`The parameter ${k} appears twice.`)
+    if (Object.hasOwn(query, k)) throw untrusted(`The parameter ${k} appears twice.`)
     query[k] = v
   }
-  if (!Value.Check(AuthorizeQuerySchema, query)) throw new UntrustedAuthorizeRequestError('The authorization request is malformed.')
+  if (!Value.Check(AuthorizeQuerySchema, query)) throw untrusted('The authorization request is malformed.')
   return query
 }

@@ -1,6 +1,6 @@
 import { createHash, timingSafeEqual } from 'node:crypto'
 import type { ClientOption } from '../schemas/options.js'
-import { oauthError } from './errors.js'
+import { oauthError } from '../errors.js'
 
 export type GrantTypeName = NonNullable<ClientOption['grantTypes']>[number]
 

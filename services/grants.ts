@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto'
 import type { StoredGrant, StoredUser, UserStore } from '../stores/types.js'
 import type { Client } from './clients.js'
-import { oauthError } from './errors.js'
+import { oauthError } from '../errors.js'
 import { verifyS256 } from './pkce.js'
 import { parseScope } from './scopes.js'
 import { hashToken, randomToken } from './secrets.js'

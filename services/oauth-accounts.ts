@@ -9,9 +9,8 @@ import {
   type StoredUser,
   type UserStore
 } from '../stores/types.js'
-import { OAuthAccountNotFoundError, UnlinkLastLoginMethodError } from './errors.js'
+import { OAuthAccountNotFoundError, UnlinkLastLoginMethodError, UpstreamLoginError } from '../errors.js'
 import { isValidEmail } from './email.js'
-import { UpstreamLoginError } from './providers/index.js'
 import { toPublicUser } from './users.js'
 
 /** What the linking rules need to know of a provider. */

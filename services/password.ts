@@ -1,7 +1,7 @@
 import { hash, verify } from '@node-rs/argon2'
 import { randomBytes } from 'node:crypto'
 import type { PasswordHashingOptions } from '../schemas/options.js'
-import { ServiceBusyError } from './errors.js'
+import { ServiceBusyError } from '../errors.js'
 
 // OWASP's argon2id recommendation (m=19 MiB, t=2, p=1). argon2id is the library's
 // default algorithm; the contract test checks that hashes start with $argon2id$.

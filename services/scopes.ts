@@ -1,5 +1,5 @@
 import type { Client } from './clients.js'
-import { oauthError } from './errors.js'
+import { oauthError } from '../errors.js'
 
 /**
  * The scope that lets a third-party client manage the user's account (password, email,

@@ -2,6 +2,7 @@ import { createHash, hkdfSync, randomUUID } from 'node:crypto'
 import { createSigner, createVerifier, TokenError } from 'fast-jwt'
 import type { PublicJwk } from '../schemas/oauth.js'
 import type { SigningKey } from './keys.js'
+import { InvalidTokenError } from '../errors.js'
 
 /** The claims of our access tokens (RFC 9068). */
 export interface AccessTokenClaims {
@@ -80,16 +81,6 @@ export interface TokenService {
 /** Whether the token's sign-in (auth_time, seconds) is at most maxAge seconds old. */
 export function signedInWithin (claims: Pick<AccessTokenClaims, 'auth_time'>, maxAge: number, now = Date.now()): boolean {
   return claims.auth_time !== undefined && Math.floor(now / 1000) - claims.auth_time <= maxAge
-}
-
-/** An access token that does not verify: 401, whoever asks (our guard, or @fastify/jwt's jwtVerify). */
-export class InvalidTokenError extends Error {
-  readonly code = 'FST_USERS_INVALID_TOKEN'
-  readonly statusCode = 401
-  constructor (message: string) {
-    super(message)
-    this.name = 'InvalidTokenError'
-  }
 }
 
 /**

@@ -8,7 +8,7 @@ import {
   UpdateInvalidPasswordError,
   UserNotFoundError,
   UserAlreadyExistsError
-} from './errors.js'
+} from '../errors.js'
 import { checkPasswordPolicy, type PasswordHasher, type PasswordPolicy } from './password.js'
 
 export interface UserServiceOptions {

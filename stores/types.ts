@@ -203,34 +203,7 @@ export interface UserStore {
   consumeUpstreamState(stateHash: string, now: Date): Promise<StoredUpstreamState | null>
 }
 
-export class OAuthAccountExistsError extends Error {
-  constructor () {
-    super('This provider account is linked already')
-    this.name = 'OAuthAccountExistsError'
-  }
-}
-
-/**
- * The store's backend is out of reach (network, server down, no server to select). Adapters
- * throw it for those failures only, so that the app answers 503 with Retry-After and the
- * client tries again, rather than a 500; whatever the operation was, it did not happen.
- */
-export class StoreUnavailableError extends Error {
-  readonly code = 'FST_USERS_STORE_UNAVAILABLE'
-  readonly statusCode = 503
-  readonly retryAfter = 5
-  constructor (options?: { cause?: unknown }) {
-    super('The user store is unavailable for a moment; try again shortly', options)
-    this.name = 'StoreUnavailableError'
-  }
-}
-
-export class EmailAlreadyExistsError extends Error {
-  constructor () {
-    super('A user with this email already exists')
-    this.name = 'EmailAlreadyExistsError'
-  }
-}
+export { EmailAlreadyExistsError, OAuthAccountExistsError, StoreUnavailableError } from '../errors.js'
 
 /**
  * The form under which emails are compared. Domains are case-insensitive by RFC 5321

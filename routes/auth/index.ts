@@ -4,7 +4,7 @@ import { Type } from '@sinclair/typebox'
 import { ProblemSchema } from '../../schemas/problem.js'
 import { UserCreateSchema, UserSchema } from '../../schemas/user.js'
 import { COOKIES } from '../../plugins/cookies.js'
-import { CrossOriginRequestError } from '../../services/errors.js'
+import { CrossOriginRequestError } from '../../errors.js'
 
 const authRoutes: FastifyPluginAsyncTypebox<{ ctx: UsersContext }> = async (app, { ctx }) => {
   if (ctx.config.registration) {

@@ -6,8 +6,9 @@ import { Value } from '@sinclair/typebox/value'
 import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify'
 import { ProblemSchema } from '../../schemas/problem.js'
 import { UpstreamTokenSchema } from '../../schemas/providers.js'
-import { AuthorizeRedirectError, canonicalQuery, parseCarriedQuery, UntrustedAuthorizeRequestError, validateAuthorizeRequest } from '../../services/authorize.js'
-import { UpstreamLoginError, type UpstreamProvider } from '../../services/providers/index.js'
+import { canonicalQuery, parseCarriedQuery, validateAuthorizeRequest } from '../../services/authorize.js'
+import type { UpstreamProvider } from '../../services/providers/index.js'
+import { OAuthError, UpstreamLoginError } from '../../errors.js'
 import { hashToken, randomToken, safeEqual } from '../../services/secrets.js'
 import type { StoredUpstreamState } from '../../stores/types.js'
 import { errorPage, noticePage, sendFailurePage, sendPage, type PageLink } from '../oauth/pages.js'
@@ -189,10 +190,10 @@ const providerRoutes: FastifyPluginAsyncTypebox<ProviderRoutesOptions> = async (
     const pending = consumed.get(request)?.authorizeQuery
     const back: PageLink | undefined = pending ? { href: `${config.prefix}/oauth/authorize?${pending}`, label: 'Back to sign-in' } : undefined
     if (error instanceof UpstreamLoginError) {
-      request.log.info({ provider: provider.name, status: error.status, reason: error.message }, 'fastify-users: upstream sign-in refused')
-      return sendPage(reply, error.status, pageContext, errorPage(site, error.title, error.message, back))
+      request.log.info({ provider: provider.name, status: error.statusCode, reason: error.message }, 'fastify-users: upstream sign-in refused')
+      return sendPage(reply, error.statusCode, pageContext, errorPage(site, error.title, error.message, back))
     }
-    if (error instanceof UntrustedAuthorizeRequestError || error instanceof AuthorizeRedirectError) {
+    if (error instanceof OAuthError) {
       return sendPage(reply, 400, pageContext, errorPage(site, 'This sign-in request cannot be completed', error.message))
     }
     return sendFailurePage(request, reply, error, pageContext, site, back)

@@ -4,15 +4,14 @@ import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify'
 import { COOKIES } from '../../plugins/cookies.js'
 import { AuthorizeQuerySchema, ConsentFormSchema, LoginFormSchema, type AuthorizeQuery } from '../../schemas/authorize.js'
 import {
-  AuthorizeRedirectError,
   authorizationResponseUrl,
   canonicalQuery,
   parseCarriedQuery,
-  UntrustedAuthorizeRequestError,
   validateAuthorizeRequest,
   type AuthorizeRequest
 } from '../../services/authorize.js'
 import { clientMayHave } from '../../services/scopes.js'
+import { OAuthError, type OAuthErrorCode } from '../../errors.js'
 import { mac, randomToken, safeEqual } from '../../services/secrets.js'
 import type { StoredSession, StoredUser } from '../../stores/types.js'
 import { toPublicUser } from '../../services/users.js'
@@ -61,11 +60,18 @@ const authorizeRoutes: FastifyPluginAsyncTypebox<{ ctx: UsersContext }> = async 
     return id
   }
 
-  function redirectError (reply: FastifyReply, err: AuthorizeRedirectError, status: 302 | 303) {
-    return reply.redirect(authorizationResponseUrl(err.redirectUri, config.issuer, { error: err.code, error_description: err.message, state: err.state }), status)
+  /** To the client's redirect URI when the error may go there (RFC 6749 §4.1.2.1); else on a page. */
+  function answerError (reply: FastifyReply, err: OAuthError, status: 302 | 303) {
+    if (!err.redirect) return showUntrusted(reply, err)
+    const { uri, state } = err.redirect
+    return reply.redirect(authorizationResponseUrl(uri, config.issuer, { error: err.error, error_description: err.message, state }), status)
   }
 
-  function showUntrusted (reply: FastifyReply, err: UntrustedAuthorizeRequestError) {
+  /** A trusted request's error, for its redirect URI. */
+  const toClient = (req: AuthorizeRequest, error: OAuthErrorCode, description: string) =>
+    new OAuthError(error, description, { uri: req.redirectUri, state: req.state })
+
+  function showUntrusted (reply: FastifyReply, err: OAuthError) {
     return sendPage(reply, 400, pageContext(), errorPage(site, 'This sign-in request cannot be completed', err.message))
   }
 
@@ -107,8 +113,9 @@ const authorizeRoutes: FastifyPluginAsyncTypebox<{ ctx: UsersContext }> = async 
    * included) end on a page, never on a JSON error or a redirect.
    */
   function pageErrors (error: FastifyError, request: FastifyRequest, reply: FastifyReply) {
-    if (error instanceof AuthorizeRedirectError) return redirectError(reply, error, request.method === 'GET' ? 302 : 303)
-    if (error instanceof UntrustedAuthorizeRequestError) return showUntrusted(reply, error)
+    if (error instanceof OAuthError) {
+      return answerError(reply, error, request.method === 'GET' ? 302 : 303)
+    }
     return sendFailurePage(request, reply, error, pageContext(), site)
   }
 
@@ -130,12 +137,12 @@ const authorizeRoutes: FastifyPluginAsyncTypebox<{ ctx: UsersContext }> = async 
     if (!current) {
       // Asked by anyone: each answer signs a CSRF token and may set a cookie.
       await ctx.limits.hit('authorize', request)
-      if (req.prompt.has('none')) return redirectError(reply, new AuthorizeRedirectError('login_required', 'The user is not signed in', req.redirectUri, req.state), 302)
+      if (req.prompt.has('none')) return answerError(reply, toClient(req, 'login_required', 'The user is not signed in'), 302)
       return showLogin(request, reply, req, authorizeQuery)
     }
     const scopes = await grantedScopes(current.user, req)
     if (!req.client.firstParty || req.prompt.has('consent')) {
-      if (req.prompt.has('none')) return redirectError(reply, new AuthorizeRedirectError('consent_required', 'The user has not approved this client', req.redirectUri, req.state), 302)
+      if (req.prompt.has('none')) return answerError(reply, toClient(req, 'consent_required', 'The user has not approved this client'), 302)
       return sendPage(reply, 200, pageContext(req.redirectUri), consentPage(site, {
         action: consentAction,
         clientName: req.client.name,
@@ -179,7 +186,7 @@ const authorizeRoutes: FastifyPluginAsyncTypebox<{ ctx: UsersContext }> = async 
       return sendPage(reply, 403, pageContext(), errorPage(site, 'Consent form expired',
         'This form has expired or was not sent from this browser. Go back to the application and start again.'))
     }
-    if (decision === 'deny') return redirectError(reply, new AuthorizeRedirectError('access_denied', 'The user denied the request', req.redirectUri, req.state), 303)
+    if (decision === 'deny') return answerError(reply, toClient(req, 'access_denied', 'The user denied the request'), 303)
     return sendCode(reply, req, current, await grantedScopes(current.user, req), 303)
   })
 }

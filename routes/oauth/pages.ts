@@ -1,7 +1,7 @@
 import escapeHtml from 'escape-html'
 import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify'
 import { retryLater } from '../../plugins/errors.js'
-import { TooManyRequestsError } from '../../services/errors.js'
+import { TooManyRequestsError } from '../../errors.js'
 import { StoreUnavailableError } from '../../stores/types.js'
 
 /** A login button for an upstream provider (filled in by the providers' routes). */

@@ -3,7 +3,7 @@ import type { UsersContext } from '../../plugins/context.js'
 import { Type } from '@sinclair/typebox'
 import { ProblemSchema } from '../../schemas/problem.js'
 import { OAuthAccountSchema, UserSchema, UserUpdateSchema, type User } from '../../schemas/user.js'
-import { UserNotFoundError } from '../../services/errors.js'
+import { UserNotFoundError } from '../../errors.js'
 
 const usersRoutes: FastifyPluginAsyncTypebox<{ ctx: UsersContext }> = async (app, { ctx }) => {
   app.get('/me', {

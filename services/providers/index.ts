@@ -1,6 +1,7 @@
 import type { Static, TSchema } from '@sinclair/typebox'
 import { Value } from '@sinclair/typebox/value'
 import { createRemoteJWKSet, errors as joseErrors, jwtVerify, type JWTPayload } from 'jose'
+import { UpstreamLoginError } from '../../errors.js'
 import {
   DiscordUserSchema,
   GithubEmailsSchema,
@@ -13,17 +14,6 @@ import {
   type UpstreamProfile,
   type UpstreamToken
 } from '../../schemas/providers.js'
-
-/**
- * Why an upstream login ended without a user. `status` is what the browser gets; the
- * message is shown on the page as is, so it never carries a secret or a raw provider body.
- */
-export class UpstreamLoginError extends Error {
-  constructor (readonly status: 400 | 403 | 409 | 502, readonly title: string, message: string) {
-    super(message)
-    this.name = 'UpstreamLoginError'
-  }
-}
 
 export interface UpstreamProvider {
   name: string
