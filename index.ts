@@ -11,6 +11,7 @@ import { setupOpenapi } from './plugins/openapi.js'
 import { setupProviders } from './plugins/providers.js'
 import { setupRateLimit } from './plugins/rate-limit.js'
 import type { FastifyUsers, UsersContext } from './plugins/context.js'
+import { createEventBus } from './services/events.js'
 import { problemErrorHandler } from './plugins/errors.js'
 import { useStrictValidation } from './plugins/validation.js'
 import { redactingLogSerializers } from './plugins/log-redaction.js'
@@ -44,6 +45,8 @@ export type { FastifyUsers, PublicUsersConfig, UsersAccounts, UsersReadiness } f
 export type { UsersKeys } from './plugins/tokens.js'
 export type { UserService } from './services/users.js'
 export type { AccessTokenClaims, VerifiedAccessToken } from './services/tokens.js'
+export type { UsersEvents, UsersEventName, UsersEventListener, GrantType } from './services/events.js'
+export type { AccessTokenClaimsHook, AccessTokenClaimsInput } from './services/grants.js'
 export type { UsersConfig } from './plugins/config.js'
 export type { MongoStoreOptions } from './stores/mongo.js'
 export { normalizeEmail } from './stores/types.js'
@@ -76,14 +79,15 @@ const fastifyUsers: FastifyPluginAsync<FastifyUsersOptions> = async (app, option
   // Added at the app's root so that the OpenAPI document has one component per model
   // and the app's own routes can $ref them too.
   for (const schema of sharedSchemas) app.addSchema(schema)
-  const { store, manager, ready } = await setupStore(app, config)
+  const events = createEventBus((err, event) => app.log.error({ err, event }, 'fastify-users: an event listener failed'))
+  const { store, manager, ready } = await setupStore(app, config, events)
   const { tokens, keys } = await setupTokens(config, app.log)
   await setupJwt(app, config, tokens)
-  const { grants, sessions } = setupGrants(config, tokens)
+  const { grants, sessions } = setupGrants(config, tokens, events)
   const cookies = await setupCookies(app, config, tokens)
   const guard = setupAuth(app, config, store, tokens)
   await setupOpenapi(app, config)
-  const { providers, oauth, loginProviders } = await setupProviders(config)
+  const { providers, oauth, loginProviders } = await setupProviders(config, events)
 
   const { cookieSecret: _cookieSecret, oauthTokenKey: _oauthTokenKey, ...publicConfig } = config
   app.decorate('users', {
@@ -95,7 +99,9 @@ const fastifyUsers: FastifyPluginAsync<FastifyUsersOptions> = async (app, option
     providers: [...providers.values()].map(({ name, label }) => ({ name, label })),
     verify: (token) => tokens.verifyAccessToken(token),
     guard,
-    ready
+    ready,
+    on: events.on,
+    off: events.off
   } satisfies FastifyUsers)
 
   const { prefix, bodyLimit } = config

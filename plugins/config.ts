@@ -7,6 +7,7 @@ import { ACCOUNT_SCOPE } from '../services/scopes.js'
 import type { UserStore } from '../stores/types.js'
 import type { ProviderOption } from '../schemas/providers.js'
 import type { OAuthLoginInfo } from '../services/oauth-accounts.js'
+import type { AccessTokenClaimsHook } from '../services/grants.js'
 
 export const SUPERUSER_SCOPE = 'users:admin'
 export { ACCOUNT_SCOPE }
@@ -55,6 +56,7 @@ export interface UsersConfig {
   /** Encrypts upstream tokens at rest. */
   oauthTokenKey?: Uint8Array
   onOAuthLogin?: (user: User, info: OAuthLoginInfo) => void | Promise<void>
+  accessTokenClaims?: AccessTokenClaimsHook
   /** Absolute URLs of our endpoints, as published in metadata and the OpenAPI document. */
   endpoints: {
     authorize: string
@@ -166,6 +168,7 @@ export function resolveConfig (raw: unknown): UsersConfig {
     providers: options.providers ?? [],
     oauthTokenKey: options.oauthTokenKey === undefined ? undefined : Buffer.from(options.oauthTokenKey, 'base64url'),
     onOAuthLogin: options.onOAuthLogin,
+    accessTokenClaims: options.accessTokenClaims,
     endpoints: {
       authorize: `${issuer}${prefix}/oauth/authorize`,
       token: `${issuer}${prefix}/oauth/token`,

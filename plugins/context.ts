@@ -12,6 +12,7 @@ import type { SessionService } from '../services/sessions.js'
 import type { TokenService, VerifiedAccessToken } from '../services/tokens.js'
 import type { UserService } from '../services/users.js'
 import type { UserStore } from '../stores/types.js'
+import type { UsersEventBus } from '../services/events.js'
 
 /** The options as resolved, without the secrets among them (cookie secrets, the token key). */
 export type PublicUsersConfig = Readonly<Omit<UsersConfig, 'cookieSecret' | 'oauthTokenKey'>>
@@ -48,6 +49,9 @@ export interface FastifyUsers {
   guard (requirement?: AuthRequirement): onRequestAsyncHookHandler
   /** The store's state, for the app's readiness route. One indexed lookup of a user that does not exist. */
   ready (): Promise<UsersReadiness>
+  /** Listens to what happens (userCreated, login, logout, tokenIssued, refreshReuse, accountLinked, accountUnlinked); listeners are not awaited, what they throw is logged. */
+  on: UsersEventBus['on']
+  off: UsersEventBus['off']
 }
 
 declare module 'fastify' {

@@ -1,6 +1,7 @@
 import { createGrantService } from '../services/grants.js'
 import { createSessionService } from '../services/sessions.js'
 import type { TokenService } from '../services/tokens.js'
+import type { UsersEventBus } from '../services/events.js'
 import { toPublicUser } from '../services/users.js'
 import type { StoredUser } from '../stores/types.js'
 import type { PublicUsersConfig } from './context.js'
@@ -17,7 +18,7 @@ export function userClaims (user: StoredUser, scopes: string[]): Record<string, 
 }
 
 /** Codes, refresh-token families and browser sessions. */
-export function setupGrants (config: PublicUsersConfig, tokens: TokenService) {
+export function setupGrants (config: PublicUsersConfig, tokens: TokenService, events: UsersEventBus) {
   const grants = createGrantService({
     store: config.store,
     tokens,
@@ -26,8 +27,10 @@ export function setupGrants (config: PublicUsersConfig, tokens: TokenService) {
     refreshAbsoluteTtl: config.refreshTokenAbsoluteTtl,
     accessTokenTtl: config.accessTokenTtl,
     allowedScopes: async (user) => config.allowedScopes(toPublicUser(user)),
-    userClaims
+    userClaims,
+    accessTokenClaims: config.accessTokenClaims,
+    events
   })
-  const sessions = createSessionService({ store: config.store, ttl: config.sessionTtl })
+  const sessions = createSessionService({ store: config.store, ttl: config.sessionTtl, events })
   return { grants, sessions }
 }

@@ -2,9 +2,10 @@ import { createOAuthAccountService } from '../services/oauth-accounts.js'
 import { createUpstreamProvider } from '../services/providers/index.js'
 import type { ProviderButton } from '../routes/oauth/pages.js'
 import type { UsersConfig } from './config.js'
+import type { UsersEventBus } from '../services/events.js'
 
 /** The upstream providers by name, linked accounts, and the login page's provider buttons. */
-export async function setupProviders (config: UsersConfig) {
+export async function setupProviders (config: UsersConfig, events: UsersEventBus) {
   // OpenID Connect providers are discovered here: a wrong issuer fails start-up with its name.
   const providers = await Promise.all(config.providers.map((p) => createUpstreamProvider(p)))
   const byName = new Map(providers.map((p) => [p.name, p]))
@@ -12,7 +13,8 @@ export async function setupProviders (config: UsersConfig) {
     store: config.store,
     tokenKey: config.oauthTokenKey,
     onAfterRegister: config.onAfterRegister,
-    onOAuthLogin: config.onOAuthLogin
+    onOAuthLogin: config.onOAuthLogin,
+    events
   })
   const loginProviders = (authorizeQuery: string): ProviderButton[] => providers.map((p) => ({
     name: p.name,

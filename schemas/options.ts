@@ -1,4 +1,5 @@
 import { Type, type Static } from '@sinclair/typebox'
+import type { AccessTokenClaimsHook } from '../services/grants.js'
 import { ProviderOptionSchema } from './providers.js'
 import type { OAuthLoginInfo } from '../services/oauth-accounts.js'
 import type { UserStore } from '../stores/types.js'
@@ -136,7 +137,8 @@ export const FastifyUsersOptionsSchema = Type.Object({
     pattern: '^[A-Za-z0-9_-]{43}$',
     description: '32 random bytes, base64url: upstream access and refresh tokens are stored encrypted under it (JWE, A256GCM)'
   })),
-  onOAuthLogin: Type.Optional(fn<(user: User, info: OAuthLoginInfo) => void | Promise<void>>('Called after every sign-in through a provider'))
+  onOAuthLogin: Type.Optional(fn<(user: User, info: OAuthLoginInfo) => void | Promise<void>>('Called after every sign-in through a provider')),
+  accessTokenClaims: Type.Optional(fn<AccessTokenClaimsHook>('Claims of the app in every access token, beside ours (which it may not set)'))
 }, { additionalProperties: false })
 
 export type FastifyUsersOptions = Static<typeof FastifyUsersOptionsSchema>

@@ -6,6 +6,22 @@ import { verifyS256 } from './pkce.js'
 import { parseScope } from './scopes.js'
 import { hashToken, randomToken } from './secrets.js'
 import type { TokenService } from './tokens.js'
+import type { GrantType, UsersEventBus } from './events.js'
+import type { User } from '../schemas/user.js'
+import { toPublicUser } from './users.js'
+
+/** Claims of ours that an app's accessTokenClaims hook may not set. */
+const RESERVED_CLAIMS = new Set(['iss', 'sub', 'aud', 'exp', 'iat', 'nbf', 'jti', 'client_id', 'scope', 'auth_time', 'fam', 'typ', 'cnf', 'act'])
+
+/** What an app's accessTokenClaims hook is told about the token being issued. */
+export interface AccessTokenClaimsInput {
+  /** null for a token a client gets for itself (client_credentials). */
+  user: User | null
+  clientId: string
+  scopes: string[]
+  grantType: GrantType
+}
+export type AccessTokenClaimsHook = (input: AccessTokenClaimsInput) => Record<string, unknown> | Promise<Record<string, unknown>>
 
 export interface GrantServiceOptions {
   store: UserStore
@@ -19,6 +35,9 @@ export interface GrantServiceOptions {
   allowedScopes: (user: StoredUser) => Promise<string[]>
   /** OIDC claims of the user for the granted scopes (email, ...). */
   userClaims: (user: StoredUser, scopes: string[]) => Record<string, unknown>
+  /** The app's claims for an access token, beside ours. */
+  accessTokenClaims?: AccessTokenClaimsHook
+  events: Pick<UsersEventBus, 'emit'>
   now?: () => Date
 }
 
@@ -67,9 +86,18 @@ export function createGrantService (options: GrantServiceOptions) {
    * write: should the store fail before it, the client still holds what it presented and may
    * retry; a refresh token stored before a failed spend was never handed out.
    */
-  async function issueTokens (client: Client, user: StoredUser, scopes: string[], authTime: Date | undefined, family?: { familyId: string, expiresAt: Date, grantScope: string, nonce?: string, spend: () => Promise<void> }): Promise<TokenSet> {
+  async function extraClaims (input: AccessTokenClaimsInput): Promise<Record<string, unknown> | undefined> {
+    if (!options.accessTokenClaims) return undefined
+    const claims = await options.accessTokenClaims(input)
+    const reserved = Object.keys(claims).filter((c) => RESERVED_CLAIMS.has(c))
+    if (reserved.length > 0) throw new Error(`fastify-users: accessTokenClaims may not set ${reserved.join(', ')}`)
+    return claims
+  }
+
+  async function issueTokens (grantType: GrantType, client: Client, user: StoredUser, scopes: string[], authTime: Date | undefined, family?: { familyId: string, expiresAt: Date, grantScope: string, nonce?: string, spend: () => Promise<void> }): Promise<TokenSet> {
     const scope = scopes.join(' ')
-    const { token, expiresIn } = tokens.signAccessToken({ sub: user.id, clientId: client.clientId, scope, familyId: family?.familyId, authTime })
+    const extra = await extraClaims({ user: toPublicUser(user), clientId: client.clientId, scopes, grantType })
+    const { token, expiresIn } = tokens.signAccessToken({ sub: user.id, clientId: client.clientId, scope, familyId: family?.familyId, authTime, extra })
     const set: TokenSet = { access_token: token, token_type: 'Bearer', expires_in: expiresIn, scope }
     if (family && client.grantTypes.has('refresh_token')) {
       const issuedAt = now()
@@ -100,6 +128,7 @@ export function createGrantService (options: GrantServiceOptions) {
         claims: options.userClaims(user, scopes)
       })
     }
+    options.events.emit('tokenIssued', { userId: user.id, clientId: client.clientId, scopes, grantType })
     return set
   }
 
@@ -112,6 +141,7 @@ export function createGrantService (options: GrantServiceOptions) {
   /** Reuse of a one-time grant: whoever holds the family's tokens may be an attacker. */
   async function reused (grant: StoredGrant, what: string): Promise<never> {
     await store.revokeGrantFamilies({ familyId: grant.familyId }, now())
+    options.events.emit('refreshReuse', { familyId: grant.familyId, userId: grant.userId, clientId: grant.clientId, grantType: grant.kind })
     throw invalidGrant(`This ${what} was already used; every token issued from it is revoked`)
   }
 
@@ -178,7 +208,7 @@ export function createGrantService (options: GrantServiceOptions) {
       if (!family || family.revokedAt !== null) throw invalidGrant('The authorization was revoked')
       const allowed = new Set(await options.allowedScopes(user))
       const scopes = parseScope(grant.scope).filter((s) => allowed.has(s))
-      return issueTokens(client, user, scopes, grant.authTime, {
+      return issueTokens('authorization_code', client, user, scopes, grant.authTime, {
         familyId: family.familyId,
         expiresAt: new Date(family.expiresAt.getTime() - options.accessTokenTtl * 1000),
         grantScope: scopes.join(' '),
@@ -207,7 +237,7 @@ export function createGrantService (options: GrantServiceOptions) {
       const user = await activeUser(grant.userId)
       const allowed = new Set(await options.allowedScopes(user))
       const scopes = (requested.length > 0 ? requested : granted).filter((s) => allowed.has(s))
-      return issueTokens(client, user, scopes, family.authTime, {
+      return issueTokens('refresh_token', client, user, scopes, family.authTime, {
         familyId: family.familyId,
         expiresAt: new Date(family.expiresAt.getTime() - options.accessTokenTtl * 1000),
         grantScope: granted.filter((s) => allowed.has(s)).join(' '),
@@ -221,13 +251,15 @@ export function createGrantService (options: GrantServiceOptions) {
 
     /** Tokens for the password grant: no family, no refresh token; the user signed in just now. */
     async passwordTokens (client: Client, user: StoredUser, scopes: string[]): Promise<TokenSet> {
-      return issueTokens(client, user, scopes, now())
+      return issueTokens('password', client, user, scopes, now())
     },
 
     /** RFC 6749 §4.4: the client acts for itself; `sub` is its id (RFC 9068 §2.2). */
-    clientTokens (client: Client, scopes: string[]): TokenSet {
+    async clientTokens (client: Client, scopes: string[]): Promise<TokenSet> {
       const scope = scopes.join(' ')
-      const { token, expiresIn } = tokens.signAccessToken({ sub: client.clientId, clientId: client.clientId, scope })
+      const extra = await extraClaims({ user: null, clientId: client.clientId, scopes, grantType: 'client_credentials' })
+      const { token, expiresIn } = tokens.signAccessToken({ sub: client.clientId, clientId: client.clientId, scope, extra })
+      options.events.emit('tokenIssued', { userId: null, clientId: client.clientId, scopes, grantType: 'client_credentials' })
       return { access_token: token, token_type: 'Bearer', expires_in: expiresIn, scope }
     },
 

@@ -10,6 +10,7 @@ import {
   type UserStore
 } from '../stores/types.js'
 import { OAuthAccountNotFoundError, UnlinkLastLoginMethodError, UpstreamLoginError } from '../errors.js'
+import type { UsersEventBus } from './events.js'
 import { isValidEmail } from './email.js'
 import { toPublicUser } from './users.js'
 
@@ -36,6 +37,7 @@ export interface OAuthAccountServiceOptions {
   tokenKey?: Uint8Array
   onAfterRegister?: (user: User) => void | Promise<void>
   onOAuthLogin?: (user: User, info: OAuthLoginInfo) => void | Promise<void>
+  events: Pick<UsersEventBus, 'emit'>
   now?: () => Date
 }
 
@@ -127,7 +129,9 @@ export function createOAuthAccountService (options: OAuthAccountServiceOptions) 
       if (user) {
         if (!user.isActive) throw deactivated()
         await refreshTokens(account, profile, token)
-        await options.onOAuthLogin?.(toPublicUser(user), { provider: provider.name, accountId: profile.accountId, created: false, linked: false })
+        const publicUser = toPublicUser(user)
+        options.events.emit('login', { user: publicUser, method: 'provider', provider: provider.name })
+        await options.onOAuthLogin?.(publicUser, { provider: provider.name, accountId: profile.accountId, created: false, linked: false })
         return user
       }
       // Left behind by a user deleted half-way: the account is free again.
@@ -157,7 +161,10 @@ export function createOAuthAccountService (options: OAuthAccountServiceOptions) 
         if (err instanceof OAuthAccountExistsError && attempt === 0) return login(provider, profile, token, 1)
         throw err
       }
-      await options.onOAuthLogin?.(toPublicUser(existing), { provider: provider.name, accountId: profile.accountId, created: false, linked: true })
+      const publicUser = toPublicUser(existing)
+      options.events.emit('accountLinked', { user: publicUser, provider: provider.name, accountId: profile.accountId })
+      options.events.emit('login', { user: publicUser, method: 'provider', provider: provider.name })
+      await options.onOAuthLogin?.(publicUser, { provider: provider.name, accountId: profile.accountId, created: false, linked: true })
       return existing
     }
 
@@ -185,6 +192,9 @@ export function createOAuthAccountService (options: OAuthAccountServiceOptions) 
 
   async function created (provider: LinkingProvider, user: StoredUser, profile: UpstreamProfile): Promise<StoredUser> {
     const publicUser = toPublicUser(user)
+    options.events.emit('userCreated', { user: publicUser, method: 'provider', provider: provider.name })
+    options.events.emit('accountLinked', { user: publicUser, provider: provider.name, accountId: profile.accountId })
+    options.events.emit('login', { user: publicUser, method: 'provider', provider: provider.name })
     await options.onAfterRegister?.(publicUser)
     await options.onOAuthLogin?.(publicUser, { provider: provider.name, accountId: profile.accountId, created: true, linked: false })
     return user
@@ -232,6 +242,7 @@ export function createOAuthAccountService (options: OAuthAccountServiceOptions) 
       } catch (err) {
         throw err instanceof OAuthAccountExistsError ? linkedElsewhere(provider) : err
       }
+      options.events.emit('accountLinked', { user: toPublicUser(user), provider: provider.name, accountId: profile.accountId })
       return { user, account: created }
     },
 
@@ -245,6 +256,7 @@ export function createOAuthAccountService (options: OAuthAccountServiceOptions) 
       if (!accounts.some((a) => a.provider === providerName)) throw new OAuthAccountNotFoundError(providerName)
       if (user.hashedPassword === null && accounts.length === 1) throw new UnlinkLastLoginMethodError()
       if (!await store.deleteOAuthAccount(user.id, providerName)) throw new OAuthAccountNotFoundError(providerName)
+      options.events.emit('accountUnlinked', { user: toPublicUser(user), provider: providerName })
     },
 
     registerRefresher (providerName: string, refresher: UpstreamRefresher) {

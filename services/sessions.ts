@@ -1,10 +1,12 @@
 import type { StoredSession, UserStore } from '../stores/types.js'
 import { hashToken, randomToken } from './secrets.js'
+import type { UsersEventBus } from './events.js'
 
 export interface SessionServiceOptions {
   store: UserStore
   /** seconds */
   ttl: number
+  events: Pick<UsersEventBus, 'emit'>
   now?: () => Date
 }
 
@@ -12,7 +14,7 @@ export interface SessionServiceOptions {
  * Browser login sessions. The browser holds a random id; the store holds its hash, so a
  * copy of the store opens no session. Every login makes a new id (no fixation).
  */
-export function createSessionService ({ store, ttl, now = () => new Date() }: SessionServiceOptions) {
+export function createSessionService ({ store, ttl, events, now = () => new Date() }: SessionServiceOptions) {
   return {
     async start (userId: string): Promise<{ id: string, session: StoredSession }> {
       const id = randomToken()
@@ -34,8 +36,10 @@ export function createSessionService ({ store, ttl, now = () => new Date() }: Se
     /** Ends the session and revokes the grant families authorized from it. */
     async end (id: string): Promise<void> {
       const idHash = hashToken(id)
+      const session = await store.getSession(idHash, now())
       await store.revokeGrantFamilies({ sessionId: idHash }, now())
       await store.deleteSession(idHash)
+      if (session) events.emit('logout', { userId: session.userId })
     }
   }
 }

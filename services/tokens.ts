@@ -21,6 +21,8 @@ export interface AccessTokenClaims {
    * sensitive account changes check for a recent sign-in. Absent on client tokens.
    */
   auth_time?: number
+  /** The app's own claims (accessTokenClaims option). */
+  [claim: string]: unknown
 }
 
 /** What an id_token says of the user (OIDC Core §2, §5.1). */
@@ -51,7 +53,7 @@ export interface VerifiedAccessToken {
 }
 
 export interface TokenService {
-  signAccessToken (claims: { sub: string, clientId: string, scope: string, familyId?: string, authTime?: Date }): { token: string, expiresIn: number }
+  signAccessToken (claims: { sub: string, clientId: string, scope: string, familyId?: string, authTime?: Date, extra?: Record<string, unknown> }): { token: string, expiresIn: number }
   signIdToken (input: IdTokenInput): string
   /** Resolves a valid access token's claims and scopes; rejects with InvalidTokenError otherwise. */
   verifyAccessToken (token: string): Promise<VerifiedAccessToken>
@@ -159,8 +161,8 @@ export function createTokenService (options: TokenServiceOptions): TokenService 
   setKeys(options.keys)
 
   return {
-    signAccessToken ({ sub, clientId, scope, familyId, authTime }) {
-      const payload: Record<string, unknown> = { sub, client_id: clientId, scope, jti: randomUUID() }
+    signAccessToken ({ sub, clientId, scope, familyId, authTime, extra }) {
+      const payload: Record<string, unknown> = { ...extra, sub, client_id: clientId, scope, jti: randomUUID() }
       if (familyId !== undefined) payload.fam = familyId
       if (authTime !== undefined) payload.auth_time = Math.floor(authTime.getTime() / 1000)
       return { token: signAccess(payload), expiresIn: options.accessTokenTtl }

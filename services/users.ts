@@ -10,6 +10,7 @@ import {
   UserAlreadyExistsError
 } from '../errors.js'
 import { checkPasswordPolicy, type PasswordHasher, type PasswordPolicy } from './password.js'
+import type { UsersEventBus } from './events.js'
 
 export interface UserServiceOptions {
   store: UserStore
@@ -18,6 +19,7 @@ export interface UserServiceOptions {
   /** Seconds a sign-in counts as recent for a change without the current password. */
   recentSignInMaxAge: number
   hasher: PasswordHasher
+  events: Pick<UsersEventBus, 'emit'>
 }
 
 /** What the caller proved beyond holding a token: when the user signed in (auth_time, seconds). */
@@ -50,7 +52,7 @@ export function toPublicUser (user: StoredUser): User {
   }
 }
 
-export function createUserService ({ store, passwordPolicy, onAfterRegister, recentSignInMaxAge, hasher }: UserServiceOptions): UserService {
+export function createUserService ({ store, passwordPolicy, onAfterRegister, recentSignInMaxAge, hasher, events }: UserServiceOptions): UserService {
   return {
     async register ({ email, password }, flags = {}) {
       const refusal = await checkPasswordPolicy(passwordPolicy, password, { email })
@@ -67,6 +69,7 @@ export function createUserService ({ store, passwordPolicy, onAfterRegister, rec
         throw err
       }
       const user = toPublicUser(stored)
+      events.emit('userCreated', { user, method: 'password' })
       await onAfterRegister?.(user)
       return user
     },
@@ -78,7 +81,9 @@ export function createUserService ({ store, passwordPolicy, onAfterRegister, rec
         return null
       }
       const ok = await hasher.verify(user.hashedPassword, password)
-      return ok && user.isActive ? user : null
+      if (!ok || !user.isActive) return null
+      events.emit('login', { user: toPublicUser(user), method: 'password' })
+      return user
     },
 
     async update (user, { email, password, currentPassword }, proof) {

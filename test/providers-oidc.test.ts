@@ -12,6 +12,7 @@ import { assertPage, CLIENT_REDIRECT, exchangeOurCode, toProvider } from './supp
 import { startTamperProxy, type TamperProxy } from './support/tamper-proxy.js'
 import { pkce } from './support/oauth.js'
 import { hashToken } from '../services/secrets.js'
+import { recordEvents } from './support/events.js'
 
 const IDP_SECRET = 'idp-client-secret-'.padEnd(48, 'x')
 const PASSWORD = 'correct horse battery'
@@ -126,8 +127,12 @@ test('the upstream request carries state, nonce and PKCE S256; the callback land
 test('a first login through the provider creates the user and links the account; the second finds the same user', async (t) => {
   const s = await setup(t)
   const email = 'newbie@example.org'
+  const events = recordEvents(s.app)
   const first = await providerLogin(s, new WebBrowser(), email)
   const user = (await me(s, first.access_token)).json() as User
+  assert.deepEqual(events.map(([name, payload]) => [name, 'user' in payload ? payload.user?.id : payload.userId, 'provider' in payload ? payload.provider : 'grantType' in payload ? payload.grantType : undefined]), [
+    ['userCreated', user.id, 'idp'], ['accountLinked', user.id, 'idp'], ['login', user.id, 'idp'], ['tokenIssued', user.id, 'authorization_code']
+  ])
   assert.equal(user.email, email)
   assert.equal(user.isVerified, false, 'not verified unless the provider is trusted to verify (isVerifiedByDefault)')
   const accounts = await me(s, first.access_token, '/users/me/oauth-accounts')
@@ -156,6 +161,7 @@ test('associate: a signed-in user links a provider account, later logins through
   const s = await setup(t)
   const alice = await passwordUser(s, 'alice@example.com')
   const browser = new WebBrowser()
+  const linking = recordEvents(s.app)
   const start = await browser.request(`${s.issuer}/auth/idp/associate/authorize`, { headers: { authorization: `Bearer ${alice.token}` } })
   assert.equal(start.status, 200, start.body)
   const url = new URL(JSON.parse(start.body).authorization_url)
@@ -166,6 +172,7 @@ test('associate: a signed-in user links a provider account, later logins through
   assert.ok(form)
   const done = await browser.follow(form.action, [s.idpIssuer, s.issuer], { form: { ...form.fields, email: 'alice.idp@example.org', password: 'x' } })
   assertPage(done, 200, /Account linked/)
+  assert.deepEqual(linking, [['accountLinked', { user: alice.user, provider: 'idp', accountId: demoIdpSubject('alice.idp@example.org') }]])
   assert.deepEqual((await me(s, alice.token, '/users/me/oauth-accounts')).json().map((a: { accountId: string }) => a.accountId), [demoIdpSubject('alice.idp@example.org')])
 
   const viaIdp = await providerLogin(s, new WebBrowser(), 'alice.idp@example.org')
@@ -173,11 +180,13 @@ test('associate: a signed-in user links a provider account, later logins through
   assert.equal(s.registered.length, 1, 'no user was created by the provider login')
 
   // Alice has a password: the provider account may go.
+  const events = recordEvents(s.app)
   const unlink = await s.app.inject({ method: 'DELETE', url: '/users/me/oauth-accounts/idp', headers: { authorization: `Bearer ${alice.token}` } })
   assert.equal(unlink.statusCode, 204)
   assert.deepEqual((await me(s, alice.token, '/users/me/oauth-accounts')).json(), [])
   const again = await s.app.inject({ method: 'DELETE', url: '/users/me/oauth-accounts/idp', headers: { authorization: `Bearer ${alice.token}` } })
   assert.equal(again.statusCode, 404)
+  assert.deepEqual(events, [['accountUnlinked', { user: alice.user, provider: 'idp' }]], 'one unlink, one event; the refused one none')
 })
 
 test('the last way to sign in cannot be unlinked', async (t) => {
@@ -194,6 +203,7 @@ test('associate cannot take an account linked to another user', async (t) => {
   await providerLogin(s, new WebBrowser(), 'taken.idp@example.org')
   const bob = await passwordUser(s, 'bob@example.com')
   const browser = new WebBrowser()
+  const linking = recordEvents(s.app)
   const start = await browser.request(`${s.issuer}/auth/idp/associate/authorize`, { headers: { authorization: `Bearer ${bob.token}` } })
   const page = await browser.follow(JSON.parse(start.body).authorization_url, [s.idpIssuer])
   const form = pageForms(page.body, page.url).find((f) => f.action.endsWith('/login'))
@@ -201,6 +211,7 @@ test('associate cannot take an account linked to another user', async (t) => {
   const done = await browser.follow(form.action, [s.idpIssuer, s.issuer], { form: { ...form.fields, email: 'taken.idp@example.org', password: 'x' } })
   assertPage(done, 409, /linked to another user/)
   assert.deepEqual((await me(s, bob.token, '/users/me/oauth-accounts')).json(), [])
+  assert.deepEqual(linking, [], 'a refused link is no event')
 })
 
 test('state: from another browser, tampered, missing or replayed is refused, and nothing is created', async (t) => {

@@ -2,6 +2,7 @@ import type { FastifyInstance } from 'fastify'
 import { setupGrants } from '../../plugins/grants.js'
 import { toSigningKey } from '../../services/keys.js'
 import { createTokenService } from '../../services/tokens.js'
+import { createEventBus } from '../../services/events.js'
 
 /**
  * A grant service of its own over the app's store and keys, for tests and benchmarks that
@@ -11,5 +12,5 @@ export async function grantsOf (app: FastifyInstance) {
   const config = app.users.config
   const keys = (await config.store.listSigningKeys()).map(toSigningKey)
   const tokens = createTokenService({ issuer: config.issuer, audience: config.audience, accessTokenTtl: config.accessTokenTtl, keys })
-  return setupGrants(config, tokens).grants
+  return setupGrants(config, tokens, createEventBus(() => {})).grants
 }
