@@ -6,8 +6,7 @@ import type { PasswordPolicy } from '../services/password.js'
 import { ACCOUNT_SCOPE } from '../services/scopes.js'
 import type { UserStore } from '../stores/types.js'
 import type { ProviderOption } from '../schemas/providers.js'
-import type { OAuthLoginInfo } from '../services/oauth-accounts.js'
-import type { AccessTokenClaimsHook } from '../services/grants.js'
+import type { AccessTokenClaimsHook, OAuthLoginInfo } from '../schemas/hooks.js'
 
 export const SUPERUSER_SCOPE = 'users:admin'
 export { ACCOUNT_SCOPE }

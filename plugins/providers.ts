@@ -1,6 +1,6 @@
 import { createOAuthAccountService } from '../services/oauth-accounts.js'
 import { createUpstreamProvider } from '../services/providers/index.js'
-import type { ProviderButton } from '../routes/oauth/pages.js'
+import type { ProviderButton } from '../views/pages.js'
 import type { UsersConfig } from './config.js'
 import type { UsersEventBus } from '../services/events.js'
 

@@ -1,7 +1,6 @@
 import { Type, type Static } from '@sinclair/typebox'
-import type { AccessTokenClaimsHook } from '../services/grants.js'
 import { ProviderOptionSchema } from './providers.js'
-import type { OAuthLoginInfo } from '../services/oauth-accounts.js'
+import type { AccessTokenClaimsHook, OAuthLoginInfo } from './hooks.js'
 import type { UserStore } from '../stores/types.js'
 import type { User } from './user.js'
 

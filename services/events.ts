@@ -1,6 +1,5 @@
 import type { User } from '../schemas/user.js'
-
-export type GrantType = 'authorization_code' | 'refresh_token' | 'password' | 'client_credentials'
+import type { GrantType } from '../schemas/hooks.js'
 
 /** What happened, after it happened: each event is emitted once the change is stored. */
 export interface UsersEvents {

@@ -6,22 +6,12 @@ import { verifyS256 } from './pkce.js'
 import { parseScope } from './scopes.js'
 import { hashToken, randomToken } from './secrets.js'
 import type { TokenService } from './tokens.js'
-import type { GrantType, UsersEventBus } from './events.js'
-import type { User } from '../schemas/user.js'
+import type { UsersEventBus } from './events.js'
+import type { AccessTokenClaimsHook, AccessTokenClaimsInput, GrantType } from '../schemas/hooks.js'
 import { toPublicUser } from './users.js'
 
 /** Claims of ours that an app's accessTokenClaims hook may not set. */
 const RESERVED_CLAIMS = new Set(['iss', 'sub', 'aud', 'exp', 'iat', 'nbf', 'jti', 'client_id', 'scope', 'auth_time', 'fam', 'typ', 'cnf', 'act'])
-
-/** What an app's accessTokenClaims hook is told about the token being issued. */
-export interface AccessTokenClaimsInput {
-  /** null for a token a client gets for itself (client_credentials). */
-  user: User | null
-  clientId: string
-  scopes: string[]
-  grantType: GrantType
-}
-export type AccessTokenClaimsHook = (input: AccessTokenClaimsInput) => Record<string, unknown> | Promise<Record<string, unknown>>
 
 export interface GrantServiceOptions {
   store: UserStore

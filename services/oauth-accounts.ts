@@ -11,6 +11,7 @@ import {
 } from '../stores/types.js'
 import { OAuthAccountNotFoundError, UnlinkLastLoginMethodError, UpstreamLoginError } from '../errors.js'
 import type { UsersEventBus } from './events.js'
+import type { OAuthLoginInfo } from '../schemas/hooks.js'
 import { isValidEmail } from './email.js'
 import { toPublicUser } from './users.js'
 
@@ -20,15 +21,6 @@ export interface LinkingProvider {
   label: string
   associateByEmail: boolean
   isVerifiedByDefault: boolean
-}
-
-export interface OAuthLoginInfo {
-  provider: string
-  accountId: string
-  /** A new user was made for this login. */
-  created: boolean
-  /** The account was linked to an existing user by this login. */
-  linked: boolean
 }
 
 export interface OAuthAccountServiceOptions {

@@ -11,7 +11,8 @@ import type { UpstreamProvider } from '../../services/providers/index.js'
 import { OAuthError, UpstreamLoginError } from '../../errors.js'
 import { hashToken, randomToken, safeEqual } from '../../services/secrets.js'
 import type { StoredUpstreamState } from '../../stores/types.js'
-import { errorPage, noticePage, sendFailurePage, sendPage, type PageLink } from '../oauth/pages.js'
+import { errorPage, noticePage, type PageLink } from '../../views/pages.js'
+import { sendFailurePage, sendPage } from '../pages.js'
 import { resumeAuthorizeUrl, signInBrowser } from '../oauth/session.js'
 
 export interface ProviderRoutesOptions {

@@ -15,7 +15,8 @@ import { OAuthError, type OAuthErrorCode } from '../../errors.js'
 import { mac, randomToken, safeEqual } from '../../services/secrets.js'
 import type { StoredSession, StoredUser } from '../../stores/types.js'
 import { toPublicUser } from '../../services/users.js'
-import { consentPage, errorPage, loginPage, sendFailurePage, sendPage } from './pages.js'
+import { consentPage, errorPage, loginPage } from '../../views/pages.js'
+import { sendFailurePage, sendPage } from '../pages.js'
 import { resumeAuthorizeUrl, signInBrowser } from './session.js'
 
 const BROWSER_COOKIE_TTL = 86400

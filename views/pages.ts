@@ -1,10 +1,8 @@
+// Our HTML pages (login, consent, errors, notices), as strings: no Fastify, no state. The
+// routes send them with pageHeaders; every value from a request is escaped here.
 import escapeHtml from 'escape-html'
-import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify'
-import { retryLater } from '../../plugins/errors.js'
-import { TooManyRequestsError } from '../../errors.js'
-import { StoreUnavailableError } from '../../stores/types.js'
 
-/** A login button for an upstream provider (filled in by the providers' routes). */
+/** A login button for an upstream provider. */
 export interface ProviderButton {
   name: string
   label: string
@@ -41,12 +39,12 @@ function layout (title: string, body: string): string {
 const hidden = (name: string, value: string) => `<input type="hidden" name="${escapeHtml(name)}" value="${escapeHtml(value)}">`
 
 /**
- * Sends one of our HTML pages with headers that keep it from being framed (clickjacking),
- * sniffed, cached or leaking its URL (which holds the authorization request) as a referrer
- * to another origin. `same-origin` rather than `no-referrer`, so that our forms' posts carry
- * our origin in Origin (no-referrer makes it "null"), which the form routes check.
+ * The headers every page goes out with: not framed (clickjacking), sniffed, cached, nor
+ * leaking its URL (which holds the authorization request) as a referrer to another origin.
+ * `same-origin` rather than `no-referrer`, so that our forms' posts carry our origin in
+ * Origin (no-referrer makes it "null"), which the form routes check.
  */
-export function sendPage (reply: FastifyReply, status: number, context: PageContext, html: string) {
+export function pageHeaders (context: PageContext): Record<string, string> {
   const csp = [
     "default-src 'none'",
     "style-src 'unsafe-inline'",
@@ -54,15 +52,14 @@ export function sendPage (reply: FastifyReply, status: number, context: PageCont
     "frame-ancestors 'none'",
     "base-uri 'none'"
   ].join('; ')
-  return reply
-    .code(status)
-    .header('content-security-policy', csp)
-    .header('x-frame-options', 'DENY')
-    .header('x-content-type-options', 'nosniff')
-    .header('referrer-policy', 'same-origin')
-    .header('cache-control', 'no-store')
-    .type('text/html; charset=utf-8')
-    .send(html)
+  return {
+    'content-security-policy': csp,
+    'x-frame-options': 'DENY',
+    'x-content-type-options': 'nosniff',
+    'referrer-policy': 'same-origin',
+    'cache-control': 'no-store',
+    'content-type': 'text/html; charset=utf-8'
+  }
 }
 
 export interface LoginPage {
@@ -127,27 +124,4 @@ ${next}`)
 export function noticePage (site: string, title: string, message: string): string {
   return layout(`${title} · ${site}`, `<h1>${escapeHtml(title)}</h1><p role="status">${escapeHtml(message)}</p>
 <p class="muted">You may close this page.</p>`)
-}
-
-/**
- * Any other error of a page route: a 4xx (a malformed form or query) as such, anything else
- * as our fault, logged and never shown.
- */
-export function sendFailurePage (request: FastifyRequest, reply: FastifyReply, error: FastifyError, context: PageContext, site: string, back?: PageLink) {
-  const later = retryLater(error)
-  if (later) {
-    reply.header('retry-after', String(later.retryAfter))
-    if (later instanceof TooManyRequestsError) {
-      const minutes = Math.ceil(later.retryAfter / 60)
-      return sendPage(reply, 429, context, errorPage(site, 'Too many attempts',
-        `Too many attempts from here. Wait ${minutes === 1 ? 'a minute' : `${minutes} minutes`} and try again.`, back))
-    }
-    // An outage of the store is worth a line in the log; being busy is not.
-    if (later instanceof StoreUnavailableError) request.log.error({ err: later }, 'fastify-users: sign-in page failed')
-    return sendPage(reply, 503, context, errorPage(site, 'Unavailable for a moment', 'We cannot sign you in right now. Try again in a moment.', back))
-  }
-  const status = typeof error.statusCode === 'number' && error.statusCode >= 400 && error.statusCode < 500 ? error.statusCode : 500
-  if (status >= 500) request.log.error({ err: error }, 'fastify-users: sign-in page failed')
-  const message = status >= 500 ? 'Something went wrong on our side. Please try again.' : 'The request was malformed.'
-  return sendPage(reply, status, context, errorPage(site, 'Sign-in failed', message, back))
 }
