@@ -103,7 +103,7 @@ const fastifyUsers: FastifyPluginAsync<FastifyUsersOptions> = async (app, option
     off: events.off
   } satisfies FastifyUsers)
 
-  const { prefix, bodyLimit } = config
+  const { paths, bodyLimit } = config
   await app.register(async function fastifyUsersRoutes (scope) {
     useStrictValidation(scope)
     // Our endpoints take JSON (and forms, under /oauth): a text body is a wrong content type (415).
@@ -119,13 +119,13 @@ const fastifyUsers: FastifyPluginAsync<FastifyUsersOptions> = async (app, option
     scope.addHook('onSend', async (request, reply) => {
       if (request.routeOptions.config.auth !== undefined && !reply.hasHeader('cache-control')) reply.header('cache-control', 'no-store')
     })
-    await scope.register(wellKnownRoutes, { prefix: `${prefix}/.well-known`, ctx })
-    await scope.register(oauthRoutes, { prefix: `${prefix}/oauth`, ctx })
-    await scope.register(authRoutes, { prefix: `${prefix}/auth`, ctx })
+    await scope.register(wellKnownRoutes, { prefix: paths.wellKnown, ctx })
+    await scope.register(oauthRoutes, { prefix: paths.oauth, ctx })
+    await scope.register(authRoutes, { prefix: paths.auth, ctx })
     for (const provider of providers.values()) {
-      await scope.register(providerRoutes, { prefix: `${prefix}/auth/${provider.name}`, provider, ctx })
+      await scope.register(providerRoutes, { prefix: paths.provider(provider.name).base, provider, ctx })
     }
-    await scope.register(usersRoutes, { prefix: `${prefix}/users`, ctx })
+    await scope.register(usersRoutes, { prefix: paths.users, ctx })
   })
 }
 

@@ -7,6 +7,7 @@ import { ACCOUNT_SCOPE } from '../services/scopes.js'
 import type { UserStore } from '../stores/types.js'
 import type { ProviderOption } from '../schemas/providers.js'
 import type { AccessTokenClaimsHook, OAuthLoginInfo } from '../schemas/hooks.js'
+import { routePaths, type RoutePaths } from '../services/paths.js'
 
 export const SUPERUSER_SCOPE = 'users:admin'
 export { ACCOUNT_SCOPE }
@@ -56,6 +57,8 @@ export interface UsersConfig {
   oauthTokenKey?: Uint8Array
   onOAuthLogin?: (user: User, info: OAuthLoginInfo) => void | Promise<void>
   accessTokenClaims?: AccessTokenClaimsHook
+  /** Our paths under the prefix (services/paths.ts). */
+  paths: RoutePaths
   /** Absolute URLs of our endpoints, as published in metadata and the OpenAPI document. */
   endpoints: {
     authorize: string
@@ -94,6 +97,7 @@ export function resolveConfig (raw: unknown): UsersConfig {
   checkUrl('issuer', options.issuer)
   const issuer = options.issuer.replace(/\/+$/, '')
   const prefix = options.prefix ?? ''
+  const paths = routePaths(prefix)
   const docs = options.docs === undefined || options.docs === false
     ? false as const
     : { path: options.docs.path ?? '/docs', title: options.docs.title ?? 'API', version: options.docs.version ?? '1.0.0', description: options.docs.description }
@@ -130,7 +134,7 @@ export function resolveConfig (raw: unknown): UsersConfig {
       name: 'Swagger UI',
       firstParty: true,
       grantTypes: ['authorization_code', 'refresh_token', 'password'],
-      redirectUris: [`${issuer}${prefix}${docs.path}/static/oauth2-redirect.html`]
+      redirectUris: [`${issuer}${paths.docs(docs.path).oauth2Redirect}`]
     })
   }
 
@@ -168,13 +172,14 @@ export function resolveConfig (raw: unknown): UsersConfig {
     oauthTokenKey: options.oauthTokenKey === undefined ? undefined : Buffer.from(options.oauthTokenKey, 'base64url'),
     onOAuthLogin: options.onOAuthLogin,
     accessTokenClaims: options.accessTokenClaims,
+    paths,
     endpoints: {
-      authorize: `${issuer}${prefix}/oauth/authorize`,
-      token: `${issuer}${prefix}/oauth/token`,
-      revoke: `${issuer}${prefix}/oauth/revoke`,
-      introspect: `${issuer}${prefix}/oauth/introspect`,
-      userinfo: `${issuer}${prefix}/oauth/userinfo`,
-      jwks: `${issuer}${prefix}/.well-known/jwks.json`
+      authorize: issuer + paths.authorize,
+      token: issuer + paths.token,
+      revoke: issuer + paths.revoke,
+      introspect: issuer + paths.introspect,
+      userinfo: issuer + paths.userinfo,
+      jwks: issuer + paths.jwks
     }
   }
 }

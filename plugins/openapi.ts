@@ -57,7 +57,7 @@ export async function setupOpenapi (app: FastifyInstance, config: UsersConfig) {
       reply.header('x-frame-options', 'SAMEORIGIN')
     })
     await scope.register(swaggerUi, {
-      routePrefix: config.prefix + docs.path,
+      routePrefix: config.paths.docs(docs.path).ui,
       initOAuth: {
         clientId: SWAGGER_UI_CLIENT_ID,
         usePkceWithAuthorizationCodeGrant: true,

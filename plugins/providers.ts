@@ -19,7 +19,7 @@ export async function setupProviders (config: UsersConfig, events: UsersEventBus
   const loginProviders = (authorizeQuery: string): ProviderButton[] => providers.map((p) => ({
     name: p.name,
     label: p.label,
-    url: `${config.prefix}/auth/${p.name}/authorize?${new URLSearchParams({ authorize_query: authorizeQuery }).toString()}`
+    url: `${config.paths.provider(p.name).authorize}?${new URLSearchParams({ authorize_query: authorizeQuery }).toString()}`
   }))
   return { providers: byName, oauth, loginProviders }
 }

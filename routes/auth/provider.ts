@@ -48,15 +48,15 @@ const providerRoutes: FastifyPluginAsyncTypebox<ProviderRoutesOptions> = async (
   const site = new URL(config.issuer).host
   // Our pages here post no form anywhere.
   const pageContext = { issuer: config.issuer, formActions: [] }
-  const base = `${config.prefix}/auth/${provider.name}`
-  const loginCallback = `${config.issuer}${base}/callback`
-  const associateCallback = `${config.issuer}${base}/associate/callback`
+  const paths = config.paths.provider(provider.name)
+  const loginCallback = config.issuer + paths.callback
+  const associateCallback = config.issuer + paths.associateCallback
   const stateCookie = `fastify_users_${provider.name}_state`
   const verifierCookie = `fastify_users_${provider.name}_verifier`
-  const cookieOptions = { path: `${base}/`, secure: config.secureCookies, httpOnly: true, sameSite: 'lax' as const }
+  const cookieOptions = { path: `${paths.base}/`, secure: config.secureCookies, httpOnly: true, sameSite: 'lax' as const }
   const prepared = new WeakMap<FastifyRequest, string>()
   const consumed = new WeakMap<FastifyRequest, StoredUpstreamState>()
-  const isAssociate = (request: FastifyRequest) => request.routeOptions.url?.startsWith(`${base}/associate/`) === true
+  const isAssociate = (request: FastifyRequest) => request.routeOptions.url?.startsWith(paths.associate) === true
 
   const tokenUrl = new URL(provider.tokenEndpoint)
   const authorizationUrl = new URL(provider.authorizationEndpoint)
@@ -189,7 +189,7 @@ const providerRoutes: FastifyPluginAsyncTypebox<ProviderRoutesOptions> = async (
   /** Every failure of a browser route ends on a page; one of a login offers the way back. */
   function pageErrors (error: FastifyError, request: FastifyRequest, reply: FastifyReply) {
     const pending = consumed.get(request)?.authorizeQuery
-    const back: PageLink | undefined = pending ? { href: `${config.prefix}/oauth/authorize?${pending}`, label: 'Back to sign-in' } : undefined
+    const back: PageLink | undefined = pending ? { href: `${config.paths.authorize}?${pending}`, label: 'Back to sign-in' } : undefined
     if (error instanceof UpstreamLoginError) {
       request.log.info({ provider: provider.name, status: error.statusCode, reason: error.message }, 'fastify-users: upstream sign-in refused')
       return sendPage(reply, error.statusCode, pageContext, errorPage(site, error.title, error.message, back))
@@ -228,7 +228,7 @@ const providerRoutes: FastifyPluginAsyncTypebox<ProviderRoutesOptions> = async (
       tags: ['auth'],
       summary: `Link a ${provider.label} account to the signed-in user`,
       description: 'Needs a token of a first-party client or the account:manage scope, and a recent sign-in (else 401 insufficient_user_authentication with max_age). ' +
-        `Answers with the URL to send the browser to. Call it from the browser that will follow the URL (it sets the cookies that bind the flow to that browser); ${provider.label} sends the browser back to ${base}/associate/callback.`,
+        `Answers with the URL to send the browser to. Call it from the browser that will follow the URL (it sets the cookies that bind the flow to that browser); ${provider.label} sends the browser back to ${paths.associateCallback}.`,
       response: {
         200: Type.Object({ authorization_url: Type.String({ format: 'uri' }) }),
         401: Type.Ref(ProblemSchema)

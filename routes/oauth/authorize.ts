@@ -30,9 +30,7 @@ const authorizeRoutes: FastifyPluginAsyncTypebox<{ ctx: UsersContext }> = async 
   const config = ctx.config
   const cookies = ctx.cookies
   const site = new URL(config.issuer).host
-  const authorizePath = `${config.prefix}/oauth/authorize`
-  const loginAction = `${config.prefix}/oauth/login`
-  const consentAction = `${config.prefix}/oauth/consent`
+  const { authorize: authorizePath, login: loginAction, consent: consentAction } = config.paths
 
   const pageContext = (redirectUri?: string) => ({ issuer: config.issuer, formActions: redirectUri ? [new URL(redirectUri).origin] : [] })
 

@@ -19,11 +19,11 @@ export async function signInBrowser (ctx: Pick<UsersContext, 'cookies' | 'sessio
  * Where the browser goes after signing in: the pending authorization request, with
  * prompt=login and max_age satisfied by the sign-in that just happened.
  */
-export function resumeAuthorizeUrl (config: Pick<UsersConfig, 'prefix'>, authorizeQuery: string): string {
+export function resumeAuthorizeUrl (config: Pick<UsersConfig, 'paths'>, authorizeQuery: string): string {
   const resumed = new URLSearchParams(authorizeQuery)
   resumed.delete('max_age')
   const prompt = (resumed.get('prompt') ?? '').split(' ').filter((p) => p !== '' && p !== 'login')
   if (prompt.length > 0) resumed.set('prompt', prompt.join(' '))
   else resumed.delete('prompt')
-  return `${config.prefix}/oauth/authorize?${resumed.toString()}`
+  return `${config.paths.authorize}?${resumed.toString()}`
 }

@@ -1,0 +1,41 @@
+/**
+ * Every path of ours under the app's `prefix`, spelled once: route registration, redirects,
+ * links, published endpoint URLs and cookie paths all come from here. (Routes declare
+ * their own last segment, relative to the prefix they are registered under.)
+ */
+export function routePaths (prefix: string) {
+  const wellKnown = `${prefix}/.well-known`
+  const oauth = `${prefix}/oauth`
+  const auth = `${prefix}/auth`
+  return {
+    wellKnown,
+    jwks: `${wellKnown}/jwks.json`,
+    oauth,
+    authorize: `${oauth}/authorize`,
+    login: `${oauth}/login`,
+    consent: `${oauth}/consent`,
+    token: `${oauth}/token`,
+    revoke: `${oauth}/revoke`,
+    introspect: `${oauth}/introspect`,
+    userinfo: `${oauth}/userinfo`,
+    auth,
+    users: `${prefix}/users`,
+    /** One provider's routes, under /auth/<name>. */
+    provider (name: string) {
+      const base = `${auth}/${name}`
+      return {
+        base,
+        authorize: `${base}/authorize`,
+        callback: `${base}/callback`,
+        associate: `${base}/associate/`,
+        associateCallback: `${base}/associate/callback`
+      }
+    },
+    /** Swagger UI (docs.path), and its redirect page that receives authorization codes. */
+    docs (docsPath: string) {
+      return { ui: `${prefix}${docsPath}`, oauth2Redirect: `${prefix}${docsPath}/static/oauth2-redirect.html` }
+    }
+  }
+}
+
+export type RoutePaths = ReturnType<typeof routePaths>
