@@ -12,6 +12,7 @@ import { setupProviders } from './plugins/providers.js'
 import { setupRateLimit } from './plugins/rate-limit.js'
 import type { FastifyUsers, UsersContext } from './plugins/context.js'
 import { createEventBus } from './services/events.js'
+import { createScopePolicy } from './services/scopes.js'
 import { problemErrorHandler } from './plugins/errors.js'
 import { useStrictValidation } from './plugins/validation.js'
 import { redactingLogSerializers } from './plugins/log-redaction.js'
@@ -62,7 +63,7 @@ export type { StoredOAuthAccount, OAuthAccountChanges, StoredUpstreamState } fro
 export type { ProviderOption, UpstreamProfile } from './schemas/providers.js'
 export { memoryStore } from './stores/memory.js'
 export { mongoStore } from './stores/mongo.js'
-export { SUPERUSER_SCOPE, OIDC_SCOPES, ACCOUNT_SCOPE } from './plugins/config.js'
+export { SUPERUSER_SCOPE, OIDC_SCOPES, ACCOUNT_SCOPE } from './services/scopes.js'
 export { COOKIES } from './plugins/cookies.js'
 export { SWAGGER_UI_CLIENT_ID } from './plugins/openapi.js'
 
@@ -82,7 +83,8 @@ const fastifyUsers: FastifyPluginAsync<FastifyUsersOptions> = async (app, option
   const { store, manager, ready } = await setupStore(app, config, events)
   const { tokens, keys } = await setupTokens(config, app.log)
   await setupJwt(app, config, tokens)
-  const { grants, sessions } = setupGrants(config, tokens, events)
+  const scopes = createScopePolicy({ known: config.scopes, superuserScopes: config.superuserScopes, defaults: config.defaultScopes, allowedFor: config.allowedScopes })
+  const { grants, sessions } = setupGrants(config, tokens, events, scopes)
   const cookies = await setupCookies(app, config, tokens)
   const guard = setupAuth(app, config, store, tokens)
   await setupOpenapi(app, config)
@@ -110,7 +112,7 @@ const fastifyUsers: FastifyPluginAsync<FastifyUsersOptions> = async (app, option
     scope.removeContentTypeParser('text/plain')
     scope.setErrorHandler(problemErrorHandler)
     const limits = await setupRateLimit(scope, config.rateLimit)
-    const ctx: UsersContext = { config, store, manager, tokens, keys, grants, sessions, cookies, providers, oauth, loginProviders, limits }
+    const ctx: UsersContext = { config, store, manager, tokens, keys, grants, sessions, cookies, providers, oauth, loginProviders, limits, scopes }
     scope.addHook('onRoute', (route) => {
       route.bodyLimit ??= bodyLimit
       route.logSerializers ??= redactingLogSerializers

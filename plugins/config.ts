@@ -3,21 +3,11 @@ import { FastifyUsersOptionsSchema, type FastifyUsersOptions, type PasswordHashi
 import type { User } from '../schemas/user.js'
 import { createClientRegistry, type Client } from '../services/clients.js'
 import type { PasswordPolicy } from '../services/password.js'
-import { ACCOUNT_SCOPE } from '../services/scopes.js'
+import { ACCOUNT_SCOPE, OIDC_SCOPES, SUPERUSER_SCOPE } from '../services/scopes.js'
 import type { UserStore } from '../stores/types.js'
 import type { ProviderOption } from '../schemas/providers.js'
 import type { AccessTokenClaimsHook, OAuthLoginInfo } from '../schemas/hooks.js'
 import { routePaths, type RoutePaths } from '../services/paths.js'
-
-export const SUPERUSER_SCOPE = 'users:admin'
-export { ACCOUNT_SCOPE }
-
-/** OpenID Connect scopes (OIDC Core §3.1.2.1, §5.4), known to every server of ours. */
-export const OIDC_SCOPES: Readonly<Record<string, string>> = {
-  openid: 'Sign you in (OpenID Connect)',
-  email: 'See your email address',
-  profile: 'See your basic profile'
-}
 
 /** The options after validation, with every default applied. */
 export interface UsersConfig {

@@ -13,6 +13,7 @@ import type { TokenService, VerifiedAccessToken } from '../services/tokens.js'
 import type { UserService } from '../services/users.js'
 import type { UserStore } from '../stores/types.js'
 import type { UsersEventBus } from '../services/events.js'
+import type { ScopePolicy } from '../services/scopes.js'
 
 /** The options as resolved, without the secrets among them (cookie secrets, the token key). */
 export type PublicUsersConfig = Readonly<Omit<UsersConfig, 'cookieSecret' | 'oauthTokenKey'>>
@@ -82,4 +83,6 @@ export interface UsersContext {
   /** The login page's provider buttons, each carrying the pending authorization request. */
   loginProviders: (authorizeQuery: string) => ProviderButton[]
   limits: UsersLimits
+  /** Which scopes each grant gets (services/scopes.ts). */
+  scopes: ScopePolicy
 }

@@ -2,7 +2,7 @@ import { createGrantService } from '../services/grants.js'
 import { createSessionService } from '../services/sessions.js'
 import type { TokenService } from '../services/tokens.js'
 import type { UsersEventBus } from '../services/events.js'
-import { toPublicUser } from '../services/users.js'
+import type { ScopePolicy } from '../services/scopes.js'
 import type { StoredUser } from '../stores/types.js'
 import type { PublicUsersConfig } from './context.js'
 
@@ -18,7 +18,7 @@ export function userClaims (user: StoredUser, scopes: string[]): Record<string, 
 }
 
 /** Codes, refresh-token families and browser sessions. */
-export function setupGrants (config: PublicUsersConfig, tokens: TokenService, events: UsersEventBus) {
+export function setupGrants (config: PublicUsersConfig, tokens: TokenService, events: UsersEventBus, scopePolicy: ScopePolicy) {
   const grants = createGrantService({
     store: config.store,
     tokens,
@@ -26,7 +26,7 @@ export function setupGrants (config: PublicUsersConfig, tokens: TokenService, ev
     refreshIdleTtl: config.refreshTokenIdleTtl,
     refreshAbsoluteTtl: config.refreshTokenAbsoluteTtl,
     accessTokenTtl: config.accessTokenTtl,
-    allowedScopes: async (user) => config.allowedScopes(toPublicUser(user)),
+    scopePolicy,
     userClaims,
     accessTokenClaims: config.accessTokenClaims,
     events

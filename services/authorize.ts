@@ -3,7 +3,7 @@ import { AuthorizeQuerySchema, type AuthorizeQuery } from '../schemas/authorize.
 import type { Client } from './clients.js'
 import { isS256Challenge } from './pkce.js'
 import { OAuthError, type OAuthErrorCode } from '../errors.js'
-import { clientMayHave, parseScope } from './scopes.js'
+import { parseScope, type ScopePolicy } from './scopes.js'
 
 /** An authorization request we trust enough to answer at its redirect URI. */
 export interface AuthorizeRequest {
@@ -49,7 +49,7 @@ export function redirectUriMatches (registered: string, candidate: string): bool
  * RFC 6749 §4.1.1 and §3.1.2, RFC 7636, OIDC Core §3.1.2.1. The client and redirect URI
  * are settled first: until they are, no error may be redirected anywhere.
  */
-export function validateAuthorizeRequest (clients: ReadonlyMap<string, Client>, knownScopes: Readonly<Record<string, string>>, query: AuthorizeQuery): AuthorizeRequest {
+export function validateAuthorizeRequest (clients: ReadonlyMap<string, Client>, scopes: Pick<ScopePolicy, 'requestable'>, query: AuthorizeQuery): AuthorizeRequest {
   if (!query.client_id) throw untrusted('The request names no client (client_id is missing).')
   const client = clients.get(query.client_id)
   if (!client) throw untrusted('The request names an unknown client.')
@@ -98,7 +98,7 @@ export function validateAuthorizeRequest (clients: ReadonlyMap<string, Client>, 
   if (prompt.has('none') && prompt.size > 1) throw fail('invalid_request', 'prompt=none cannot be combined with other values')
 
   // Narrowed, not refused: the client learns what it got from the token response's scope.
-  const scopes = parseScope(query.scope).filter((s) => Object.hasOwn(knownScopes, s) && clientMayHave(client, s))
+  const requested = scopes.requestable(client, parseScope(query.scope))
 
   let maxAge: number | undefined
   if (query.max_age !== undefined) {
@@ -106,7 +106,7 @@ export function validateAuthorizeRequest (clients: ReadonlyMap<string, Client>, 
     maxAge = Number(query.max_age)
   }
 
-  return { client, redirectUri, redirectUriParam: query.redirect_uri ?? null, state, scopes, codeChallenge, nonce: query.nonce, prompt, maxAge }
+  return { client, redirectUri, redirectUriParam: query.redirect_uri ?? null, state, scopes: requested, codeChallenge, nonce: query.nonce, prompt, maxAge }
 }
 
 /** The URL the browser is sent to with the answer (RFC 6749 §4.1.2, RFC 9207 `iss`). */

@@ -3,7 +3,7 @@ import type { StoredGrant, StoredUser, UserStore } from '../stores/types.js'
 import type { Client } from './clients.js'
 import { oauthError } from '../errors.js'
 import { verifyS256 } from './pkce.js'
-import { parseScope } from './scopes.js'
+import { parseScope, type ScopePolicy } from './scopes.js'
 import { hashToken, randomToken } from './secrets.js'
 import type { TokenService } from './tokens.js'
 import type { UsersEventBus } from './events.js'
@@ -21,8 +21,8 @@ export interface GrantServiceOptions {
   refreshIdleTtl: number
   refreshAbsoluteTtl: number
   accessTokenTtl: number
-  /** The scopes the user may have now: a refresh never outgrows them. */
-  allowedScopes: (user: StoredUser) => Promise<string[]>
+  /** Which scopes a code exchange or refresh grants. */
+  scopePolicy: Pick<ScopePolicy, 'withinGrant' | 'stillAllowed'>
   /** OIDC claims of the user for the granted scopes (email, ...). */
   userClaims: (user: StoredUser, scopes: string[]) => Record<string, unknown>
   /** The app's claims for an access token, beside ours. */
@@ -196,8 +196,7 @@ export function createGrantService (options: GrantServiceOptions) {
       const familyEnd = later(grant.createdAt, options.refreshAbsoluteTtl + options.accessTokenTtl)
       const family = await store.extendGrantFamily(grant.familyId, familyEnd, now())
       if (!family || family.revokedAt !== null) throw invalidGrant('The authorization was revoked')
-      const allowed = new Set(await options.allowedScopes(user))
-      const scopes = parseScope(grant.scope).filter((s) => allowed.has(s))
+      const scopes = await options.scopePolicy.stillAllowed(toPublicUser(user), parseScope(grant.scope))
       return issueTokens('authorization_code', client, user, scopes, grant.authTime, {
         familyId: family.familyId,
         expiresAt: new Date(family.expiresAt.getTime() - options.accessTokenTtl * 1000),
@@ -219,18 +218,15 @@ export function createGrantService (options: GrantServiceOptions) {
       if (grant.consumedAt !== null) return reused(grant, 'refresh token')
       // Checked before the token is spent: a refused request leaves the client its token to retry.
       const granted = parseScope(grant.scope)
-      const requested = parseScope(params.scope)
-      const beyond = requested.filter((s) => !granted.includes(s))
-      if (beyond.length > 0) throw oauthError('invalid_scope', `Scope beyond the original grant: ${beyond.join(' ')}`)
+      const wanted = options.scopePolicy.withinGrant(granted, parseScope(params.scope))
       const family = await store.getGrantFamily(grant.familyId, now())
       if (!family || family.revokedAt !== null) throw invalidGrant('The authorization was revoked')
       const user = await activeUser(grant.userId)
-      const allowed = new Set(await options.allowedScopes(user))
-      const scopes = (requested.length > 0 ? requested : granted).filter((s) => allowed.has(s))
+      const scopes = await options.scopePolicy.stillAllowed(toPublicUser(user), wanted)
       return issueTokens('refresh_token', client, user, scopes, family.authTime, {
         familyId: family.familyId,
         expiresAt: new Date(family.expiresAt.getTime() - options.accessTokenTtl * 1000),
-        grantScope: granted.filter((s) => allowed.has(s)).join(' '),
+        grantScope: (await options.scopePolicy.stillAllowed(toPublicUser(user), granted)).join(' '),
         // Of concurrent refreshes with this token one spends it; the others revoke the family,
         // the winner's new refresh token with it.
         spend: async () => {

@@ -1,5 +1,16 @@
 import type { Client } from './clients.js'
 import { oauthError } from '../errors.js'
+import type { User } from '../schemas/user.js'
+
+/** The scope only superusers may have, by default. */
+export const SUPERUSER_SCOPE = 'users:admin'
+
+/** OpenID Connect scopes (OIDC Core §3.1.2.1, §5.4), known to every server of ours. */
+export const OIDC_SCOPES: Readonly<Record<string, string>> = {
+  openid: 'Sign you in (OpenID Connect)',
+  email: 'See your email address',
+  profile: 'See your basic profile'
+}
 
 /**
  * The scope that lets a third-party client manage the user's account (password, email,
@@ -23,28 +34,81 @@ export function clientMayHave (client: Client, scope: string): boolean {
   return scope !== ACCOUNT_SCOPE || client.firstParty
 }
 
-export interface ScopeRequest {
-  requested: string[]
-  /** Every scope this server knows, name → description. */
+/** What the policy needs of the options: every scope, the defaults and who may have what. */
+export interface ScopePolicyOptions {
+  /** Every scope this server knows, name → description (the consent page shows these). */
   known: Readonly<Record<string, string>>
-  /** What the user (or, later, the client acting alone) may have. */
-  allowed: readonly string[]
-  /** The client asking, whose own limits apply (clientMayHave); none for a client acting alone. */
-  client?: Client
-  /** Granted when none is requested; undefined = everything allowed. */
-  defaults?: readonly string[]
+  /** The scopes only superusers may have. */
+  superuserScopes: readonly string[]
+  /** What a request that names no scope gets, of what the user may have. */
+  defaults: (allowed: string[]) => string[]
+  /** What a user may have. */
+  allowedFor: (user: User) => string[] | Promise<string[]>
 }
 
 /**
- * The scopes to grant: the request when every scope in it may be had, the defaults
- * (narrowed to what may be had) when it asks for none, invalid_scope otherwise.
+ * The one place that decides which scopes a token gets, for every grant:
+ * - the authorization request is narrowed, not refused: scopes that do not exist or that the
+ *   client may not have are dropped, and the token response says what was granted;
+ * - the password and client credentials grants are strict: such a scope is invalid_scope;
+ * - a code exchange or refresh never outgrows what the user may have now, and a refresh may
+ *   ask for less than the grant, never more.
  */
-export function grantScopes ({ requested, known, allowed, client, defaults }: ScopeRequest): string[] {
-  const mayHave = new Set(allowed.filter((s) => client === undefined || clientMayHave(client, s)))
-  if (requested.length === 0) return (defaults ?? allowed).filter((s) => mayHave.has(s))
-  for (const scope of requested) {
-    if (!Object.hasOwn(known, scope)) throw oauthError('invalid_scope', `Unknown scope: ${scope}`)
-    if (!mayHave.has(scope)) throw oauthError('invalid_scope', `Scope not allowed: ${scope}`)
+export function createScopePolicy ({ known, superuserScopes, defaults, allowedFor }: ScopePolicyOptions) {
+  const exists = (scope: string) => Object.hasOwn(known, scope)
+  // A client acting for itself has no user: user-facing, account and superuser scopes are not its to have.
+  const userOnly = (scope: string) => Object.hasOwn(OIDC_SCOPES, scope) || scope === ACCOUNT_SCOPE || superuserScopes.includes(scope)
+
+  /** invalid_scope for the first scope that does not exist or may not be had. */
+  function strict (requested: string[], mayHave: ReadonlySet<string>): string[] {
+    for (const scope of requested) {
+      if (!exists(scope)) throw oauthError('invalid_scope', `Unknown scope: ${scope}`)
+      if (!mayHave.has(scope)) throw oauthError('invalid_scope', `Scope not allowed: ${scope}`)
+    }
+    return requested
   }
-  return requested
+
+  return {
+    /** The scopes of an authorization request worth carrying: known ones the client may have. */
+    requestable (client: Client, requested: string[]): string[] {
+      return requested.filter((s) => exists(s) && clientMayHave(client, s))
+    },
+
+    /** What a code is issued for: the request (or the defaults the client may have), of what the user may have. */
+    async forAuthorization (client: Client, user: User, requested: string[]): Promise<string[]> {
+      const allowed = await allowedFor(user)
+      const wanted = requested.length > 0 ? requested : defaults(allowed).filter((s) => clientMayHave(client, s))
+      return wanted.filter((s) => allowed.includes(s))
+    },
+
+    /** The password grant: the request, or the defaults, of what both the user and the client may have. */
+    async forPassword (client: Client, user: User, requested: string[]): Promise<string[]> {
+      const allowed = await allowedFor(user)
+      const mayHave = new Set(allowed.filter((s) => clientMayHave(client, s)))
+      if (requested.length === 0) return defaults(allowed).filter((s) => mayHave.has(s))
+      return strict(requested, mayHave)
+    },
+
+    /** client_credentials: the client's own scopes (its option, else every scope that is not a user's). */
+    forClient (client: Client, requested: string[]): string[] {
+      const own = client.scopes ?? Object.keys(known).filter((s) => !userOnly(s))
+      if (requested.length === 0) return [...own]
+      return strict(requested, new Set(own))
+    },
+
+    /** A refresh may ask for less than its grant, never more (RFC 6749 §6): what it asks for. */
+    withinGrant (granted: string[], requested: string[]): string[] {
+      const beyond = requested.filter((s) => !granted.includes(s))
+      if (beyond.length > 0) throw oauthError('invalid_scope', `Scope beyond the original grant: ${beyond.join(' ')}`)
+      return requested.length > 0 ? requested : granted
+    },
+
+    /** A code exchange or refresh never outgrows what the user may have now. */
+    async stillAllowed (user: User, scopes: string[]): Promise<string[]> {
+      const allowed = new Set(await allowedFor(user))
+      return scopes.filter((s) => allowed.has(s))
+    }
+  }
 }
+
+export type ScopePolicy = ReturnType<typeof createScopePolicy>

@@ -208,7 +208,7 @@ const providerRoutes: FastifyPluginAsyncTypebox<ProviderRoutesOptions> = async (
     await ctx.limits.hit('providerStart', request)
     const carried = parseCarriedQuery(request.query.authorize_query)
     // The pending request is checked now, so that a bad one is not carried through the provider.
-    validateAuthorizeRequest(config.clients, config.scopes, carried)
+    validateAuthorizeRequest(config.clients, ctx.scopes, carried)
     return reply.redirect(await authorizationUri(request, reply, { purpose: 'login', authorizeQuery: canonicalQuery(carried) }), 302)
   })
 

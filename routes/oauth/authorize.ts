@@ -10,7 +10,6 @@ import {
   validateAuthorizeRequest,
   type AuthorizeRequest
 } from '../../services/authorize.js'
-import { clientMayHave } from '../../services/scopes.js'
 import { OAuthError, type OAuthErrorCode } from '../../errors.js'
 import { mac, randomToken, safeEqual } from '../../services/secrets.js'
 import type { StoredSession, StoredUser } from '../../stores/types.js'
@@ -87,12 +86,6 @@ const authorizeRoutes: FastifyPluginAsyncTypebox<{ ctx: UsersContext }> = async 
     }))
   }
 
-  async function grantedScopes (user: StoredUser, req: AuthorizeRequest): Promise<string[]> {
-    const allowed = await config.allowedScopes(toPublicUser(user))
-    const wanted = req.scopes.length > 0 ? req.scopes : config.defaultScopes(allowed).filter((s) => clientMayHave(req.client, s))
-    return wanted.filter((s) => allowed.includes(s))
-  }
-
   async function sendCode (reply: FastifyReply, req: AuthorizeRequest, current: { session: StoredSession, user: StoredUser }, scopes: string[], status: 302 | 303) {
     const code = await ctx.grants.issueCode({
       client: req.client,
@@ -129,7 +122,7 @@ const authorizeRoutes: FastifyPluginAsyncTypebox<{ ctx: UsersContext }> = async 
     errorHandler: pageErrors
   }, async (request, reply) => {
     const authorizeQuery = canonicalQuery(request.query)
-    const req = validateAuthorizeRequest(config.clients, config.scopes, request.query)
+    const req = validateAuthorizeRequest(config.clients, ctx.scopes, request.query)
     const session = req.prompt.has('login') ? null : await currentSession(request)
     // OIDC Core §3.1.2.1 max_age: an older sign-in does not count; the login page asks again.
     const current = session && req.maxAge !== undefined && Date.now() - session.session.createdAt.getTime() > req.maxAge * 1000 ? null : session
@@ -139,7 +132,7 @@ const authorizeRoutes: FastifyPluginAsyncTypebox<{ ctx: UsersContext }> = async 
       if (req.prompt.has('none')) return answerError(reply, toClient(req, 'login_required', 'The user is not signed in'), 302)
       return showLogin(request, reply, req, authorizeQuery)
     }
-    const scopes = await grantedScopes(current.user, req)
+    const scopes = await ctx.scopes.forAuthorization(req.client, toPublicUser(current.user), req.scopes)
     if (!req.client.firstParty || req.prompt.has('consent')) {
       if (req.prompt.has('none')) return answerError(reply, toClient(req, 'consent_required', 'The user has not approved this client'), 302)
       return sendPage(reply, 200, pageContext(req.redirectUri), consentPage(site, {
@@ -159,7 +152,7 @@ const authorizeRoutes: FastifyPluginAsyncTypebox<{ ctx: UsersContext }> = async 
     errorHandler: pageErrors
   }, async (request, reply) => {
     const { authorize_query: authorizeQuery, csrf_token: csrf, email, password } = request.body
-    const req = validateAuthorizeRequest(config.clients, config.scopes, parseCarriedQuery(authorizeQuery))
+    const req = validateAuthorizeRequest(config.clients, ctx.scopes, parseCarriedQuery(authorizeQuery))
     if (!csrfValid(request, 'login', cookies.read(request, COOKIES.browser), authorizeQuery, csrf)) {
       return sendPage(reply, 403, pageContext(), errorPage(site, 'Sign-in form expired',
         'This sign-in form has expired or was not sent from this browser. Go back to the application and start again.'))
@@ -177,7 +170,7 @@ const authorizeRoutes: FastifyPluginAsyncTypebox<{ ctx: UsersContext }> = async 
   }, async (request, reply) => {
     const { authorize_query: authorizeQuery, csrf_token: csrf, decision } = request.body
     const carried = parseCarriedQuery(authorizeQuery)
-    const req = validateAuthorizeRequest(config.clients, config.scopes, carried)
+    const req = validateAuthorizeRequest(config.clients, ctx.scopes, carried)
     const current = await currentSession(request)
     // Re-encoded from the parsed form: the raw field must never reach a Location header.
     if (!current) return reply.redirect(`${authorizePath}?${canonicalQuery(carried)}`, 303)
@@ -186,7 +179,7 @@ const authorizeRoutes: FastifyPluginAsyncTypebox<{ ctx: UsersContext }> = async 
         'This form has expired or was not sent from this browser. Go back to the application and start again.'))
     }
     if (decision === 'deny') return answerError(reply, toClient(req, 'access_denied', 'The user denied the request'), 303)
-    return sendCode(reply, req, current, await grantedScopes(current.user, req), 303)
+    return sendCode(reply, req, current, await ctx.scopes.forAuthorization(req.client, toPublicUser(current.user), req.scopes), 303)
   })
 }
 

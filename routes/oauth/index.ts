@@ -15,11 +15,10 @@ import {
 import { bearerChallenge, oauthErrorHandler, problem, problemErrorHandler } from '../../plugins/errors.js'
 import { ProblemSchema } from '../../schemas/problem.js'
 import { userClaims } from '../../plugins/grants.js'
-import { OIDC_SCOPES } from '../../plugins/config.js'
 import { authenticateClient, type Client } from '../../services/clients.js'
 import { oauthError } from '../../errors.js'
 import type { TokenSet } from '../../services/grants.js'
-import { ACCOUNT_SCOPE, grantScopes, parseScope } from '../../services/scopes.js'
+import { parseScope } from '../../services/scopes.js'
 import { toPublicUser } from '../../services/users.js'
 import authorizeRoutes from './authorize.js'
 
@@ -76,21 +75,16 @@ const oauthRoutes: FastifyPluginAsyncTypebox<{ ctx: UsersContext }> = async (app
       case 'password': {
         if (!client.grantTypes.has('password') || !client.firstParty) throw oauthError('unauthorized_client', 'This client may not use the password grant')
         if (body.username === undefined || body.password === undefined) throw oauthError('invalid_request', 'username and password are required')
-        const requested = parseScope(body.scope)
         const { username, password } = body
         const user = await ctx.limits.signIn(request, username, () => ctx.manager.authenticate(username, password))
         if (!user) throw oauthError('invalid_grant', 'Invalid username or password')
-        const allowed = await config.allowedScopes(toPublicUser(user))
-        const scopes = grantScopes({ requested, known: config.scopes, allowed, client, defaults: config.defaultScopes(allowed) })
+        const scopes = await ctx.scopes.forPassword(client, toPublicUser(user), parseScope(body.scope))
         return ctx.grants.passwordTokens(client, user, scopes)
       }
 
       case 'client_credentials': {
         mayUse(client, 'client_credentials')
-        // A client acting for itself has no user: user-facing, account and superuser scopes are not its to have.
-        const own = client.scopes ?? Object.keys(config.scopes).filter((s) => !Object.hasOwn(OIDC_SCOPES, s) && s !== ACCOUNT_SCOPE && !config.superuserScopes.includes(s))
-        const scopes = grantScopes({ requested: parseScope(body.scope), known: config.scopes, allowed: own })
-        return ctx.grants.clientTokens(client, scopes)
+        return ctx.grants.clientTokens(client, ctx.scopes.forClient(client, parseScope(body.scope)))
       }
 
       default:
