@@ -8,8 +8,11 @@ const S256_CHALLENGE = /^[A-Za-z0-9\-_]{43}$/
 
 export const isS256Challenge = (challenge: string): boolean => S256_CHALLENGE.test(challenge)
 
+/** RFC 7636 §4.2: the S256 challenge of a verifier. */
+export const s256Challenge = (verifier: string): string => createHash('sha256').update(verifier).digest('base64url')
+
 /** RFC 7636 §4.6 with the S256 method, the only one we accept. */
 export function verifyS256 (verifier: string, challenge: string): boolean {
   if (!VERIFIER.test(verifier)) return false
-  return safeEqual(createHash('sha256').update(verifier).digest('base64url'), challenge)
+  return safeEqual(s256Challenge(verifier), challenge)
 }
