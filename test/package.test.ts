@@ -4,9 +4,10 @@
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import { execFile, spawn } from 'node:child_process'
-import { cp, mkdir, mkdtemp, readFile, rm, symlink, writeFile } from 'node:fs/promises'
+import { cp, mkdir, mkdtemp, readdir, readFile, rm, symlink, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
+import { pathToFileURL } from 'node:url'
 import { promisify } from 'node:util'
 import { freePort } from './support/browser.js'
 import { startMongoWireServer } from './support/mongo-wire-server.js'
@@ -48,7 +49,7 @@ export async function packedConsumer (): Promise<Consumer> {
   const { stdout } = await run('npm', ['pack', '--json', '--ignore-scripts=false', '--pack-destination', dir], { cwd: source, maxBuffer: 16 << 20 })
   const [packed] = JSON.parse(stdout.slice(stdout.indexOf('['))) as [{ filename: string, files: { path: string }[] }]
   await writeFile(join(dir, 'package.json'), JSON.stringify({ name: 'consumer', private: true, type: 'module' }))
-  const deps = await Promise.all(['fastify', 'mongodb', 'typescript', '@types/node'].map(async (name) => `${name}@${await ourVersion(name)}`))
+  const deps = await Promise.all(['fastify', 'mongodb', 'typescript', '@types/node', 'tstyche'].map(async (name) => `${name}@${await ourVersion(name)}`))
   await run('npm', ['install', `./${packed.filename}`, ...deps, '--prefer-offline', '--no-audit', '--no-fund', '--loglevel=error'], { cwd: dir, maxBuffer: 16 << 20 })
   return { dir, tarball: packed.filename, files: packed.files.map((f) => f.path) }
 }
@@ -80,6 +81,34 @@ export async function compile (dir: string, files: Record<string, string>): Prom
   }
 }
 
+/**
+ * Our type tests (test/types/*.tst.ts) run with tstyche in the consumer project, after compile():
+ * 'fastify-users' is then the installed tarball's declarations, checked by the consumer's own
+ * TypeScript under the consumer's compiler options.
+ */
+export async function typeTests (dir: string): Promise<string> {
+  const source = join(ROOT, 'test', 'types')
+  const files = (await readdir(source)).filter((name) => name.endsWith('.tst.ts'))
+  assert.ok(files.length > 0, 'type tests to run')
+  await mkdir(join(dir, 'typetests'), { recursive: true })
+  for (const name of files) await cp(join(source, name), join(dir, 'typetests', name))
+  await writeFile(join(dir, 'typetests', 'tsconfig.json'), JSON.stringify({
+    extends: '../tsconfig.json', compilerOptions: { rootDir: '.', noEmit: true }, include: ['.']
+  }))
+  await writeFile(join(dir, 'tstyche.json'), JSON.stringify({ testFileMatch: ['typetests/**/*.tst.ts'] }))
+  const typescript = join(dir, 'node_modules', 'typescript')
+  const { stdout } = await run(join(dir, 'node_modules/.bin/tstyche'), [], {
+    cwd: dir,
+    // The consumer's TypeScript, named: tstyche would fetch one it cannot find.
+    env: { ...ENV, NO_COLOR: '1', TSTYCHE_TYPESCRIPT_MODULE: pathToFileURL(join(typescript, 'lib', 'typescript.js')).href },
+    maxBuffer: 16 << 20
+  }).catch((err: { stdout: string, stderr: string }) => assert.fail(`the type tests failed against the published declarations:\n${err.stdout}${err.stderr}`))
+  const { version } = JSON.parse(await readFile(join(typescript, 'package.json'), 'utf8')) as { version: string }
+  assert.match(stdout, new RegExp(`uses TypeScript ${version.replaceAll('.', '\\.')} with \\./typetests/tsconfig\\.json`))
+  assert.match(stdout, new RegExp(`^Test files: +${files.length} passed, ${files.length} total$`, 'm'), stdout)
+  return stdout
+}
+
 const CONTRACT = `import { after } from 'node:test'
 import { randomUUID } from 'node:crypto'
 import { MongoClient } from 'mongodb'
@@ -100,7 +129,7 @@ if (url) {
 }
 `
 
-test('npm pack ships the built package, and the README example compiles against it and runs', async (t) => {
+test('npm pack ships the built package, its declarations pass the type tests, and the README example compiles against it and runs', async (t) => {
   const consumer = await packedConsumer()
   t.after(() => rm(consumer.dir, { recursive: true, force: true }))
 
@@ -111,6 +140,7 @@ test('npm pack ships the built package, and the README example compiles against 
   const examples = await readmeExamples()
   assert.deepEqual([...examples.keys()].sort(), ['app.ts', 'superuser.ts'])
   await compile(consumer.dir, { ...Object.fromEntries(examples), 'contract.test.ts': CONTRACT })
+  await typeTests(consumer.dir)
 
   // A third party's adapter test, as it would write one: the contract suite from the subpath export.
   const wire = await startMongoWireServer()
