@@ -147,7 +147,7 @@ export class OAuthAccountExistsError extends UsersError {
  */
 export class StoreUnavailableError extends UsersError {
   declare readonly code: typeof ERROR_CODES.StoreUnavailableError
-  readonly retryAfter = 5
+  readonly retryAfter: number = 5
   constructor (options?: ErrorOptions) {
     super(ERROR_CODES.StoreUnavailableError, 503, 'The user store is unavailable for a moment; try again shortly', options)
   }

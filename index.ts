@@ -10,7 +10,9 @@ import { setupGrants } from './plugins/grants.js'
 import { setupOpenapi } from './plugins/openapi.js'
 import { setupProviders } from './plugins/providers.js'
 import { setupRateLimit } from './plugins/rate-limit.js'
-import type { FastifyUsers, UsersContext } from './plugins/context.js'
+import type { FastifyUsers, PublicUsersConfig, UsersContext } from './plugins/context.js'
+import { toPublicUser } from './services/users.js'
+import { UserNotFoundError } from './errors.js'
 import { createEventBus } from './services/events.js'
 import { createScopePolicy } from './services/scopes.js'
 import { problemErrorHandler } from './plugins/errors.js'
@@ -42,7 +44,8 @@ export type {
   StoredGrant, StoredGrantFamily, StoredSession, GrantKind, FamilySelector
 } from './stores/types.js'
 export type { AuthRequirement, RequestAuth } from './plugins/auth.js'
-export type { FastifyUsers, PublicUsersConfig, UsersAccounts, UsersReadiness } from './plugins/context.js'
+export type { FastifyUsers, PublicUsersConfig, PublicClient, PublicProviderOption, UsersAccounts, UsersManager, UsersReadiness } from './plugins/context.js'
+export type { UpdateProof } from './services/users.js'
 export type { UsersKeys } from './plugins/tokens.js'
 export type { UserService } from './services/users.js'
 export type { AccessTokenClaims, VerifiedAccessToken } from './services/tokens.js'
@@ -90,11 +93,27 @@ const fastifyUsers: FastifyPluginAsync<FastifyUsersOptions> = async (app, option
   await setupOpenapi(app, config)
   const { providers, oauth, loginProviders } = await setupProviders(config, events)
 
-  const { cookieSecret: _cookieSecret, oauthTokenKey: _oauthTokenKey, ...publicConfig } = config
+  const { cookieSecret: _cookieSecret, oauthTokenKey: _oauthTokenKey, signingKeys: _signingKeys, ...rest } = config
+  const publicConfig: PublicUsersConfig = {
+    ...rest,
+    providers: config.providers.map(({ clientSecret: _secret, ...provider }) => provider),
+    clients: new Map([...config.clients].map(([id, { secretHash: _hash, ...client }]) => [id, client]))
+  }
   app.decorate('users', {
     config: publicConfig,
     store,
-    manager,
+    manager: {
+      register: manager.register,
+      async authenticate (email, password) {
+        const user = await manager.authenticate(email, password)
+        return user && toPublicUser(user)
+      },
+      async update (userId, changes, proof = {}) {
+        const user = await store.getUserById(userId)
+        if (!user) throw new UserNotFoundError()
+        return manager.update(user, changes, proof)
+      }
+    },
     keys,
     accounts: { list: oauth.list, unlink: oauth.unlink, upstreamAccessToken: oauth.upstreamAccessToken },
     providers: [...providers.values()].map(({ name, label }) => ({ name, label })),

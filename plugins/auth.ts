@@ -13,7 +13,7 @@ import { bearerChallenge, problem } from './errors.js'
 /** What a route needs, declared once in `config.auth`. */
 export type AuthRequirement = true | {
   /** Every one of these scopes must be granted to the token. */
-  scopes?: string[]
+  scopes?: readonly string[]
   /** The user's email must be verified. */
   verified?: boolean
   /** The user must be a superuser. */

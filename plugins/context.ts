@@ -10,13 +10,40 @@ import type { OAuthAccountService } from '../services/oauth-accounts.js'
 import type { UpstreamProvider } from '../services/providers/index.js'
 import type { SessionService } from '../services/sessions.js'
 import type { TokenService, VerifiedAccessToken } from '../services/tokens.js'
-import type { UserService } from '../services/users.js'
+import type { UpdateProof, UserService } from '../services/users.js'
+import type { User, UserUpdate } from '../schemas/user.js'
+import type { ProviderOption } from '../schemas/providers.js'
+import type { Client } from '../services/clients.js'
 import type { UserStore } from '../stores/types.js'
 import type { UsersEventBus } from '../services/events.js'
 import type { ScopePolicy } from '../services/scopes.js'
 
-/** The options as resolved, without the secrets among them (cookie secrets, the token key). */
-export type PublicUsersConfig = Readonly<Omit<UsersConfig, 'cookieSecret' | 'oauthTokenKey'>>
+/** A provider as configured, without its client secret. */
+export type PublicProviderOption = Omit<ProviderOption, 'clientSecret'>
+/** A client as registered, without the hash of its secret. */
+export type PublicClient = Omit<Client, 'secretHash'>
+
+/**
+ * The options as resolved, without the secrets among them: cookie secrets, the token key,
+ * signing keys, providers' client secrets and clients' secret hashes.
+ */
+export type PublicUsersConfig = Readonly<Omit<UsersConfig, 'cookieSecret' | 'oauthTokenKey' | 'signingKeys' | 'providers' | 'clients'> & {
+  providers: readonly PublicProviderOption[]
+  clients: ReadonlyMap<string, PublicClient>
+}>
+
+/** Users as an app handles them: public users in, public users out, never a password hash. */
+export interface UsersManager {
+  /** Registers a user (the first superuser too: `{ isSuperuser: true, isVerified: true }`). UserAlreadyExistsError, RegisterInvalidPasswordError. */
+  register: UserService['register']
+  /** The user when the credentials are right and the user is active; null otherwise, in equal time. */
+  authenticate (email: string, password: string): Promise<User | null>
+  /**
+   * Changes a user as PATCH /users/me does, with the same proofs: a new password needs the
+   * current one (or a recent sign-in, `authTime` in seconds, for a user without one). UserNotFoundError.
+   */
+  update (userId: string, changes: UserUpdate, proof?: UpdateProof): Promise<User>
+}
 
 /** Linked provider accounts, as an app may use them. */
 export type UsersAccounts = Pick<OAuthAccountService, 'list' | 'unlink' | 'upstreamAccessToken'>
@@ -33,8 +60,8 @@ export interface FastifyUsers {
   readonly config: PublicUsersConfig
   /** The store the plugin was given, initialised. */
   readonly store: UserStore
-  /** Users as the plugin's routes handle them: register (also the first superuser), authenticate, update. */
-  readonly manager: UserService
+  /** Users: register (also the first superuser), authenticate, update. */
+  readonly manager: UsersManager
   /** Rotation of the signing keys kept in the store. */
   readonly keys: UsersKeys
   /** The user's linked provider accounts, and their upstream access tokens. */

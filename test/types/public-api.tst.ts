@@ -42,7 +42,6 @@ import fastifyUsers, {
   type PublicUsersConfig,
   type RequestAuth,
   type StoredOAuthAccount,
-  type StoredUser,
   type User,
   type UserStore,
   type UsersReadiness,
@@ -101,6 +100,9 @@ describe('app.users', () => {
     expect(app.users.config.issuer).type.toBe<string>()
     expect(app.users.config.cookieSecret).type.toRaiseError("Property 'cookieSecret' does not exist")
     expect(app.users.config.oauthTokenKey).type.toRaiseError("Property 'oauthTokenKey' does not exist")
+    expect(app.users.config.signingKeys).type.toRaiseError("Property 'signingKeys' does not exist")
+    expect(app.users.config.providers[0]?.clientSecret).type.toRaiseError("Property 'clientSecret' does not exist")
+    expect(app.users.config.clients.get('spa')?.secretHash).type.toRaiseError("Property 'secretHash' does not exist")
     expect(app.users.config.issuer = 'https://other.example.com').type.toRaiseError('read-only')
   })
 
@@ -110,12 +112,24 @@ describe('app.users', () => {
     expect(app.users.manager.register({ email: 'a@example.com', password: 'a long password' }, { isSuperuser: true, isVerified: true }))
       .type.toBe<Promise<User>>()
     expect(app.users.manager.register({ email: 'a@example.com' })).type.toRaiseError()
-    expect(app.users.manager.authenticate('a@example.com', 'a long password')).type.toBe<Promise<StoredUser | null>>()
+    expect(app.users.manager.authenticate('a@example.com', 'a long password')).type.toBe<Promise<User | null>>()
+    expect(app.users.manager.update('user id', { email: 'b@example.com' }, { authTime: 1 })).type.toBe<Promise<User>>()
     expect(app.users.keys.rotate()).type.toBe<Promise<string>>()
     expect(app.users.keys.retire('kid')).type.toBe<Promise<boolean>>()
     expect(app.users.accounts.upstreamAccessToken('user id', 'github')).type.toBe<Promise<string | null>>()
     expect(app.users.accounts.list('user id')).type.toBe<Promise<StoredOAuthAccount[]>>()
     expect(app.users.providers).type.toBe<ReadonlyArray<{ readonly name: string, readonly label: string }>>()
+  })
+
+  test('events are typed by name', () => {
+    app.users.on('login', (event) => {
+      expect(event.user).type.toBe<User>()
+      expect(event.method).type.toBe<'password' | 'provider'>()
+    })
+    app.users.on('tokenIssued', (event) => {
+      expect(event.userId).type.toBe<string | null>()
+    })
+    expect(app.users.on('no-such-event', () => {})).type.toRaiseError()
   })
 
   test('verify resolves a VerifiedAccessToken', () => {
@@ -170,7 +184,7 @@ describe('config.auth on routes', () => {
   })
 
   test('a wrong requirement is an error', () => {
-    expect(app.get('/a', { config: { auth: { scopes: 'x' } } }, async () => 'ok')).type.toRaiseError("Type 'string' is not assignable to type 'string[]'")
+    expect(app.get('/a', { config: { auth: { scopes: 'x' } } }, async () => 'ok')).type.toRaiseError("Type 'string' is not assignable to type 'readonly string[]'")
     expect(app.get('/a', { config: { auth: { recentSignIn: '300' } } }, async () => 'ok')).type.toRaiseError()
     // Inline in app.get() Fastify infers the route's context config from the literal itself,
     // so there a non-object value (auth: false, auth: 12) compiles; typed options catch it.
