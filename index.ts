@@ -15,6 +15,7 @@ import { toPublicUser } from './services/users.js'
 import { UserNotFoundError } from './errors.js'
 import { createEventBus } from './services/events.js'
 import { createScopePolicy } from './services/scopes.js'
+import { createAuthorization } from './services/authorization.js'
 import { problemErrorHandler } from './plugins/errors.js'
 import { useStrictValidation } from './plugins/validation.js'
 import { redactingLogSerializers } from './plugins/log-redaction.js'
@@ -131,7 +132,8 @@ const fastifyUsers: FastifyPluginAsync<FastifyUsersOptions> = async (app, option
     scope.removeContentTypeParser('text/plain')
     scope.setErrorHandler(problemErrorHandler)
     const limits = await setupRateLimit(scope, config.rateLimit)
-    const ctx: UsersContext = { config, store, manager, tokens, keys, grants, sessions, cookies, providers, oauth, loginProviders, limits, scopes }
+    const authorization = createAuthorization({ store, sessions, grants, scopes, issuer: config.issuer })
+    const ctx: UsersContext = { config, store, manager, tokens, keys, grants, sessions, cookies, providers, oauth, loginProviders, limits, scopes, authorization }
     scope.addHook('onRoute', (route) => {
       route.bodyLimit ??= bodyLimit
       route.logSerializers ??= redactingLogSerializers

@@ -17,6 +17,7 @@ import type { Client } from '../services/clients.js'
 import type { UserStore } from '../stores/types.js'
 import type { UsersEventBus } from '../services/events.js'
 import type { ScopePolicy } from '../services/scopes.js'
+import type { Authorization } from '../services/authorization.js'
 
 /** A provider as configured, without its client secret. */
 export type PublicProviderOption = Omit<ProviderOption, 'clientSecret'>
@@ -112,4 +113,6 @@ export interface UsersContext {
   limits: UsersLimits
   /** Which scopes each grant gets (services/scopes.ts). */
   scopes: ScopePolicy
+  /** The authorization endpoint's decisions (services/authorization.ts). */
+  authorization: Authorization
 }

@@ -20,6 +20,8 @@ export interface AuthorizeRequest {
   prompt: Set<string>
   /** OIDC max_age: a session older than this many seconds does not count. */
   maxAge?: number
+  /** OIDC login_hint: the email to prefill on the login page. */
+  loginHint?: string
 }
 
 /** Shown to the user, never redirected: the client or its redirect URI cannot be trusted. */
@@ -106,7 +108,7 @@ export function validateAuthorizeRequest (clients: ReadonlyMap<string, Client>, 
     maxAge = Number(query.max_age)
   }
 
-  return { client, redirectUri, redirectUriParam: query.redirect_uri ?? null, state, scopes: requested, codeChallenge, nonce: query.nonce, prompt, maxAge }
+  return { client, redirectUri, redirectUriParam: query.redirect_uri ?? null, state, scopes: requested, codeChallenge, nonce: query.nonce, prompt, maxAge, loginHint: query.login_hint }
 }
 
 /** The URL the browser is sent to with the answer (RFC 6749 §4.1.2, RFC 9207 `iss`). */
