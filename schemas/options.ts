@@ -140,4 +140,10 @@ export const FastifyUsersOptionsSchema = Type.Object({
   accessTokenClaims: Type.Optional(fn<AccessTokenClaimsHook>('Claims of the app in every access token, beside ours (which it may not set)'))
 }, { additionalProperties: false })
 
-export type FastifyUsersOptions = Static<typeof FastifyUsersOptionsSchema>
+/**
+ * An optional option may also be given as undefined (`audience: process.env.AUDIENCE`), also
+ * under exactOptionalPropertyTypes: it means the default, as leaving it out does.
+ */
+type UndefinedMeansDefault<T> = { [K in keyof T]: undefined extends T[K] ? T[K] | undefined : T[K] }
+
+export type FastifyUsersOptions = UndefinedMeansDefault<Static<typeof FastifyUsersOptionsSchema>>

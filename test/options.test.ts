@@ -39,6 +39,15 @@ test('good options register', async () => {
   await registerWith({ issuer: 'https://api.example.com/', store: memoryStore(), prefix: '/api', accessTokenTtl: 60 })
 })
 
+test('an optional option given as undefined (an unset environment variable) means its default', async (t) => {
+  const app = Fastify()
+  t.after(() => app.close())
+  await app.register(fastifyUsers, { issuer: 'https://api.example.com', store: memoryStore(), audience: undefined, prefix: undefined, docs: undefined, accessTokenTtl: undefined })
+  assert.equal(app.users.config.audience, 'https://api.example.com')
+  assert.equal(app.users.config.accessTokenTtl, 900)
+  assert.equal((await app.inject({ url: '/.well-known/jwks.json' })).statusCode, 200)
+})
+
 test('the prefix option moves every route of ours', async (t) => {
   const app = Fastify()
   t.after(() => app.close())

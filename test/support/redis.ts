@@ -32,12 +32,16 @@ export async function startRedis (t: TestContext): Promise<{ port: number, clien
   t.after(() => { for (const c of clients) c.disconnect() })
   const client = () => {
     const c = new Redis({ port, host: '127.0.0.1', maxRetriesPerRequest: 1, lazyConnect: false })
+    // The tests stop the server on purpose; without a listener ioredis logs each failed reconnect.
+    c.on('error', () => {})
     clients.push(c)
     return c
   }
   // Ready when it answers PING.
   for (let i = 0; ; i++) {
     const probe = new Redis({ port, host: '127.0.0.1', lazyConnect: true, retryStrategy: () => null, maxRetriesPerRequest: 0 })
+    // Refused until the server listens; connect() rejects anyway.
+    probe.on('error', () => {})
     try {
       await probe.connect()
       await probe.ping()

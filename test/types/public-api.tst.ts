@@ -81,6 +81,8 @@ describe('the plugin', () => {
     expect(app.register(fastifyUsers, { issuer: 'https://api.example.com' })).type.toRaiseError("Property 'store' is missing")
     expect(app.register(fastifyUsers, { issuer: 'https://api.example.com', store: {} })).type.toRaiseError()
     expect<FastifyUsersOptions['store']>().type.toBe<UserStore>()
+    // An environment variable that may be unset is a fine value for an optional option.
+    expect({ issuer: 'http://localhost', store: memoryStore(), audience: process.env.AUDIENCE }).type.toBeAssignableTo<FastifyUsersOptions>()
   })
 
   test('the stores are UserStores', () => {
