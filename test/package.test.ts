@@ -17,14 +17,32 @@ const ROOT = new URL('..', import.meta.url).pathname
 // The consumer's processes are its own, not subtests of this runner's.
 const { NODE_TEST_CONTEXT: _ours, ...ENV } = process.env
 
-/** The README's code blocks marked `<!-- consumer-example: <file> -->`, by file name. */
-export async function readmeExamples (): Promise<Map<string, string>> {
+// What the README's fragments take for granted: an app with the plugin registered, a token,
+// the app's own store. Each fragment becomes a module of its own after these lines.
+const SNIPPET_PRELUDE = `import type { FastifyInstance } from 'fastify'
+import type { UserStore } from 'fastify-users'
+import 'fastify-users'
+declare const app: FastifyInstance
+declare const token: string
+declare function myStore (options: object): UserStore
+export {}
+`
+
+/**
+ * Every TypeScript block of the README: those marked `<!-- consumer-example: <file> -->` as
+ * that file, the others as fragments (snippet-1.ts, ...) after SNIPPET_PRELUDE.
+ */
+export async function readmeExamples (): Promise<{ files: Map<string, string>, snippets: Map<string, string> }> {
   const readme = await readFile(join(ROOT, 'README.md'), 'utf8')
-  const examples = new Map<string, string>()
-  for (const match of readme.matchAll(/<!-- consumer-example: ([\w.-]+) -->\n```ts\n([\s\S]*?)```/g)) {
-    examples.set(match[1] as string, match[2] as string)
+  const files = new Map<string, string>()
+  const snippets = new Map<string, string>()
+  for (const match of readme.matchAll(/(?:<!-- consumer-example: ([\w.-]+) -->\n)?```ts\n([\s\S]*?)```/g)) {
+    const code = match[2] as string
+    if (match[1] !== undefined) files.set(match[1], code)
+    // Import declarations may follow other statements: the fragment's own come after the prelude as they are.
+    else snippets.set(`snippet-${snippets.size + 1}.ts`, SNIPPET_PRELUDE + code)
   }
-  return examples
+  return { files, snippets }
 }
 
 /** The version of one of our own dependencies, so that the consumer installs it from the cache. */
@@ -49,7 +67,7 @@ export async function packedConsumer (): Promise<Consumer> {
   const { stdout } = await run('npm', ['pack', '--json', '--ignore-scripts=false', '--pack-destination', dir], { cwd: source, maxBuffer: 16 << 20 })
   const [packed] = JSON.parse(stdout.slice(stdout.indexOf('['))) as [{ filename: string, files: { path: string }[] }]
   await writeFile(join(dir, 'package.json'), JSON.stringify({ name: 'consumer', private: true, type: 'module' }))
-  const deps = await Promise.all(['fastify', 'mongodb', 'typescript', '@types/node', 'tstyche'].map(async (name) => `${name}@${await ourVersion(name)}`))
+  const deps = await Promise.all(['fastify', 'mongodb', 'jose', 'typescript', '@types/node', 'tstyche'].map(async (name) => `${name}@${await ourVersion(name)}`))
   await run('npm', ['install', `./${packed.filename}`, ...deps, '--prefer-offline', '--no-audit', '--no-fund', '--loglevel=error'], { cwd: dir, maxBuffer: 16 << 20 })
   return { dir, tarball: packed.filename, files: packed.files.map((f) => f.path) }
 }
@@ -137,9 +155,10 @@ test('npm pack ships the built package, its declarations pass the type tests, an
   assert.deepEqual(consumer.files.filter((f) => !f.startsWith('dist/') && !['package.json', 'README.md'].includes(f)), [])
   assert.deepEqual(consumer.files.filter((f) => /^dist\/(test|bench|demo)\//.test(f) || (/\.ts$/.test(f) && !/\.d\.ts$/.test(f))), [], 'no tests, demo or sources')
 
-  const examples = await readmeExamples()
-  assert.deepEqual([...examples.keys()].sort(), ['app.ts', 'superuser.ts'])
-  await compile(consumer.dir, { ...Object.fromEntries(examples), 'contract.test.ts': CONTRACT })
+  const { files, snippets } = await readmeExamples()
+  assert.deepEqual([...files.keys()].sort(), ['app.ts', 'superuser.ts'])
+  assert.ok(snippets.size >= 4, `the README's other TypeScript blocks: ${snippets.size}`)
+  await compile(consumer.dir, { ...Object.fromEntries(files), ...Object.fromEntries(snippets), 'contract.test.ts': CONTRACT })
   await typeTests(consumer.dir)
 
   // A third party's adapter test, as it would write one: the contract suite from the subpath export.
