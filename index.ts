@@ -92,7 +92,7 @@ const fastifyUsers: FastifyPluginAsync<FastifyUsersOptions> = async (app, option
   const cookies = await setupCookies(app, config, tokens)
   const guard = setupAuth(app, config, store, tokens)
   await setupOpenapi(app, config)
-  const { providers, oauth, loginProviders } = await setupProviders(config, events)
+  const { providers, oauth, loginProviders, logins } = await setupProviders(config, events)
 
   const { cookieSecret: _cookieSecret, oauthTokenKey: _oauthTokenKey, signingKeys: _signingKeys, ...rest } = config
   const publicConfig: PublicUsersConfig = {
@@ -133,7 +133,7 @@ const fastifyUsers: FastifyPluginAsync<FastifyUsersOptions> = async (app, option
     scope.setErrorHandler(problemErrorHandler)
     const limits = await setupRateLimit(scope, config.rateLimit)
     const authorization = createAuthorization({ store, sessions, grants, scopes, issuer: config.issuer })
-    const ctx: UsersContext = { config, store, manager, tokens, keys, grants, sessions, cookies, providers, oauth, loginProviders, limits, scopes, authorization }
+    const ctx: UsersContext = { config, store, manager, tokens, keys, grants, sessions, cookies, providers, oauth, loginProviders, limits, scopes, authorization, logins }
     scope.addHook('onRoute', (route) => {
       route.bodyLimit ??= bodyLimit
       route.logSerializers ??= redactingLogSerializers

@@ -18,6 +18,7 @@ import type { UserStore } from '../stores/types.js'
 import type { UsersEventBus } from '../services/events.js'
 import type { ScopePolicy } from '../services/scopes.js'
 import type { Authorization } from '../services/authorization.js'
+import type { ProviderLogin } from '../services/provider-login.js'
 
 /** A provider as configured, without its client secret. */
 export type PublicProviderOption = Omit<ProviderOption, 'clientSecret'>
@@ -115,4 +116,6 @@ export interface UsersContext {
   scopes: ScopePolicy
   /** The authorization endpoint's decisions (services/authorization.ts). */
   authorization: Authorization
+  /** Each provider's login flow, by provider name (services/provider-login.ts). */
+  logins: ReadonlyMap<string, ProviderLogin>
 }

@@ -1,5 +1,6 @@
 import { createOAuthAccountService } from '../services/oauth-accounts.js'
 import { createUpstreamProvider } from '../services/providers/index.js'
+import { createProviderLogin, type ProviderLogin } from '../services/provider-login.js'
 import type { ProviderButton } from '../views/pages.js'
 import type { UsersConfig } from './config.js'
 import type { UsersEventBus } from '../services/events.js'
@@ -21,5 +22,17 @@ export async function setupProviders (config: UsersConfig, events: UsersEventBus
     label: p.label,
     url: `${config.paths.provider(p.name).authorize}?${new URLSearchParams({ authorize_query: authorizeQuery }).toString()}`
   }))
-  return { providers: byName, oauth, loginProviders }
+  // Each provider's login flow, and its upstream token refresh for the linked accounts.
+  const logins = new Map<string, ProviderLogin>()
+  for (const provider of providers) {
+    const paths = config.paths.provider(provider.name)
+    const login = createProviderLogin({
+      provider,
+      store: config.store,
+      callbacks: { login: config.issuer + paths.callback, associate: config.issuer + paths.associateCallback }
+    })
+    logins.set(provider.name, login)
+    oauth.registerRefresher(provider.name, login.refresh)
+  }
+  return { providers: byName, oauth, loginProviders, logins }
 }

@@ -59,3 +59,30 @@ test('no secret reaches the OpenAPI document or Swagger UI', async (t) => {
   const init = await app.inject({ url: '/docs/static/swagger-initializer.js' })
   assert.match(init.body, /swagger-ui/)
 })
+
+test('every operation of ours has a stable, unique operationId; provider linking is one operation whatever the providers', async (t) => {
+  const app = await buildDemo({ issuer: 'http://localhost:3000' })
+  t.after(() => app.close())
+  const doc = (await app.inject({ url: '/docs/json' })).json() as { paths: Record<string, Record<string, { operationId?: string }>> }
+  const ours = Object.entries(doc.paths)
+    .filter(([path]) => !['/items', '/health'].includes(path))
+    .flatMap(([path, methods]) => Object.entries(methods).map(([method, op]) => [`${method.toUpperCase()} ${path}`, op.operationId]))
+  assert.deepEqual(Object.fromEntries(ours), {
+    'GET /.well-known/jwks.json': 'getJwks',
+    'GET /.well-known/oauth-authorization-server': 'getAuthorizationServerMetadata',
+    'GET /.well-known/openid-configuration': 'getOpenIdConfiguration',
+    'POST /oauth/token': 'issueToken',
+    'POST /oauth/revoke': 'revokeToken',
+    'POST /oauth/introspect': 'introspectToken',
+    'GET /oauth/userinfo': 'getUserInfo',
+    'POST /oauth/userinfo': 'postUserInfo',
+    'GET /oauth/authorize': 'authorize',
+    'POST /auth/register': 'registerUser',
+    'POST /auth/logout': 'logout',
+    'GET /auth/{provider}/associate/authorize': 'linkProviderAccount',
+    'GET /users/me': 'getCurrentUser',
+    'PATCH /users/me': 'updateCurrentUser',
+    'GET /users/me/oauth-accounts': 'listLinkedAccounts',
+    'DELETE /users/me/oauth-accounts/{provider}': 'unlinkAccount'
+  })
+})

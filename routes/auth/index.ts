@@ -5,12 +5,14 @@ import { ProblemSchema } from '../../schemas/problem.js'
 import { UserCreateSchema, UserSchema } from '../../schemas/user.js'
 import { COOKIES } from '../../plugins/cookies.js'
 import { CrossOriginRequestError } from '../../errors.js'
+import { flowCookies } from './flow-cookies.js'
 
 const authRoutes: FastifyPluginAsyncTypebox<{ ctx: UsersContext }> = async (app, { ctx }) => {
   if (ctx.config.registration) {
     app.post('/register', {
       schema: {
         tags: ['auth'],
+        operationId: 'registerUser',
         summary: 'Register a local user',
         body: Type.Ref(UserCreateSchema),
         response: {
@@ -29,6 +31,7 @@ const authRoutes: FastifyPluginAsyncTypebox<{ ctx: UsersContext }> = async (app,
   app.post('/logout', {
     schema: {
       tags: ['auth'],
+      operationId: 'logout',
       summary: 'End the browser login session',
       description: 'Ends the session of the session cookie and revokes the refresh tokens of every authorization made from it. Idempotent. ' +
         'Refused (403) when a browser says the request comes from another origin.',
@@ -42,6 +45,33 @@ const authRoutes: FastifyPluginAsyncTypebox<{ ctx: UsersContext }> = async (app,
     ctx.cookies.clear(reply, COOKIES.session)
     return reply.code(204).header('cache-control', 'no-store').send(null)
   })
+
+  // One route for every provider, so that its operation and its name in the OpenAPI document do
+  // not depend on which providers are configured.
+  const names = [...ctx.logins.keys()]
+  if (names.length > 0) {
+    app.get('/:provider/associate/authorize', {
+      config: { auth: { account: true, recentSignIn: true } },
+      schema: {
+        tags: ['auth'],
+        operationId: 'linkProviderAccount',
+        summary: 'Link a provider account to the signed-in user',
+        description: 'Needs a token of a first-party client or the account:manage scope, and a recent sign-in (else 401 insufficient_user_authentication with max_age). ' +
+          'Answers with the URL to send the browser to. Call it from the browser that will follow the URL (it sets the cookies that bind the flow to that browser); ' +
+          'the provider sends the browser back to /auth/{provider}/associate/callback.',
+        params: Type.Object({ provider: Type.Union(names.map((name) => Type.Literal(name)), { description: 'A configured provider' }) }),
+        response: {
+          200: Type.Object({ authorization_url: Type.String({ format: 'uri' }) }),
+          401: Type.Ref(ProblemSchema)
+        }
+      }
+    }, async (request, reply) => {
+      const { provider } = request.params
+      const started = await (ctx.logins.get(provider) as NonNullable<ReturnType<typeof ctx.logins.get>>).start('associate', { userId: request.auth?.claims.sub as string })
+      flowCookies(ctx.config, provider).set(reply, started)
+      return { authorization_url: started.url }
+    })
+  }
 }
 
 export default authRoutes

@@ -2,12 +2,11 @@ import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import type { UsersContext } from '../../plugins/context.js'
 import { Type } from '@sinclair/typebox'
 import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify'
-import { ProblemSchema } from '../../schemas/problem.js'
 import { canonicalQuery, parseCarriedQuery, validateAuthorizeRequest } from '../../services/authorize.js'
 import type { UpstreamProvider } from '../../services/providers/index.js'
-import { createProviderLogin, type UpstreamPurpose } from '../../services/provider-login.js'
+import type { ProviderLogin, UpstreamPurpose } from '../../services/provider-login.js'
+import { flowCookies } from './flow-cookies.js'
 import { OAuthError, UpstreamLoginError } from '../../errors.js'
-import type { StoredUpstreamState } from '../../stores/types.js'
 import { errorPage, noticePage, type PageLink } from '../../views/pages.js'
 import { sendFailurePage, sendPage } from '../pages.js'
 import { resumeAuthorizeUrl, signInBrowser } from '../oauth/session.js'
@@ -40,21 +39,8 @@ const providerRoutes: FastifyPluginAsyncTypebox<ProviderRoutesOptions> = async (
   const site = new URL(config.issuer).host
   // Our pages here post no form anywhere.
   const pageContext = { issuer: config.issuer, formActions: [] }
-  const paths = config.paths.provider(provider.name)
-  const login = createProviderLogin({
-    provider,
-    store: config.store,
-    callbacks: { login: config.issuer + paths.callback, associate: config.issuer + paths.associateCallback }
-  })
-  const stateCookie = `fastify_users_${provider.name}_state`
-  const verifierCookie = `fastify_users_${provider.name}_verifier`
-  const cookieOptions = { path: `${paths.base}/`, secure: config.secureCookies, httpOnly: true, sameSite: 'lax' as const }
-
-  async function start (reply: FastifyReply, purpose: UpstreamPurpose, fields: Pick<StoredUpstreamState, 'authorizeQuery' | 'userId'>): Promise<string> {
-    const { url, state, codeVerifier } = await login.start(purpose, fields)
-    reply.setCookie(stateCookie, state, cookieOptions).setCookie(verifierCookie, codeVerifier, cookieOptions)
-    return url
-  }
+  const login = ctx.logins.get(provider.name) as ProviderLogin
+  const cookies = flowCookies(config, provider.name)
 
   /**
    * Uses up the state the browser brought back; its cookies go then, and only then, so that a
@@ -62,9 +48,9 @@ const providerRoutes: FastifyPluginAsyncTypebox<ProviderRoutesOptions> = async (
    * sign-in alone.
    */
   async function consume (request: FastifyRequest, reply: FastifyReply, purpose: UpstreamPurpose, state: string | undefined) {
-    const record = await login.consume(purpose, state, request.cookies[stateCookie])
-    const codeVerifier = request.cookies[verifierCookie]
-    reply.clearCookie(stateCookie, cookieOptions).clearCookie(verifierCookie, cookieOptions)
+    const record = await login.consume(purpose, state, request.cookies[cookies.state])
+    const codeVerifier = request.cookies[cookies.verifier]
+    cookies.clear(reply)
     return { record, codeVerifier }
   }
 
@@ -90,7 +76,9 @@ const providerRoutes: FastifyPluginAsyncTypebox<ProviderRoutesOptions> = async (
     const carried = parseCarriedQuery(request.query.authorize_query)
     // The pending request is checked now, so that a bad one is not carried through the provider.
     validateAuthorizeRequest(config.clients, ctx.scopes, carried)
-    return reply.redirect(await start(reply, 'login', { authorizeQuery: canonicalQuery(carried) }), 302)
+    const started = await login.start('login', { authorizeQuery: canonicalQuery(carried) })
+    cookies.set(reply, started)
+    return reply.redirect(started.url, 302)
   })
 
   app.get('/callback', {
@@ -109,23 +97,6 @@ const providerRoutes: FastifyPluginAsyncTypebox<ProviderRoutesOptions> = async (
     }
   })
 
-  app.get('/associate/authorize', {
-    config: { auth: { account: true, recentSignIn: true } },
-    schema: {
-      tags: ['auth'],
-      summary: `Link a ${provider.label} account to the signed-in user`,
-      description: 'Needs a token of a first-party client or the account:manage scope, and a recent sign-in (else 401 insufficient_user_authentication with max_age). ' +
-        `Answers with the URL to send the browser to. Call it from the browser that will follow the URL (it sets the cookies that bind the flow to that browser); ${provider.label} sends the browser back to ${paths.associateCallback}.`,
-      response: {
-        200: Type.Object({ authorization_url: Type.String({ format: 'uri' }) }),
-        401: Type.Ref(ProblemSchema)
-      }
-    }
-  }, async (request, reply) => {
-    const userId = request.auth?.claims.sub as string
-    return { authorization_url: await start(reply, 'associate', { userId }) }
-  })
-
   app.get('/associate/callback', {
     schema: { hide: true, querystring: CallbackQuerySchema },
     errorHandler: pageErrors
@@ -136,8 +107,6 @@ const providerRoutes: FastifyPluginAsyncTypebox<ProviderRoutesOptions> = async (
     return sendPage(reply, 200, pageContext, noticePage(site, 'Account linked',
       `Your ${provider.label} account${account.accountEmail ? ` (${account.accountEmail})` : ''} is now linked to ${user.email}.`))
   })
-
-  ctx.oauth.registerRefresher(provider.name, login.refresh)
 }
 
 export default providerRoutes

@@ -75,6 +75,7 @@ const authorizeRoutes: FastifyPluginAsyncTypebox<{ ctx: UsersContext }> = async 
   app.get('/authorize', {
     schema: {
       tags: ['oauth'],
+      operationId: 'authorize',
       summary: 'Authorization endpoint (RFC 6749 §4.1.1, PKCE S256)',
       description: 'Browsers only: answers with the login or consent page, or redirects to the client with a code.',
       querystring: AuthorizeQuerySchema,

@@ -50,6 +50,7 @@ const oauthRoutes: FastifyPluginAsyncTypebox<{ ctx: UsersContext }> = async (app
   app.post('/token', {
     schema: {
       tags: ['oauth'],
+      operationId: 'issueToken',
       summary: 'Token endpoint (RFC 6749 §3.2)',
       description: 'Grants: authorization_code (with PKCE), refresh_token (rotating), password (first-party clients), client_credentials (confidential clients). Client authentication: none, client_secret_basic, client_secret_post.',
       consumes: [FORM],
@@ -95,6 +96,7 @@ const oauthRoutes: FastifyPluginAsyncTypebox<{ ctx: UsersContext }> = async (app
   app.post('/revoke', {
     schema: {
       tags: ['oauth'],
+      operationId: 'revokeToken',
       summary: 'Token revocation (RFC 7009)',
       description: 'Revokes a refresh token, or the grant behind an access token, with everything issued from the same authorization. Always 200 for a token that is unknown or not the client\'s.',
       consumes: [FORM],
@@ -111,6 +113,7 @@ const oauthRoutes: FastifyPluginAsyncTypebox<{ ctx: UsersContext }> = async (app
   app.post('/introspect', {
     schema: {
       tags: ['oauth'],
+      operationId: 'introspectToken',
       summary: 'Token introspection (RFC 7662)',
       description: 'For confidential clients registered with introspection: true.',
       consumes: [FORM],
@@ -127,31 +130,35 @@ const oauthRoutes: FastifyPluginAsyncTypebox<{ ctx: UsersContext }> = async (app
     return ctx.grants.introspect(request.body.token)
   })
 
-  app.route({
-    method: ['GET', 'POST'],
-    url: '/userinfo',
-    config: { auth: { scopes: ['openid'] } },
-    // A protected resource, not an OAuth endpoint: its errors are those of every guarded route.
-    errorHandler: problemErrorHandler,
-    schema: {
-      tags: ['oauth'],
-      summary: 'UserInfo endpoint (OpenID Connect Core §5.3)',
-      response: { 200: Type.Ref(UserInfoSchema), 401: Type.Ref(ProblemSchema) }
-    },
-    handler: async (request, reply) => {
-      const auth = request.auth
-      const user = auth?.user ? await ctx.store.getUserById(auth.user.id) : null
-      const family = auth?.claims.fam === undefined ? undefined : await ctx.store.getGrantFamily(auth.claims.fam, new Date())
-      if (!auth || !user || family === null || family?.revokedAt) {
-        // Stateless access tokens outlive a revocation; the endpoints that read the store do not.
-        return reply.code(401)
-          .header('www-authenticate', bearerChallenge(config.issuer, { error: 'invalid_token', description: 'The access token was revoked' }))
-          .type('application/problem+json')
-          .send(problem(401, 'The access token was revoked', 'INVALID_TOKEN'))
+  // OIDC Core §5.3.1: GET and POST alike; two operations, so that each has its own operationId.
+  for (const [method, operationId] of [['GET', 'getUserInfo'], ['POST', 'postUserInfo']] as const) {
+    app.route({
+      method,
+      url: '/userinfo',
+      config: { auth: { scopes: ['openid'] } },
+      // A protected resource, not an OAuth endpoint: its errors are those of every guarded route.
+      errorHandler: problemErrorHandler,
+      schema: {
+        tags: ['oauth'],
+        operationId,
+        summary: 'UserInfo endpoint (OpenID Connect Core §5.3)',
+        response: { 200: Type.Ref(UserInfoSchema), 401: Type.Ref(ProblemSchema) }
+      },
+      handler: async (request, reply) => {
+        const auth = request.auth
+        const user = auth?.user ? await ctx.store.getUserById(auth.user.id) : null
+        const family = auth?.claims.fam === undefined ? undefined : await ctx.store.getGrantFamily(auth.claims.fam, new Date())
+        if (!auth || !user || family === null || family?.revokedAt) {
+          // Stateless access tokens outlive a revocation; the endpoints that read the store do not.
+          return reply.code(401)
+            .header('www-authenticate', bearerChallenge(config.issuer, { error: 'invalid_token', description: 'The access token was revoked' }))
+            .type('application/problem+json')
+            .send(problem(401, 'The access token was revoked', 'INVALID_TOKEN'))
+        }
+        return { sub: user.id, ...userClaims(user, [...auth.scopes]) }
       }
-      return { sub: user.id, ...userClaims(user, [...auth.scopes]) }
-    }
-  })
+    })
+  }
 }
 
 export default oauthRoutes

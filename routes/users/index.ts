@@ -10,6 +10,7 @@ const usersRoutes: FastifyPluginAsyncTypebox<{ ctx: UsersContext }> = async (app
     config: { auth: true },
     schema: {
       tags: ['users'],
+      operationId: 'getCurrentUser',
       summary: 'The current user',
       response: { 200: Type.Ref(UserSchema) }
     }
@@ -19,6 +20,7 @@ const usersRoutes: FastifyPluginAsyncTypebox<{ ctx: UsersContext }> = async (app
     config: { auth: { account: true } },
     schema: {
       tags: ['users'],
+      operationId: 'updateCurrentUser',
       summary: 'Update the current user',
       description: 'Needs a token of a first-party client or the account:manage scope. A new email must be verified again. ' +
         'A new password needs currentPassword; a user without a password, or a new email without currentPassword, needs a recent sign-in, ' +
@@ -40,6 +42,7 @@ const usersRoutes: FastifyPluginAsyncTypebox<{ ctx: UsersContext }> = async (app
     config: { auth: true },
     schema: {
       tags: ['users'],
+      operationId: 'listLinkedAccounts',
       summary: 'Provider accounts linked to the current user',
       response: { 200: Type.Array(Type.Ref(OAuthAccountSchema)) }
     }
@@ -52,6 +55,7 @@ const usersRoutes: FastifyPluginAsyncTypebox<{ ctx: UsersContext }> = async (app
     config: { auth: { account: true, recentSignIn: true } },
     schema: {
       tags: ['users'],
+      operationId: 'unlinkAccount',
       summary: 'Unlink a provider account from the current user',
       description: 'Needs a token of a first-party client or the account:manage scope, and a recent sign-in (else 401 insufficient_user_authentication with max_age). ' +
         'Refused (400) when it is the last way the user can sign in.',

@@ -9,6 +9,7 @@ const wellKnownRoutes: FastifyPluginAsyncTypebox<{ ctx: UsersContext }> = async 
   app.get('/jwks.json', {
     schema: {
       tags: ['discovery'],
+      operationId: 'getJwks',
       summary: 'Public keys that verify our access tokens',
       response: { 200: Type.Ref(JwksSchema) }
     }
@@ -49,12 +50,12 @@ const wellKnownRoutes: FastifyPluginAsyncTypebox<{ ctx: UsersContext }> = async 
   }
 
   // One document, two names: RFC 8414 for OAuth clients, OIDC Discovery for OpenID ones.
-  for (const [url, summary] of [
-    ['/oauth-authorization-server', 'Authorization server metadata (RFC 8414)'],
-    ['/openid-configuration', 'OpenID Provider metadata (OpenID Connect Discovery 1.0)']
+  for (const [url, operationId, summary] of [
+    ['/oauth-authorization-server', 'getAuthorizationServerMetadata', 'Authorization server metadata (RFC 8414)'],
+    ['/openid-configuration', 'getOpenIdConfiguration', 'OpenID Provider metadata (OpenID Connect Discovery 1.0)']
   ] as const) {
     app.get(url, {
-      schema: { tags: ['discovery'], summary, response: { 200: Type.Ref(AuthorizationServerMetadataSchema) } }
+      schema: { tags: ['discovery'], operationId, summary, response: { 200: Type.Ref(AuthorizationServerMetadataSchema) } }
     }, async (_request, reply) => {
       reply.header('cache-control', 'public, max-age=300')
       return metadata()
