@@ -7,7 +7,7 @@ import { InvalidTokenError } from '../errors.js'
 import { toPublicUser } from '../services/users.js'
 import { ACCOUNT_SCOPE } from '../services/scopes.js'
 import type { UsersConfig } from './config.js'
-import { ProblemSchema } from '../schemas/problem.js'
+import { problemResponse } from '../schemas/problem.js'
 import { bearerChallenge, problem } from './errors.js'
 
 /** What a route needs, declared once in `config.auth`. */
@@ -208,8 +208,8 @@ export function setupAuth (app: FastifyInstance, config: UsersConfig, store: Use
       ...schema,
       security: schema.security ?? [{ oauth2: need.scopes }],
       response: {
-        401: { $ref: `${ProblemSchema.$id}#`, description: 'Missing, invalid or expired access token' },
-        403: { $ref: `${ProblemSchema.$id}#`, description: 'The token lacks a scope, or the user a right, this route needs' },
+        401: problemResponse('Missing, invalid or expired access token'),
+        403: problemResponse('The token lacks a scope, or the user a right, this route needs'),
         ...(schema.response as object | undefined)
       }
     }

@@ -13,3 +13,11 @@ export const ProblemSchema = Type.Object({
   })))
 }, { $id: 'fastify-users.Problem', title: 'Problem' })
 export type Problem = Static<typeof ProblemSchema>
+
+/**
+ * A problem response as OpenAPI should show it and Fastify serialize it: RFC 9457's media
+ * type, application/problem+json, with the Problem schema.
+ */
+export function problemResponse (description: string) {
+  return { description, content: { 'application/problem+json': { schema: Type.Ref(ProblemSchema) } } }
+}

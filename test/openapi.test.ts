@@ -86,3 +86,24 @@ test('every operation of ours has a stable, unique operationId; provider linking
     'DELETE /users/me/oauth-accounts/{provider}': 'unlinkAccount'
   })
 })
+
+test('problem responses are documented as application/problem+json, the media type the server sends', async (t) => {
+  const app = await buildDemo({ issuer: 'http://localhost:3000' })
+  t.after(() => app.close())
+  const doc = (await app.inject({ url: '/docs/json' })).json() as { paths: Record<string, Record<string, { responses: Record<string, { content?: Record<string, { schema: { $ref?: string } }> }> }>> }
+  const problems: string[] = []
+  for (const [path, methods] of Object.entries(doc.paths)) {
+    for (const [method, op] of Object.entries(methods)) {
+      for (const [status, response] of Object.entries(op.responses)) {
+        for (const [type, { schema }] of Object.entries(response.content ?? {})) {
+          if (schema.$ref === '#/components/schemas/fastify-users.Problem') problems.push(`${method} ${path} ${status} ${type}`)
+        }
+      }
+    }
+  }
+  assert.ok(problems.length > 10, problems.join('\n'))
+  assert.deepEqual(problems.filter((p) => !p.endsWith(' application/problem+json')), [])
+  const me = await app.inject({ url: '/users/me' })
+  assert.equal(me.statusCode, 401)
+  assert.equal(me.headers['content-type'], 'application/problem+json; charset=utf-8')
+})

@@ -1,7 +1,7 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import type { UsersContext } from '../../plugins/context.js'
 import { Type } from '@sinclair/typebox'
-import { ProblemSchema } from '../../schemas/problem.js'
+import { problemResponse } from '../../schemas/problem.js'
 import { UserCreateSchema, UserSchema } from '../../schemas/user.js'
 import { COOKIES } from '../../plugins/cookies.js'
 import { CrossOriginRequestError } from '../../errors.js'
@@ -17,8 +17,8 @@ const authRoutes: FastifyPluginAsyncTypebox<{ ctx: UsersContext }> = async (app,
         body: Type.Ref(UserCreateSchema),
         response: {
           201: Type.Ref(UserSchema),
-          400: Type.Ref(ProblemSchema),
-          429: Type.Ref(ProblemSchema)
+          400: problemResponse('The email is taken, or the password is refused'),
+          429: problemResponse('Too many registrations from this address')
         }
       },
       preHandler: async (request) => ctx.limits.hit('register', request)
@@ -35,7 +35,7 @@ const authRoutes: FastifyPluginAsyncTypebox<{ ctx: UsersContext }> = async (app,
       summary: 'End the browser login session',
       description: 'Ends the session of the session cookie and revokes the refresh tokens of every authorization made from it. Idempotent. ' +
         'Refused (403) when a browser says the request comes from another origin.',
-      response: { 204: Type.Null(), 403: Type.Ref(ProblemSchema) }
+      response: { 204: Type.Null(), 403: problemResponse('The request came from another origin') }
     }
   }, async (request, reply) => {
     // The session cookie is SameSite=Lax: a page elsewhere on the same site could log us out.
@@ -62,7 +62,7 @@ const authRoutes: FastifyPluginAsyncTypebox<{ ctx: UsersContext }> = async (app,
         params: Type.Object({ provider: Type.Union(names.map((name) => Type.Literal(name)), { description: 'A configured provider' }) }),
         response: {
           200: Type.Object({ authorization_url: Type.String({ format: 'uri' }) }),
-          401: Type.Ref(ProblemSchema)
+          401: problemResponse('Missing or invalid token, or a sign-in that is not recent enough')
         }
       }
     }, async (request, reply) => {

@@ -13,7 +13,7 @@ import {
   UserInfoSchema
 } from '../../schemas/oauth.js'
 import { bearerChallenge, oauthErrorHandler, problem, problemErrorHandler } from '../../plugins/errors.js'
-import { ProblemSchema } from '../../schemas/problem.js'
+import { problemResponse } from '../../schemas/problem.js'
 import { userClaims } from '../../plugins/grants.js'
 import { authenticateClient, type Client } from '../../services/clients.js'
 import { oauthError } from '../../errors.js'
@@ -142,7 +142,7 @@ const oauthRoutes: FastifyPluginAsyncTypebox<{ ctx: UsersContext }> = async (app
         tags: ['oauth'],
         operationId,
         summary: 'UserInfo endpoint (OpenID Connect Core §5.3)',
-        response: { 200: Type.Ref(UserInfoSchema), 401: Type.Ref(ProblemSchema) }
+        response: { 200: Type.Ref(UserInfoSchema), 401: problemResponse('Missing, invalid, expired or revoked access token') }
       },
       handler: async (request, reply) => {
         const auth = request.auth

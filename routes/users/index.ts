@@ -1,7 +1,7 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import type { UsersContext } from '../../plugins/context.js'
 import { Type } from '@sinclair/typebox'
-import { ProblemSchema } from '../../schemas/problem.js'
+import { problemResponse } from '../../schemas/problem.js'
 import { OAuthAccountSchema, UserSchema, UserUpdateSchema, type User } from '../../schemas/user.js'
 import { UserNotFoundError } from '../../errors.js'
 
@@ -28,7 +28,7 @@ const usersRoutes: FastifyPluginAsyncTypebox<{ ctx: UsersContext }> = async (app
       body: Type.Ref(UserUpdateSchema),
       response: {
         200: Type.Ref(UserSchema),
-        400: Type.Ref(ProblemSchema)
+        400: problemResponse('A refused change: the email is taken, the password is refused or the current one is wrong')
       }
     }
   }, async (request) => {
@@ -62,8 +62,8 @@ const usersRoutes: FastifyPluginAsyncTypebox<{ ctx: UsersContext }> = async (app
       params: Type.Object({ provider: Type.String({ pattern: '^[a-z0-9][a-z0-9-]{0,39}$' }) }),
       response: {
         204: Type.Null(),
-        400: Type.Ref(ProblemSchema),
-        404: Type.Ref(ProblemSchema)
+        400: problemResponse('The last way to sign in cannot be unlinked'),
+        404: problemResponse('No account of this provider is linked')
       }
     }
   }, async (request, reply) => {
