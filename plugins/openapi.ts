@@ -25,6 +25,18 @@ function oauth2Scheme (config: UsersConfig) {
 }
 
 /**
+ * Our security schemes: oauth2 (both flows at our endpoints) for the routes that take a
+ * bearer token, and clientBasic (client_secret_basic) for the token, revocation and
+ * introspection endpoints, where clients authenticate.
+ */
+function securitySchemes (config: UsersConfig) {
+  return {
+    oauth2: oauth2Scheme(config),
+    clientBasic: { type: 'http' as const, scheme: 'basic', description: 'Client authentication (RFC 6749 §2.3.1, client_secret_basic): client id and secret. Public clients send their client_id in the form instead.' }
+  }
+}
+
+/**
  * @fastify/swagger and @fastify/swagger-ui, wired to our authorization server: the
  * oauth2 security scheme points at our endpoints and lists every scope that options
  * and routes declare, and Swagger UI's Authorize dialog is preset with our client.
@@ -32,12 +44,12 @@ function oauth2Scheme (config: UsersConfig) {
  * paths (its onRoute hook sees them) and our security scheme, and nothing else of ours.
  */
 export async function setupOpenapi (app: FastifyInstance, config: UsersConfig) {
-  const oauth2 = () => oauth2Scheme(config)
+  const schemes = () => securitySchemes(config)
 
   if (app.hasDecorator('swagger')) {
-    addSecurityScheme(app, oauth2)
+    addSecuritySchemes(app, schemes)
   } else if (config.docs !== false) {
-    await registerSwagger(app, config.docs, oauth2)
+    await registerSwagger(app, config, config.docs, schemes)
   }
   if (config.docs === false) return
   const docs = config.docs
@@ -71,16 +83,19 @@ export async function setupOpenapi (app: FastifyInstance, config: UsersConfig) {
   })
 }
 
-type SecurityScheme = () => ReturnType<typeof oauth2Scheme>
+type SecuritySchemes = () => ReturnType<typeof securitySchemes>
 type Docs = Exclude<UsersConfig['docs'], false>
 
-async function registerSwagger (app: FastifyInstance, docs: Docs, oauth2: SecurityScheme) {
+async function registerSwagger (app: FastifyInstance, config: Pick<UsersConfig, 'issuer'>, docs: Docs, schemes: SecuritySchemes) {
   await app.register(swagger, {
     openapi: {
       openapi: '3.1.0',
       info: { title: docs.title, version: docs.version, description: docs.description },
-      components: { securitySchemes: { oauth2: oauth2() } }
+      // The issuer is where the app's root is served: paths (the prefix included) follow it as they are.
+      servers: [{ url: config.issuer, description: 'This server' }],
+      components: { securitySchemes: schemes() }
     },
+    stripBasePath: false,
     // Components named after the models' $id (User, Problem, ...) rather than def-N, so
     // that generated clients get meaningful type names.
     refResolver: {
@@ -91,7 +106,7 @@ async function registerSwagger (app: FastifyInstance, docs: Docs, oauth2: Securi
     transformObject: (documentObject) => {
       if (!('openapiObject' in documentObject)) return documentObject.swaggerObject
       const { openapiObject } = documentObject
-      openapiObject.components = { ...openapiObject.components, securitySchemes: { ...openapiObject.components?.securitySchemes, oauth2: oauth2() } }
+      openapiObject.components = { ...openapiObject.components, securitySchemes: { ...openapiObject.components?.securitySchemes, ...schemes() } }
       return openapiObject
     }
   })
@@ -103,7 +118,7 @@ async function registerSwagger (app: FastifyInstance, docs: Docs, oauth2: Securi
  * the first route after this point (one of ours, before any that needs the scheme) carries
  * one that puts the scheme in; the scopes are all known by then.
  */
-function addSecurityScheme (app: FastifyInstance, oauth2: SecurityScheme) {
+function addSecuritySchemes (app: FastifyInstance, schemes: SecuritySchemes) {
   let carried = false
   app.addHook('onRoute', (route) => {
     if (carried || route.config?.swaggerTransform !== undefined) return
@@ -113,7 +128,7 @@ function addSecurityScheme (app: FastifyInstance, oauth2: SecurityScheme) {
       swaggerTransform: (document) => {
         if ('openapiObject' in document) {
           const components = (document.openapiObject.components ??= {})
-          components.securitySchemes = { ...components.securitySchemes, oauth2: oauth2() }
+          components.securitySchemes = { ...components.securitySchemes, ...schemes() }
         }
         return { schema: document.schema, url: document.url }
       }

@@ -1,6 +1,8 @@
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import { Validator } from '@seriousme/openapi-schema-validator'
+import Fastify from 'fastify'
+import fastifyUsers, { memoryStore } from '../index.js'
 import { buildDemo } from '../demo/app.js'
 import { build } from './support/app.js'
 
@@ -106,4 +108,27 @@ test('problem responses are documented as application/problem+json, the media ty
   const me = await app.inject({ url: '/users/me' })
   assert.equal(me.statusCode, 401)
   assert.equal(me.headers['content-type'], 'application/problem+json; charset=utf-8')
+})
+
+test('servers names the issuer, with paths as they are; public operations say security: []; clients authenticate by clientBasic', async (t) => {
+  const app = Fastify()
+  t.after(() => app.close())
+  await app.register(fastifyUsers, { issuer: 'https://example.com/identity', prefix: '/api', store: memoryStore(), docs: { path: '/docs' } })
+  const doc = (await app.inject({ url: '/api/docs/json' })).json() as {
+    servers: { url: string }[]
+    paths: Record<string, Record<string, { security?: unknown[] }>>
+    components: { securitySchemes: Record<string, { type: string, scheme?: string }> }
+  }
+  assert.deepEqual(doc.servers.map((s) => s.url), ['https://example.com/identity'])
+  // The prefix is in the paths once, and the server's own path is not taken out of them.
+  assert.ok(doc.paths['/api/oauth/token'] && doc.paths['/api/auth/register'], Object.keys(doc.paths).join(' '))
+  for (const path of ['/api/auth/register', '/api/.well-known/jwks.json', '/api/.well-known/openid-configuration', '/api/oauth/authorize', '/api/auth/logout']) {
+    const [op] = Object.values(doc.paths[path] ?? {})
+    assert.deepEqual(op?.security, [], path)
+  }
+  assert.deepEqual(doc.paths['/api/oauth/token']?.post?.security, [{}, { clientBasic: [] }])
+  assert.deepEqual(doc.paths['/api/oauth/introspect']?.post?.security, [{ clientBasic: [] }])
+  assert.equal(doc.components.securitySchemes.clientBasic?.scheme, 'basic')
+  const result = await new Validator().validate(doc as never)
+  assert.equal(result.valid, true, JSON.stringify(result.errors, null, 2))
 })

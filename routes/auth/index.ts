@@ -13,6 +13,7 @@ const authRoutes: FastifyPluginAsyncTypebox<{ ctx: UsersContext }> = async (app,
       schema: {
         tags: ['auth'],
         operationId: 'registerUser',
+        security: [],
         summary: 'Register a local user',
         body: Type.Ref(UserCreateSchema),
         response: {
@@ -32,6 +33,7 @@ const authRoutes: FastifyPluginAsyncTypebox<{ ctx: UsersContext }> = async (app,
     schema: {
       tags: ['auth'],
       operationId: 'logout',
+      security: [],
       summary: 'End the browser login session',
       description: 'Ends the session of the session cookie and revokes the refresh tokens of every authorization made from it. Idempotent. ' +
         'Refused (403) when a browser says the request comes from another origin.',

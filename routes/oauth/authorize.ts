@@ -76,6 +76,7 @@ const authorizeRoutes: FastifyPluginAsyncTypebox<{ ctx: UsersContext }> = async 
     schema: {
       tags: ['oauth'],
       operationId: 'authorize',
+      security: [],
       summary: 'Authorization endpoint (RFC 6749 §4.1.1, PKCE S256)',
       description: 'Browsers only: answers with the login or consent page, or redirects to the client with a code.',
       querystring: AuthorizeQuerySchema,

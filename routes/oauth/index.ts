@@ -51,6 +51,7 @@ const oauthRoutes: FastifyPluginAsyncTypebox<{ ctx: UsersContext }> = async (app
     schema: {
       tags: ['oauth'],
       operationId: 'issueToken',
+      security: [{}, { clientBasic: [] }],
       summary: 'Token endpoint (RFC 6749 §3.2)',
       description: 'Grants: authorization_code (with PKCE), refresh_token (rotating), password (first-party clients), client_credentials (confidential clients). Client authentication: none, client_secret_basic, client_secret_post.',
       consumes: [FORM],
@@ -97,6 +98,7 @@ const oauthRoutes: FastifyPluginAsyncTypebox<{ ctx: UsersContext }> = async (app
     schema: {
       tags: ['oauth'],
       operationId: 'revokeToken',
+      security: [{}, { clientBasic: [] }],
       summary: 'Token revocation (RFC 7009)',
       description: 'Revokes a refresh token, or the grant behind an access token, with everything issued from the same authorization. Always 200 for a token that is unknown or not the client\'s.',
       consumes: [FORM],
@@ -114,6 +116,7 @@ const oauthRoutes: FastifyPluginAsyncTypebox<{ ctx: UsersContext }> = async (app
     schema: {
       tags: ['oauth'],
       operationId: 'introspectToken',
+      security: [{ clientBasic: [] }],
       summary: 'Token introspection (RFC 7662)',
       description: 'For confidential clients registered with introspection: true.',
       consumes: [FORM],

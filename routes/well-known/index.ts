@@ -10,6 +10,7 @@ const wellKnownRoutes: FastifyPluginAsyncTypebox<{ ctx: UsersContext }> = async 
     schema: {
       tags: ['discovery'],
       operationId: 'getJwks',
+      security: [],
       summary: 'Public keys that verify our access tokens',
       response: { 200: Type.Ref(JwksSchema) }
     }
@@ -55,7 +56,7 @@ const wellKnownRoutes: FastifyPluginAsyncTypebox<{ ctx: UsersContext }> = async 
     ['/openid-configuration', 'getOpenIdConfiguration', 'OpenID Provider metadata (OpenID Connect Discovery 1.0)']
   ] as const) {
     app.get(url, {
-      schema: { tags: ['discovery'], operationId, summary, response: { 200: Type.Ref(AuthorizationServerMetadataSchema) } }
+      schema: { tags: ['discovery'], operationId, summary, security: [], response: { 200: Type.Ref(AuthorizationServerMetadataSchema) } }
     }, async (_request, reply) => {
       reply.header('cache-control', 'public, max-age=300')
       return metadata()
