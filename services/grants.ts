@@ -86,7 +86,7 @@ export function createGrantService (options: GrantServiceOptions) {
 
   async function issueTokens (grantType: GrantType, client: Client, user: StoredUser, scopes: string[], authTime: Date | undefined, family?: { familyId: string, expiresAt: Date, grantScope: string, nonce?: string, spend: () => Promise<void> }): Promise<TokenSet> {
     const scope = scopes.join(' ')
-    const extra = await extraClaims({ user: toPublicUser(user), clientId: client.clientId, scopes, grantType })
+    const extra = options.accessTokenClaims && await extraClaims({ user: toPublicUser(user), clientId: client.clientId, scopes, grantType })
     const { token, expiresIn } = tokens.signAccessToken({ sub: user.id, clientId: client.clientId, scope, familyId: family?.familyId, authTime, extra })
     const set: TokenSet = { access_token: token, token_type: 'Bearer', expires_in: expiresIn, scope }
     if (family && client.grantTypes.has('refresh_token')) {
