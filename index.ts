@@ -26,9 +26,12 @@ import providerRoutes from './routes/auth/provider.js'
 import usersRoutes from './routes/users/index.js'
 import {
   AuthorizationServerMetadataSchema,
+  IntrospectionRequestSchema,
   IntrospectionResponseSchema,
   JwksSchema,
   OAuthErrorSchema,
+  RevocationRequestSchema,
+  TokenRequestSchema,
   TokenResponseSchema,
   UserInfoSchema
 } from './schemas/oauth.js'
@@ -74,7 +77,7 @@ export { SWAGGER_UI_CLIENT_ID } from './plugins/openapi.js'
 const sharedSchemas = [
   UserSchema, UserCreateSchema, UserUpdateSchema, OAuthAccountSchema, ProblemSchema,
   TokenResponseSchema, OAuthErrorSchema, JwksSchema, AuthorizationServerMetadataSchema,
-  IntrospectionResponseSchema, UserInfoSchema
+  IntrospectionResponseSchema, UserInfoSchema, TokenRequestSchema, RevocationRequestSchema, IntrospectionRequestSchema
 ]
 
 const fastifyUsers: FastifyPluginAsync<FastifyUsersOptions> = async (app, options) => {

@@ -78,6 +78,9 @@ export function problemErrorHandler (error: FastifyError, request: FastifyReques
   return reply.code(status).type('application/problem+json').send(problem(status, detail, hidden ? undefined : codeOf(error), errors))
 }
 
+/** A grant type's name or URN (RFC 6749 §4.5), as a form sends one. */
+const isGrantTypeName = (value: unknown): boolean => typeof value === 'string' && /^[A-Za-z0-9_.:/+-]{1,256}$/.test(value)
+
 /** RFC 6749 §5.2 error bodies for /oauth routes: whatever went wrong, the client gets that shape. */
 export function oauthErrorHandler (error: FastifyError, request: FastifyRequest, reply: FastifyReply) {
   let status = statusOf(error)
@@ -95,6 +98,10 @@ export function oauthErrorHandler (error: FastifyError, request: FastifyRequest,
     body = { error: 'temporarily_unavailable', error_description: error.message }
   } else if (status >= 500) {
     body = { error: 'server_error', error_description: 'Internal server error' }
+  } else if (error.validation?.some((v) => v.instancePath === '/grant_type') && isGrantTypeName((request.body as { grant_type?: unknown } | undefined)?.grant_type)) {
+    // A well-formed grant_type, but not one of ours (RFC 6749 §5.2); repeated or garbled, a malformed request.
+    status = 400
+    body = { error: 'unsupported_grant_type', error_description: 'Unsupported grant_type' }
   } else {
     // Validation, content type, size and parse failures: all a malformed request (RFC 6749 §5.2).
     status = 400

@@ -19,7 +19,8 @@ function oauth2Scheme (config: UsersConfig) {
         refreshUrl: config.endpoints.token,
         scopes: { ...config.scopes }
       },
-      password: { tokenUrl: config.endpoints.token, refreshUrl: config.endpoints.token, scopes: { ...config.scopes } }
+      // The password grant returns no refresh token: no refreshUrl.
+      password: { tokenUrl: config.endpoints.token, scopes: { ...config.scopes } }
     }
   }
 }

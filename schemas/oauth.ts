@@ -5,7 +5,9 @@ const param = (description: string) => Type.Optional(Type.String({ maxLength: 20
 // One flat schema for every grant: which parameters a grant needs is checked by the
 // grant itself so that a missing one yields invalid_request naming it (RFC 6749 §5.2).
 export const TokenRequestSchema = Type.Object({
-  grant_type: Type.String({ maxLength: 128, description: 'authorization_code, refresh_token, password or client_credentials' }),
+  grant_type: Type.Union([
+    Type.Literal('authorization_code'), Type.Literal('refresh_token'), Type.Literal('password'), Type.Literal('client_credentials')
+  ], { description: 'Another grant type is answered with unsupported_grant_type' }),
   code: param('The authorization code (authorization_code grant)'),
   redirect_uri: param('As sent in the authorization request, if it was (authorization_code grant)'),
   code_verifier: param('PKCE verifier (authorization_code grant)'),
@@ -15,7 +17,8 @@ export const TokenRequestSchema = Type.Object({
   scope: param('Space-separated scopes to request'),
   client_id: param('Client id, for public clients and client_secret_post'),
   client_secret: param('Client secret (client_secret_post)')
-}, { title: 'TokenRequest', additionalProperties: true })
+  // RFC 6749 §3.2: parameters the server does not know are ignored, not refused.
+}, { $id: 'fastify-users.TokenRequest', title: 'TokenRequest', additionalProperties: true })
 export type TokenRequest = Static<typeof TokenRequestSchema>
 
 export const TokenResponseSchema = Type.Object({
@@ -100,7 +103,7 @@ export const RevocationRequestSchema = Type.Object({
   token_type_hint: param('access_token or refresh_token'),
   client_id: param('Client id, for public clients and client_secret_post'),
   client_secret: param('Client secret (client_secret_post)')
-}, { title: 'RevocationRequest', additionalProperties: true })
+}, { $id: 'fastify-users.RevocationRequest', title: 'RevocationRequest', additionalProperties: true })
 
 // RFC 7662 §2.1
 export const IntrospectionRequestSchema = Type.Object({
@@ -108,7 +111,7 @@ export const IntrospectionRequestSchema = Type.Object({
   token_type_hint: param('access_token or refresh_token'),
   client_id: param('Client id (client_secret_post)'),
   client_secret: param('Client secret (client_secret_post)')
-}, { title: 'IntrospectionRequest', additionalProperties: true })
+}, { $id: 'fastify-users.IntrospectionRequest', title: 'IntrospectionRequest', additionalProperties: true })
 
 // RFC 7662 §2.2: an inactive token says nothing but that.
 export const IntrospectionResponseSchema = Type.Object({

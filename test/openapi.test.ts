@@ -37,7 +37,7 @@ test('the oauth2 scheme has the authorization-code and password flows on our end
       refreshUrl: 'http://localhost:3000/oauth/token',
       scopes
     },
-    password: { tokenUrl: 'http://localhost:3000/oauth/token', refreshUrl: 'http://localhost:3000/oauth/token', scopes }
+    password: { tokenUrl: 'http://localhost:3000/oauth/token', scopes }
   })
   assert.deepEqual(doc.paths['/items'].get.security, [{ oauth2: ['items:read'] }])
   assert.deepEqual(doc.paths['/items'].post.security, [{ oauth2: ['items:write'] }])
@@ -131,4 +131,21 @@ test('servers names the issuer, with paths as they are; public operations say se
   assert.equal(doc.components.securitySchemes.clientBasic?.scheme, 'basic')
   const result = await new Validator().validate(doc as never)
   assert.equal(result.valid, true, JSON.stringify(result.errors, null, 2))
+})
+
+test('the token, revocation and introspection bodies are form components; grant_type is an enum', async (t) => {
+  const app = await buildDemo({ issuer: 'http://localhost:3000' })
+  t.after(() => app.close())
+  const doc = (await app.inject({ url: '/docs/json' })).json() as {
+    paths: Record<string, Record<string, { requestBody?: { content: Record<string, { schema: { $ref?: string } }> } }>>
+    components: { schemas: Record<string, { properties: Record<string, { anyOf?: { const?: string, enum?: string[] }[], enum?: string[] }> }> }
+  }
+  for (const [path, component] of [['/oauth/token', 'TokenRequest'], ['/oauth/revoke', 'RevocationRequest'], ['/oauth/introspect', 'IntrospectionRequest']]) {
+    const content = doc.paths[path as string]?.post?.requestBody?.content
+    assert.deepEqual(Object.keys(content ?? {}), ['application/x-www-form-urlencoded'], path)
+    assert.equal(content?.['application/x-www-form-urlencoded']?.schema.$ref, `#/components/schemas/fastify-users.${component}`)
+  }
+  const grantType = doc.components.schemas['fastify-users.TokenRequest']?.properties.grant_type
+  const values = grantType?.enum ?? grantType?.anyOf?.flatMap((s) => s.enum ?? (s.const !== undefined ? [s.const] : []))
+  assert.deepEqual(values, ['authorization_code', 'refresh_token', 'password', 'client_credentials'])
 })

@@ -55,7 +55,7 @@ const oauthRoutes: FastifyPluginAsyncTypebox<{ ctx: UsersContext }> = async (app
       summary: 'Token endpoint (RFC 6749 §3.2)',
       description: 'Grants: authorization_code (with PKCE), refresh_token (rotating), password (first-party clients), client_credentials (confidential clients). Client authentication: none, client_secret_basic, client_secret_post.',
       consumes: [FORM],
-      body: TokenRequestSchema,
+      body: Type.Ref(TokenRequestSchema),
       response: { 200: Type.Ref(TokenResponseSchema), ...errors }
     },
     preValidation: formOnly
@@ -102,7 +102,7 @@ const oauthRoutes: FastifyPluginAsyncTypebox<{ ctx: UsersContext }> = async (app
       summary: 'Token revocation (RFC 7009)',
       description: 'Revokes a refresh token, or the grant behind an access token, with everything issued from the same authorization. Always 200 for a token that is unknown or not the client\'s.',
       consumes: [FORM],
-      body: RevocationRequestSchema,
+      body: Type.Ref(RevocationRequestSchema),
       response: { 200: Type.Null({ description: 'Revoked, or nothing to revoke' }), ...errors }
     },
     preValidation: formOnly
@@ -120,7 +120,7 @@ const oauthRoutes: FastifyPluginAsyncTypebox<{ ctx: UsersContext }> = async (app
       summary: 'Token introspection (RFC 7662)',
       description: 'For confidential clients registered with introspection: true.',
       consumes: [FORM],
-      body: IntrospectionRequestSchema,
+      body: Type.Ref(IntrospectionRequestSchema),
       response: { 200: Type.Ref(IntrospectionResponseSchema), ...errors, 403: Type.Ref(OAuthErrorSchema) }
     },
     preValidation: formOnly
