@@ -1,7 +1,7 @@
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import { decodeJwt, decodeProtectedHeader } from 'jose'
-import { build, form, FORM, register } from './support/app.js'
+import { build, form, FORM, passwordToken, register } from './support/app.js'
 
 const PASSWORD = 'correct horse battery'
 const tokenRequest = (fields: Record<string, string>, headers: Record<string, string> = {}) => ({
@@ -176,5 +176,17 @@ test('malformed token requests get RFC 6749 error bodies, never a 5xx', async (t
     assert.equal(body.error, c.error, `${c.name}: ${res.body}`)
     assert.equal(typeof body.error_description, 'string', c.name)
     assert.deepEqual(Object.keys(body).sort(), ['error', 'error_description'], c.name)
+  }
+})
+
+test('revocation answers 200 with an empty body (RFC 7009 §2.2), also for a token it does not know', async (t) => {
+  const app = await build(t)
+  await register(app, 'ada@example.com')
+  const { access_token: token } = await passwordToken(app, 'ada@example.com')
+  for (const value of [token, 'not-a-token']) {
+    const res = await app.inject({ method: 'POST', url: '/oauth/revoke', headers: FORM, payload: form({ token: value, client_id: 'swagger-ui' }) })
+    assert.equal(res.statusCode, 200)
+    assert.equal(res.body, '')
+    assert.equal(res.headers['cache-control'], 'no-store')
   }
 })

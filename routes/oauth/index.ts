@@ -103,13 +103,14 @@ const oauthRoutes: FastifyPluginAsyncTypebox<{ ctx: UsersContext }> = async (app
       description: 'Revokes a refresh token, or the grant behind an access token, with everything issued from the same authorization. Always 200 for a token that is unknown or not the client\'s.',
       consumes: [FORM],
       body: Type.Ref(RevocationRequestSchema),
-      response: { 200: Type.Null({ description: 'Revoked, or nothing to revoke' }), ...errors }
+      // RFC 7009 §2.2: 200 with an empty body, which the client ignores.
+      response: { 200: { description: 'Revoked, or nothing to revoke (an empty body)' }, ...errors }
     },
     preValidation: formOnly
   }, async (request, reply) => {
     const client = clientOf(request, request.body)
     await ctx.grants.revoke(client, request.body.token)
-    return reply.header('cache-control', 'no-store').code(200).send(null)
+    return reply.header('cache-control', 'no-store').code(200).send()
   })
 
   app.post('/introspect', {
