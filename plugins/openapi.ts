@@ -7,6 +7,20 @@ import type { UsersConfig } from './config.js'
 /** Swagger UI's built-in OAuth client, public and first-party. */
 export const SWAGGER_UI_CLIENT_ID = 'swagger-ui'
 
+// Said once at the top of the document, under the app's own description.
+const HOW_TO_AUTHORIZE = `**Authorize** (top right) signs you in through this server with the \`oauth2\` scheme; the client id \`${SWAGGER_UI_CLIENT_ID}\` is prefilled and has no secret.
+- *authorizationCode*: tick scopes and sign in on the page that opens (password, or a provider's button). Scopes your user may not have are left out of the token; the token response's \`scope\` says what you got.
+- *password*: your email and password; ticking no scope gives the default scopes. Asking for a scope your user may not have is refused (\`invalid_scope\`).
+Open this page at the server's own address (its issuer): the sign-in page sends the code back only there.`
+
+/** Our tags, described; the app's own routes may add theirs. */
+const TAGS = [
+  { name: 'oauth', description: 'The OAuth 2 / OpenID Connect authorization server: authorize, token, revocation, introspection, userinfo' },
+  { name: 'discovery', description: 'Metadata and public keys, for clients and resource servers' },
+  { name: 'auth', description: 'Local accounts and browser sessions: registration, logout, linking sign-in providers' },
+  { name: 'users', description: 'The signed-in user and their linked provider accounts' }
+]
+
 /** Our oauth2 scheme: both flows at our endpoints, every scope options and routes declare. */
 function oauth2Scheme (config: UsersConfig) {
   return {
@@ -91,7 +105,8 @@ async function registerSwagger (app: FastifyInstance, config: Pick<UsersConfig, 
   await app.register(swagger, {
     openapi: {
       openapi: '3.1.0',
-      info: { title: docs.title, version: docs.version, description: docs.description },
+      info: { title: docs.title, version: docs.version, description: [docs.description, HOW_TO_AUTHORIZE].filter(Boolean).join('\n\n') },
+      tags: TAGS,
       // The issuer is where the app's root is served: paths (the prefix included) follow it as they are.
       servers: [{ url: config.issuer, description: 'This server' }],
       components: { securitySchemes: schemes() }

@@ -149,3 +149,21 @@ test('the token, revocation and introspection bodies are form components; grant_
   const values = grantType?.enum ?? grantType?.anyOf?.flatMap((s) => s.enum ?? (s.const !== undefined ? [s.const] : []))
   assert.deepEqual(values, ['authorization_code', 'refresh_token', 'password', 'client_credentials'])
 })
+
+test('info tells how to authorize; every tag of ours is declared with a description', async (t) => {
+  const app = await buildDemo({ issuer: 'http://localhost:3000' })
+  t.after(() => app.close())
+  const doc = (await app.inject({ url: '/docs/json' })).json() as {
+    info: { description: string }
+    tags: { name: string, description: string }[]
+    paths: Record<string, Record<string, { tags?: string[] }>>
+  }
+  assert.match(doc.info.description, /\*\*Authorize\*\*/)
+  assert.match(doc.info.description, /swagger-ui/)
+  const declared = new Map(doc.tags.map((tag) => [tag.name, tag.description]))
+  const used = new Set(Object.values(doc.paths).flatMap((methods) => Object.values(methods).flatMap((op) => op.tags ?? [])))
+  for (const tag of ['oauth', 'discovery', 'auth', 'users']) {
+    assert.ok(used.has(tag), tag)
+    assert.ok((declared.get(tag) ?? '').length > 10, `${tag} is declared with a description`)
+  }
+})
