@@ -115,18 +115,19 @@ export async function buildDemo ({ issuer, store, logger = false, serviceSecret,
   app.addSchema(ItemSchema)
 
   app.get('/health', {
-    schema: { tags: ['demo'], response: { 200: Type.Object({ status: Type.Literal('ok') }) } }
+    schema: { tags: ['demo'], operationId: 'getHealth', summary: 'Is the service up', security: [], response: { 200: Type.Object({ status: Type.Literal('ok') }) } }
   }, async () => ({ status: 'ok' as const }))
 
   app.get('/items', {
     config: { auth: { scopes: ['items:read'] } },
-    schema: { tags: ['demo'], summary: 'List items', response: { 200: Type.Array(Type.Ref(ItemSchema)) } }
+    schema: { tags: ['demo'], operationId: 'listItems', summary: 'List items', response: { 200: Type.Array(Type.Ref(ItemSchema)) } }
   }, async () => items)
 
   app.post('/items', {
     config: { auth: { scopes: ['items:write'] } },
     schema: {
       tags: ['demo'],
+      operationId: 'createItem',
       summary: 'Create an item',
       body: Type.Object({ name: Type.String({ minLength: 1, maxLength: 200 }) }, { additionalProperties: false }),
       response: { 201: Type.Ref(ItemSchema) }

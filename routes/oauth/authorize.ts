@@ -12,6 +12,9 @@ import { resumeAuthorizeUrl, signInBrowser } from './session.js'
 
 const BROWSER_COOKIE_TTL = 86400
 
+/** An HTML answer, for the OpenAPI document (pages are strings, sent as they are). */
+const htmlPage = (description: string) => ({ description, content: { 'text/html': { schema: { type: 'string' } } } })
+
 /**
  * GET /oauth/authorize (RFC 6749 §4.1.1) and the two forms of its pages: login and consent.
  * What a request gets is the authorization service's to decide (services/authorization.ts);
@@ -80,7 +83,15 @@ const authorizeRoutes: FastifyPluginAsyncTypebox<{ ctx: UsersContext }> = async 
       summary: 'Authorization endpoint (RFC 6749 §4.1.1, PKCE S256)',
       description: 'Browsers only: answers with the login or consent page, or redirects to the client with a code.',
       querystring: AuthorizeQuerySchema,
-      produces: ['text/html']
+      response: {
+        200: htmlPage('The login page, or the consent page of a signed-in user'),
+        302: {
+          description: 'To the client\'s redirect URI with code, state and iss, or with error, error_description, state and iss (RFC 6749 §4.1.2, RFC 9207)',
+          headers: { Location: { type: 'string', format: 'uri' } }
+        },
+        400: htmlPage('A request whose client or redirect URI cannot be trusted: shown, never redirected'),
+        429: htmlPage('Too many requests from this address')
+      }
     },
     errorHandler: pageErrors
   }, async (request, reply) => {
