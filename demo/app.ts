@@ -114,6 +114,9 @@ export async function buildDemo ({ issuer, store, logger = false, serviceSecret,
   const items: { id: number, name: string }[] = [{ id: 1, name: 'first item' }]
   app.addSchema(ItemSchema)
 
+  // Someone who opens the server's root is looking for the docs.
+  app.get('/', { schema: { hide: true } }, async (_request, reply) => reply.redirect('/docs', 302))
+
   app.get('/health', {
     schema: { tags: ['demo'], operationId: 'getHealth', summary: 'Is the service up', security: [], response: { 200: Type.Object({ status: Type.Literal('ok') }) } }
   }, async () => ({ status: 'ok' as const }))

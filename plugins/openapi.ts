@@ -13,6 +13,8 @@ const HOW_TO_AUTHORIZE = `**Authorize** (top right) signs you in through this se
 - *password*: your email and password; ticking no scope gives the default scopes. Asking for a scope your user may not have is refused (\`invalid_scope\`).
 Open this page at the server's own address (its issuer): the sign-in page sends the code back only there.`
 
+const LOOPBACK = new Set(['localhost', '127.0.0.1', '[::1]', '::1'])
+
 /** Our tags, described; the app's own routes may add theirs. */
 const TAGS = [
   { name: 'oauth', description: 'The OAuth 2 / OpenID Connect authorization server: authorize, token, revocation, introspection, userinfo' },
@@ -69,9 +71,23 @@ export async function setupOpenapi (app: FastifyInstance, config: UsersConfig) {
   if (config.docs === false) return
   const docs = config.docs
 
+  const ui = config.paths.docs(docs.path).ui
+  const issuer = new URL(config.issuer)
   await app.register(async function docsRoutes (scope) {
     // Swagger UI's redirect page receives our authorization codes in its URL.
     scope.addHook('onRoute', (route) => { route.logSerializers ??= redactingLogSerializers })
+    // Both flows only work from the issuer's origin: the code comes back only to the redirect
+    // page registered there, and the token endpoint answers no other origin (no CORS). Opened
+    // under another loopback name of a local issuer (127.0.0.1 for localhost, as the start-up
+    // log prints it), the page is sent there. Only between loopback names: behind a proxy the
+    // Host seen here may never be the issuer's, and a redirect would loop.
+    if (LOOPBACK.has(issuer.hostname)) {
+      scope.addHook('onRequest', async (request, reply) => {
+        const path = request.url.split('?')[0]
+        if (request.method !== 'GET' || (path !== ui && path !== `${ui}/`)) return
+        if (LOOPBACK.has(request.hostname) && request.host !== issuer.host) return reply.redirect(`${issuer.origin}${request.url}`, 302)
+      })
+    }
     // Swagger UI holds a token of a first-party client: framed by another site, its buttons
     // could be clicked for the user (clickjacking). The app's own pages may still frame it.
     scope.addHook('onSend', async (_request, reply) => {

@@ -54,7 +54,7 @@ test('no secret reaches the OpenAPI document or Swagger UI', async (t) => {
   const secret = 'confidential-client-secret-value'
   const app = await build(t, { clients: [{ clientId: 'backend', clientSecret: secret }] })
   for (const url of ['/docs/json', '/docs/yaml', '/docs/static/swagger-initializer.js', '/docs']) {
-    const res = await app.inject({ url })
+    const res = await app.inject({ url, headers: { host: 'localhost:3000' } })
     assert.equal(res.statusCode, 200, url)
     assert.ok(!res.body.includes(secret), url)
     assert.ok(!res.body.includes('"d":'), url)
@@ -167,4 +167,23 @@ test('info tells how to authorize; every tag of ours is declared with a descript
     assert.ok(used.has(tag), tag)
     assert.ok((declared.get(tag) ?? '').length > 10, `${tag} is declared with a description`)
   }
+})
+
+test('Swagger UI opened under another name of the server is sent to the issuer\'s origin, where both flows work', async (t) => {
+  const app = await buildDemo({ issuer: 'http://localhost:3000' })
+  t.after(() => app.close())
+  const elsewhere = await app.inject({ url: '/docs?x=1', headers: { host: '127.0.0.1:3000' } })
+  assert.equal(elsewhere.statusCode, 302)
+  assert.equal(elsewhere.headers.location, 'http://localhost:3000/docs?x=1')
+  const here = await app.inject({ url: '/docs', headers: { host: 'localhost:3000' } })
+  assert.notEqual(here.statusCode, 302, 'no loop at the issuer\'s own origin')
+  // The document itself is served under any name (tools fetch it from where they are).
+  assert.equal((await app.inject({ url: '/docs/json', headers: { host: '127.0.0.1:3000' } })).statusCode, 200)
+  // A public issuer behind a proxy: the Host seen here is the proxy's business, never redirected.
+  const proxied = await build(t, { issuer: 'https://api.example.com' })
+  assert.equal((await proxied.inject({ url: '/docs', headers: { host: 'app-internal:8080' } })).statusCode, 200)
+  // The demo's root leads to its docs.
+  const root = await app.inject({ url: '/', headers: { host: 'localhost:3000' } })
+  assert.equal(root.statusCode, 302)
+  assert.equal(root.headers.location, '/docs')
 })
