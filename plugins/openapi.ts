@@ -9,8 +9,9 @@ export const SWAGGER_UI_CLIENT_ID = 'swagger-ui'
 
 // Said once at the top of the document, under the app's own description.
 const HOW_TO_AUTHORIZE = `**Authorize** (top right) signs you in through this server with the \`oauth2\` scheme; the client id \`${SWAGGER_UI_CLIENT_ID}\` is prefilled and has no secret.
-- *authorizationCode*: tick scopes and sign in on the page that opens (password, or a provider's button). Scopes your user may not have are left out of the token; the token response's \`scope\` says what you got.
-- *password*: your email and password; ticking no scope gives the default scopes. Asking for a scope your user may not have is refused (\`invalid_scope\`).
+- *authorizationCode*: tick scopes and sign in on the page that opens (password, or a provider's button).
+- *password*: your email and password.
+In both, ticking no scope gives the default scopes, and scopes your user may not have are left out of the token (the token response's \`scope\` says what you got).
 Open this page at the server's own address (its issuer): the sign-in page sends the code back only there.`
 
 const LOOPBACK = new Set(['localhost', '127.0.0.1', '[::1]', '::1'])

@@ -48,9 +48,10 @@ export interface ScopePolicyOptions {
 
 /**
  * The one place that decides which scopes a token gets, for every grant:
- * - the authorization request is narrowed, not refused: scopes that do not exist or that the
- *   client may not have are dropped, and the token response says what was granted;
- * - the password and client credentials grants are strict: such a scope is invalid_scope;
+ * - a user's token (authorization code or password grant) is narrowed, not refused (RFC 6749
+ *   §3.3): scopes that do not exist, that the client may not have or that the user may not
+ *   have are dropped, and the token response's scope says what was granted; both flows alike;
+ * - client credentials are strict: a scope the client may not have is invalid_scope;
  * - a code exchange or refresh never outgrows what the user may have now, and a refresh may
  *   ask for less than the grant, never more.
  */
@@ -81,12 +82,9 @@ export function createScopePolicy ({ known, superuserScopes, defaults, allowedFo
       return wanted.filter((s) => allowed.includes(s))
     },
 
-    /** The password grant: the request, or the defaults, of what both the user and the client may have. */
+    /** The password grant, as the authorization flow: the request (or the defaults), narrowed to what may be had. */
     async forPassword (client: Client, user: User, requested: string[]): Promise<string[]> {
-      const allowed = await allowedFor(user)
-      const mayHave = new Set(allowed.filter((s) => clientMayHave(client, s)))
-      if (requested.length === 0) return defaults(allowed).filter((s) => mayHave.has(s))
-      return strict(requested, mayHave)
+      return this.forAuthorization(client, user, this.requestable(client, requested))
     },
 
     /** client_credentials: the client's own scopes (its option, else every scope that is not a user's). */
