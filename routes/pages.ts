@@ -1,6 +1,6 @@
 import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify'
 import { retryLater } from '../plugins/errors.js'
-import { StoreUnavailableError, TooManyRequestsError } from '../errors.js'
+import { OAuthError, StoreUnavailableError, TooManyRequestsError } from '../errors.js'
 import { errorPage, pageHeaders, type PageContext, type PageLink } from '../views/pages.js'
 
 /** Sends one of our HTML pages (views/pages.ts) with its headers. */
@@ -9,10 +9,12 @@ export function sendPage (reply: FastifyReply, status: number, context: PageCont
 }
 
 /**
- * Any other error of a page route: a 4xx (a malformed form or query) as such, anything else
- * as our fault, logged and never shown.
+ * Any other error of a page route: an OAuth request that cannot be trusted (shown, never
+ * redirected), a 4xx (a malformed form or query) as such, anything else as our fault, logged
+ * and never shown.
  */
-export function sendFailurePage (request: FastifyRequest, reply: FastifyReply, error: FastifyError, context: PageContext, site: string, back?: PageLink) {
+export function sendFailurePage (request: FastifyRequest, reply: FastifyReply, error: FastifyError | OAuthError, context: PageContext, site: string, back?: PageLink) {
+  if (error instanceof OAuthError) return sendPage(reply, 400, context, errorPage(site, 'This sign-in request cannot be completed', error.message))
   const later = retryLater(error)
   if (later) {
     reply.header('retry-after', String(later.retryAfter))

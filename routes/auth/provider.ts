@@ -6,7 +6,7 @@ import { canonicalQuery, parseCarriedQuery, validateAuthorizeRequest } from '../
 import type { UpstreamProvider } from '../../services/providers/index.js'
 import type { ProviderLogin, UpstreamPurpose } from '../../services/provider-login.js'
 import { flowCookies } from './flow-cookies.js'
-import { OAuthError, UpstreamLoginError } from '../../errors.js'
+import { UpstreamLoginError } from '../../errors.js'
 import { errorPage, noticePage, type PageLink } from '../../views/pages.js'
 import { sendFailurePage, sendPage } from '../pages.js'
 import { resumeAuthorizeUrl, signInBrowser } from '../oauth/session.js'
@@ -59,9 +59,6 @@ const providerRoutes: FastifyPluginAsyncTypebox<ProviderRoutesOptions> = async (
     if (error instanceof UpstreamLoginError) {
       request.log.info({ provider: provider.name, status: error.statusCode, reason: error.message }, 'fastify-users: upstream sign-in refused')
       return sendPage(reply, error.statusCode, pageContext, errorPage(site, error.title, error.message, back))
-    }
-    if (error instanceof OAuthError) {
-      return sendPage(reply, 400, pageContext, errorPage(site, 'This sign-in request cannot be completed', error.message))
     }
     return sendFailurePage(request, reply, error, pageContext, site, back)
   }

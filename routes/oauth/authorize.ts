@@ -48,10 +48,10 @@ const authorizeRoutes: FastifyPluginAsyncTypebox<{ ctx: UsersContext }> = async 
   const signedIn = (request: FastifyRequest) => authorization.signedIn(cookies.read(request, COOKIES.session))
 
   /** To the client's redirect URI when the error may go there (RFC 6749 §4.1.2.1); else on a page. */
-  function answerError (reply: FastifyReply, err: OAuthError, status: 302 | 303) {
+  function answerError (request: FastifyRequest, reply: FastifyReply, err: OAuthError, status: 302 | 303) {
     const location = authorization.errorRedirect(err)
     if (location !== undefined) return reply.redirect(location, status)
-    return sendPage(reply, 400, pageContext(), errorPage(site, 'This sign-in request cannot be completed', err.message))
+    return sendFailurePage(request, reply, err, pageContext(), site)
   }
 
   function showLogin (request: FastifyRequest, reply: FastifyReply, req: AuthorizeRequest, authorizeQuery: string, status = 200, error?: string, email?: string) {
@@ -71,7 +71,7 @@ const authorizeRoutes: FastifyPluginAsyncTypebox<{ ctx: UsersContext }> = async 
    * included) end on a page, never on a JSON error or a redirect.
    */
   function pageErrors (error: FastifyError, request: FastifyRequest, reply: FastifyReply) {
-    if (error instanceof OAuthError) return answerError(reply, error, request.method === 'GET' ? 302 : 303)
+    if (error instanceof OAuthError) return answerError(request, reply, error, request.method === 'GET' ? 302 : 303)
     return sendFailurePage(request, reply, error, pageContext(), site)
   }
 
@@ -152,7 +152,7 @@ const authorizeRoutes: FastifyPluginAsyncTypebox<{ ctx: UsersContext }> = async 
       return sendPage(reply, 403, pageContext(), errorPage(site, 'Consent form expired',
         'This form has expired or was not sent from this browser. Go back to the application and start again.'))
     }
-    if (decision === 'deny') return answerError(reply, authorization.toClient(req, 'access_denied', 'The user denied the request'), 303)
+    if (decision === 'deny') return answerError(request, reply, authorization.toClient(req, 'access_denied', 'The user denied the request'), 303)
     return reply.redirect(await authorization.approved(req, current), 303)
   })
 }
