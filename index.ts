@@ -12,7 +12,6 @@ import { setupProviders } from './plugins/providers.js'
 import { setupRateLimit } from './plugins/rate-limit.js'
 import type { FastifyUsers, PublicUsersConfig, UsersContext } from './plugins/context.js'
 import { toPublicUser } from './services/users.js'
-import { UserNotFoundError } from './errors.js'
 import { createEventBus } from './services/events.js'
 import { createScopePolicy } from './services/scopes.js'
 import { createAuthorization } from './services/authorization.js'
@@ -112,11 +111,7 @@ const fastifyUsers: FastifyPluginAsync<FastifyUsersOptions> = async (app, option
         const user = await manager.authenticate(email, password)
         return user && toPublicUser(user)
       },
-      async update (userId, changes, proof = {}) {
-        const user = await store.getUserById(userId)
-        if (!user) throw new UserNotFoundError()
-        return manager.update(user, changes, proof)
-      }
+      update: manager.update
     },
     keys,
     accounts: { list: oauth.list, unlink: oauth.unlink, upstreamAccessToken: oauth.upstreamAccessToken },

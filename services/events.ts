@@ -26,7 +26,8 @@ export interface UsersEventBus {
   /** Listens to an event. Listeners run after the fact and are not awaited; what they throw is logged. */
   on<E extends UsersEventName> (event: E, listener: UsersEventListener<E>): void
   off<E extends UsersEventName> (event: E, listener: UsersEventListener<E>): void
-  emit<E extends UsersEventName> (event: E, payload: UsersEvents[E]): void
+  /** `payload` may be a function, called only when someone listens (for payloads that cost to build). */
+  emit<E extends UsersEventName> (event: E, payload: UsersEvents[E] | (() => UsersEvents[E])): void
 }
 
 /**
@@ -46,10 +47,11 @@ export function createEventBus (onListenerError: (err: unknown, event: UsersEven
     },
     emit (event, payload) {
       const set = listeners.get(event)
-      if (!set) return
+      if (!set || set.size === 0) return
+      const value = typeof payload === 'function' ? payload() : payload
       for (const listener of set) {
         try {
-          const result = (listener as (payload: UsersEvents[typeof event]) => void | Promise<void>)(payload)
+          const result = (listener as (payload: UsersEvents[typeof event]) => void | Promise<void>)(value)
           if (result instanceof Promise) result.catch((err: unknown) => onListenerError(err, event))
         } catch (err) {
           onListenerError(err, event)

@@ -222,11 +222,13 @@ export function createGrantService (options: GrantServiceOptions) {
       const family = await store.getGrantFamily(grant.familyId, now())
       if (!family || family.revokedAt !== null) throw invalidGrant('The authorization was revoked')
       const user = await activeUser(grant.userId)
-      const scopes = await options.scopePolicy.stillAllowed(toPublicUser(user), wanted)
+      // The grant as the user may have it now; what this refresh asked for is within it.
+      const stillGranted = await options.scopePolicy.stillAllowed(toPublicUser(user), granted)
+      const scopes = wanted.filter((s) => stillGranted.includes(s))
       return issueTokens('refresh_token', client, user, scopes, family.authTime, {
         familyId: family.familyId,
         expiresAt: new Date(family.expiresAt.getTime() - options.accessTokenTtl * 1000),
-        grantScope: (await options.scopePolicy.stillAllowed(toPublicUser(user), granted)).join(' '),
+        grantScope: stillGranted.join(' '),
         // Of concurrent refreshes with this token one spends it; the others revoke the family,
         // the winner's new refresh token with it.
         spend: async () => {

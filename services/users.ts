@@ -36,7 +36,7 @@ export interface UserService {
    * the current one (when there is one) or, for a user without a password, a recent sign-in;
    * a new email needs the current password or a recent sign-in. Else StepUpRequiredError.
    */
-  update (user: StoredUser, changes: UserUpdate, proof: UpdateProof): Promise<User>
+  update (userId: string, changes: UserUpdate, proof?: UpdateProof): Promise<User>
 }
 
 /** The public view of a user: everything but secrets, dates as ISO strings. */
@@ -82,11 +82,15 @@ export function createUserService ({ store, passwordPolicy, onAfterRegister, rec
       }
       const ok = await hasher.verify(user.hashedPassword, password)
       if (!ok || !user.isActive) return null
-      events.emit('login', { user: toPublicUser(user), method: 'password' })
+      // Every password sign-in passes here: the public user is built only for a listener.
+      events.emit('login', () => ({ user: toPublicUser(user), method: 'password' }))
       return user
     },
 
-    async update (user, { email, password, currentPassword }, proof) {
+    async update (userId, { email, password, currentPassword }, proof = {}) {
+      // The stored record, not the public one: the proof needs the password hash.
+      const user = await store.getUserById(userId)
+      if (!user) throw new UserNotFoundError()
       const changes: UserChanges = {}
       const emailChange = email !== undefined && email.trim() !== user.email
       if (password === undefined && !emailChange) return toPublicUser(user)

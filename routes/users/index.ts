@@ -32,10 +32,7 @@ const usersRoutes: FastifyPluginAsyncTypebox<{ ctx: UsersContext }> = async (app
       }
     }
   }, async (request) => {
-    // The guard hands out the public user; the update needs the stored one (password hash).
-    const stored = await ctx.store.getUserById((request.auth?.user as User).id)
-    if (!stored) throw new UserNotFoundError()
-    return ctx.manager.update(stored, request.body, { authTime: request.auth?.claims.auth_time })
+    return ctx.manager.update((request.auth?.user as User).id, request.body, { authTime: request.auth?.claims.auth_time })
   })
 
   app.get('/me/oauth-accounts', {
