@@ -118,12 +118,12 @@ export async function buildDemo ({ issuer, store, logger = false, serviceSecret,
   app.get('/', { schema: { hide: true } }, async (_request, reply) => reply.redirect('/docs', 302))
 
   app.get('/health', {
-    schema: { tags: ['demo'], operationId: 'getHealth', summary: 'Is the service up', security: [], response: { 200: Type.Object({ status: Type.Literal('ok') }) } }
+    schema: { tags: ['demo'], operationId: 'getHealth', summary: 'Is the service up', security: [], response: { 200: Type.Object({ status: Type.Literal('ok') }, { description: 'It is' }) } }
   }, async () => ({ status: 'ok' as const }))
 
   app.get('/items', {
     config: { auth: { scopes: ['items:read'] } },
-    schema: { tags: ['demo'], operationId: 'listItems', summary: 'List items', response: { 200: Type.Array(Type.Ref(ItemSchema)) } }
+    schema: { tags: ['demo'], operationId: 'listItems', summary: 'List items', response: { 200: Type.Array(Type.Ref(ItemSchema), { description: 'Every item' }) } }
   }, async () => items)
 
   app.post('/items', {
@@ -133,7 +133,7 @@ export async function buildDemo ({ issuer, store, logger = false, serviceSecret,
       operationId: 'createItem',
       summary: 'Create an item',
       body: Type.Object({ name: Type.String({ minLength: 1, maxLength: 200 }) }, { additionalProperties: false }),
-      response: { 201: Type.Ref(ItemSchema) }
+      response: { 201: Type.Ref(ItemSchema, { description: 'The new item' }) }
     }
   }, async (request, reply) => {
     const item = { id: items.length + 1, name: request.body.name }

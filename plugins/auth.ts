@@ -3,11 +3,11 @@ import type { User } from '../schemas/user.js'
 import type { StoredUser, UserStore } from '../stores/types.js'
 import type { AccessTokenClaims, TokenService } from '../services/tokens.js'
 import { signedInWithin } from '../services/tokens.js'
-import { InvalidTokenError } from '../errors.js'
+import { InvalidTokenError, StoreUnavailableError } from '../errors.js'
 import { toPublicUser } from '../services/users.js'
 import { ACCOUNT_SCOPE } from '../services/scopes.js'
 import type { UsersConfig } from './config.js'
-import { problemResponse } from '../schemas/problem.js'
+import { problemResponse, unavailable } from '../schemas/problem.js'
 import { bearerChallenge, problem } from './errors.js'
 
 /** What a route needs, declared once in `config.auth`. */
@@ -102,6 +102,21 @@ function normalize (requirement: AuthRequirement | undefined, where: string, rec
   return { scopes, verified, superuser, clients, account, maxAuthAge }
 }
 
+/** What the guard of a requirement may answer, for the route's OpenAPI operation. */
+function guardResponses (need: Need) {
+  return {
+    401: problemResponse(
+      need.maxAuthAge === undefined ? 'No access token, or one that is invalid, expired or revoked' : 'No valid access token, or a sign-in that is not recent enough',
+      need.maxAuthAge === undefined ? ['AUTHENTICATION_REQUIRED', 'INVALID_TOKEN'] : ['AUTHENTICATION_REQUIRED', 'INVALID_TOKEN', 'INSUFFICIENT_USER_AUTHENTICATION']
+    ),
+    403: problemResponse(
+      'The token lacks a scope, or its user a right, that this route needs',
+      need.verified ? ['INSUFFICIENT_SCOPE', 'USER_NOT_VERIFIED'] : ['INSUFFICIENT_SCOPE']
+    ),
+    ...unavailable()
+  }
+}
+
 /** A request, not a requirement: the guard factory was given to Fastify as a hook. */
 function looksLikeRequest (value: unknown): boolean {
   return typeof value === 'object' && value !== null && 'raw' in value && 'routeOptions' in value
@@ -117,12 +132,15 @@ export function setupAuth (app: FastifyInstance, config: UsersConfig, store: Use
   if (app.hasRequestDecorator('auth')) throw new Error('fastify-users: request.auth is taken by another plugin; fastify-users keeps the verified token and its user there')
   app.decorateRequest('auth', null)
 
-  function deny (reply: FastifyReply, status: 401 | 403, error: string | undefined, detail: string, scopes: string[] = [], maxAge?: number) {
+  // RFC 6750 §3.1's error codes (and RFC 9470's), as our problem codes say them.
+  const CODES = { invalid_token: 'INVALID_TOKEN', insufficient_scope: 'INSUFFICIENT_SCOPE', insufficient_user_authentication: 'INSUFFICIENT_USER_AUTHENTICATION' } as const
+
+  function deny (request: FastifyRequest, reply: FastifyReply, status: 401 | 403, error: keyof typeof CODES | undefined, detail: string, scopes: string[] = [], maxAge?: number) {
     return reply
       .code(status)
       .header('www-authenticate', bearerChallenge(config.issuer, { error, description: detail, scopes, maxAge }))
       .type('application/problem+json')
-      .send(problem(status, detail, error?.toUpperCase()))
+      .send(problem(request, status, detail, error === undefined ? 'AUTHENTICATION_REQUIRED' : CODES[error]))
   }
 
   function guard (requirement?: AuthRequirement): onRequestAsyncHookHandler {
@@ -135,39 +153,47 @@ export function setupAuth (app: FastifyInstance, config: UsersConfig, store: Use
       if (verified === undefined) {
         if (header === undefined || !/^Bearer(?: |$)/i.test(header)) {
           // RFC 6750 §3.1: no credentials, no error code.
-          return deny(reply, 401, undefined, 'Authentication required', need.scopes)
+          return deny(request, reply, 401, undefined, 'Authentication required', need.scopes)
         }
         const token = BEARER.exec(header)?.[1]
-        if (!token) return deny(reply, 401, 'invalid_token', 'Malformed bearer token', need.scopes)
+        if (!token) return deny(request, reply, 401, 'invalid_token', 'Malformed bearer token', need.scopes)
         try {
           verified = await tokens.verifyAccessToken(token)
         } catch (err) {
           const detail = err instanceof InvalidTokenError ? err.message : 'The access token is invalid'
-          return deny(reply, 401, 'invalid_token', detail, need.scopes)
+          return deny(request, reply, 401, 'invalid_token', detail, need.scopes)
         }
       }
       const { claims, scopes: granted } = verified
       // RFC 9068 §2.2: a token a client got for itself has the client as its subject.
       if (claims.sub === claims.client_id && config.clients.get(claims.sub)?.grantTypes.has('client_credentials')) {
-        if (!need.clients) return deny(reply, 403, 'insufficient_scope', 'This route acts for a user; the token was issued to a client acting for itself')
+        if (!need.clients) return deny(request, reply, 403, 'insufficient_scope', 'This route acts for a user; the token was issued to a client acting for itself')
         const missing = need.scopes.filter((s) => !granted.has(s))
-        if (missing.length > 0) return deny(reply, 403, 'insufficient_scope', `Missing scope: ${missing.join(' ')}`, need.scopes)
+        if (missing.length > 0) return deny(request, reply, 403, 'insufficient_scope', `Missing scope: ${missing.join(' ')}`, need.scopes)
         request.auth = new GuardedRequestAuth(claims, granted, null)
         return
       }
-      const user = await store.getUserById(claims.sub)
-      if (!user || !user.isActive) return deny(reply, 401, 'invalid_token', 'The user of this token is inactive or gone', need.scopes)
+      let user: StoredUser | null
+      try {
+        user = await store.getUserById(claims.sub)
+      } catch (err) {
+        // The same answer on the app's routes as on ours, whatever the app's error handler does.
+        if (!(err instanceof StoreUnavailableError)) throw err
+        return reply.code(503).header('retry-after', String(err.retryAfter)).type('application/problem+json')
+          .send(problem(request, 503, err.message, 'STORE_UNAVAILABLE'))
+      }
+      if (!user || !user.isActive) return deny(request, reply, 401, 'invalid_token', 'The user of this token is inactive or gone', need.scopes)
       const missing = need.scopes.filter((s) => !granted.has(s))
-      if (missing.length > 0) return deny(reply, 403, 'insufficient_scope', `Missing scope: ${missing.join(' ')}`, need.scopes)
-      if (need.superuser && !user.isSuperuser) return deny(reply, 403, 'insufficient_scope', 'Superusers only')
+      if (missing.length > 0) return deny(request, reply, 403, 'insufficient_scope', `Missing scope: ${missing.join(' ')}`, need.scopes)
+      if (need.superuser && !user.isSuperuser) return deny(request, reply, 403, 'insufficient_scope', 'Superusers only')
       if (need.account && !granted.has(ACCOUNT_SCOPE) && config.clients.get(claims.client_id)?.firstParty !== true) {
-        return deny(reply, 403, 'insufficient_scope', `Managing the account needs a token of a first-party client or the ${ACCOUNT_SCOPE} scope`, [ACCOUNT_SCOPE])
+        return deny(request, reply, 403, 'insufficient_scope', `Managing the account needs a token of a first-party client or the ${ACCOUNT_SCOPE} scope`, [ACCOUNT_SCOPE])
       }
       if (need.maxAuthAge !== undefined && !signedInWithin(claims, need.maxAuthAge)) {
-        return deny(reply, 401, 'insufficient_user_authentication', 'This change needs a recent sign-in: sign in again', [], need.maxAuthAge)
+        return deny(request, reply, 401, 'insufficient_user_authentication', 'This change needs a recent sign-in: sign in again', [], need.maxAuthAge)
       }
       if (need.verified && !user.isVerified) {
-        return reply.code(403).type('application/problem+json').send(problem(403, 'The email address is not verified', 'USER_NOT_VERIFIED'))
+        return reply.code(403).type('application/problem+json').send(problem(request, 403, 'The email address is not verified', 'USER_NOT_VERIFIED'))
       }
       request.auth = new GuardedRequestAuth(claims, granted, user)
     }
@@ -207,11 +233,7 @@ export function setupAuth (app: FastifyInstance, config: UsersConfig, store: Use
     route.schema = {
       ...schema,
       security: schema.security ?? [{ oauth2: need.scopes }],
-      response: {
-        401: problemResponse('Missing, invalid or expired access token'),
-        403: problemResponse('The token lacks a scope, or the user a right, this route needs'),
-        ...(schema.response as object | undefined)
-      }
+      response: { ...guardResponses(need), ...(schema.response as object | undefined) }
     }
   })
   return guard

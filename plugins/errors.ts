@@ -1,13 +1,17 @@
 import { STATUS_CODES } from 'node:http'
 import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify'
 import type { OAuthErrorBody } from '../schemas/oauth.js'
-import type { Problem } from '../schemas/problem.js'
+import type { Problem, ProblemCode } from '../schemas/problem.js'
 import { StoreUnavailableError } from '../stores/types.js'
-import { ERROR_PREFIX, OAuthError, ServiceBusyError, StepUpRequiredError, TooManyRequestsError } from '../errors.js'
+import { ERROR_PREFIX, OAuthError, UsersError, ServiceBusyError, StepUpRequiredError, TooManyRequestsError } from '../errors.js'
 
-/** An RFC 9457 problem body; `code` is our stable machine-readable code. */
-export function problem (status: number, detail: string, code?: string, errors?: Problem['errors']): Problem {
-  return { type: 'about:blank', title: STATUS_CODES[status] ?? 'Error', status, detail, code, errors }
+/**
+ * An RFC 9457 problem body; `code` is our stable machine-readable code, `instance` the path
+ * of the request (without its query, which may hold secrets).
+ */
+export function problem (request: FastifyRequest, status: number, detail: string, code: ProblemCode, errors?: Problem['errors']): Problem {
+  const instance = request.url.split('?', 1)[0]
+  return { type: 'about:blank', title: STATUS_CODES[status] ?? 'Error', status, detail, instance, code, errors }
 }
 
 function statusOf (error: FastifyError): number {
@@ -30,10 +34,17 @@ function logIfServerError (error: FastifyError, request: FastifyRequest, status:
   if (status >= 500 && !(error instanceof ServiceBusyError)) request.log.error({ err: error }, 'fastify-users: request failed')
 }
 
-function codeOf (error: FastifyError): string | undefined {
+/**
+ * The problem code of an error: ours without the prefix; Fastify's own (body parsing, content
+ * type, size) and validation mapped onto the few codes the document lists, so that a client
+ * can branch on every code it may get.
+ */
+function codeOf (error: FastifyError, status: number): ProblemCode {
+  if (error instanceof UsersError && !(error instanceof OAuthError)) return error.code.slice(ERROR_PREFIX.length) as ProblemCode
   if (error.validation) return 'VALIDATION_ERROR'
-  if (typeof error.code !== 'string') return undefined
-  return error.code.startsWith(ERROR_PREFIX) ? error.code.slice(ERROR_PREFIX.length) : error.code
+  if (status === 413) return 'PAYLOAD_TOO_LARGE'
+  if (status === 415) return 'UNSUPPORTED_MEDIA_TYPE'
+  return status < 500 ? 'BAD_REQUEST' : 'INTERNAL_ERROR'
 }
 
 export interface BearerChallenge {
@@ -75,7 +86,7 @@ export function problemErrorHandler (error: FastifyError, request: FastifyReques
   }))
   const hidden = status >= 500 && !later
   const detail = hidden ? 'Internal server error' : error.message
-  return reply.code(status).type('application/problem+json').send(problem(status, detail, hidden ? undefined : codeOf(error), errors))
+  return reply.code(hidden ? 500 : status).type('application/problem+json').send(problem(request, hidden ? 500 : status, detail, hidden ? 'INTERNAL_ERROR' : codeOf(error, status), errors))
 }
 
 /** A grant type's name or URN (RFC 6749 §4.5), as a form sends one. */
@@ -97,6 +108,7 @@ export function oauthErrorHandler (error: FastifyError, request: FastifyRequest,
     reply.header('retry-after', String(error.retryAfter))
     body = { error: 'temporarily_unavailable', error_description: error.message }
   } else if (status >= 500) {
+    status = 500
     body = { error: 'server_error', error_description: 'Internal server error' }
   } else if (error.validation?.some((v) => v.instancePath === '/grant_type') && isGrantTypeName((request.body as { grant_type?: unknown } | undefined)?.grant_type)) {
     // A well-formed grant_type, but not one of ours (RFC 6749 §5.2); repeated or garbled, a malformed request.

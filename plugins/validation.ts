@@ -5,6 +5,12 @@ import type { FastifyInstance, FastifySchema, FastifySchemaCompiler } from 'fast
 // ajv-formats is CommonJS; under NodeNext its default import is the module object.
 const addFormats = addFormatsModule as unknown as typeof addFormatsModule.default
 
+function strictAjv (coerce: boolean) {
+  const ajv = new Ajv({ removeAdditional: false, useDefaults: true, coerceTypes: coerce ? 'array' : false, allErrors: false, strict: false })
+  addFormats(ajv)
+  return ajv
+}
+
 /**
  * Fastify's default Ajv removes unknown properties silently. Our routes instead refuse
  * them (a typo in a field name must not pass for a valid request) and never coerce body
@@ -18,19 +24,8 @@ const addFormats = addFormatsModule as unknown as typeof addFormatsModule.defaul
  * added a schema of its own, before or after registering us.
  */
 export function useStrictValidation (scope: FastifyInstance) {
-  const make = (coerce: boolean) => {
-    const ajv = new Ajv({
-      removeAdditional: false,
-      useDefaults: true,
-      coerceTypes: coerce ? 'array' : false,
-      allErrors: false,
-      strict: false
-    })
-    addFormats(ajv)
-    return ajv
-  }
-  const bodyAjv = make(false)
-  const paramAjv = make(true)
+  const bodyAjv = strictAjv(false)
+  const paramAjv = strictAjv(true)
   let schemasAdded = false
 
   const compiler: FastifySchemaCompiler<FastifySchema> = ({ schema, httpPart }) => {
@@ -47,4 +42,14 @@ export function useStrictValidation (scope: FastifyInstance) {
     return ajv.compile(schema as AnySchema)
   }
   scope.addHook('onRoute', (route) => { route.validatorCompiler ??= compiler })
+}
+
+/**
+ * A validator for a route whose documented schema is stricter than what it accepts: it
+ * checks requests against `schema` (with query coercion, unknown fields refused as on our
+ * other routes), not against the one the OpenAPI document shows.
+ */
+export function validateWith (schema: AnySchema): FastifySchemaCompiler<FastifySchema> {
+  const validate = strictAjv(true).compile(schema)
+  return () => validate
 }

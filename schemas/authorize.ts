@@ -23,6 +23,26 @@ export const AuthorizeQuerySchema = Type.Object({
 }, { additionalProperties: true })
 export type AuthorizeQuery = Static<typeof AuthorizeQuerySchema>
 
+/**
+ * The authorization request as clients must send it, for the OpenAPI document only: requests
+ * are validated with AuthorizeQuerySchema above, so that a wrong one gets the answer RFC 6749
+ * §4.1.2.1 asks for (on a page, or at the redirect URI), never a bare 400.
+ */
+export const AuthorizeRequestSchema = Type.Object({
+  response_type: Type.Literal('code', { description: 'Only the authorization code flow' }),
+  client_id: Type.String({ maxLength: 2048, description: 'The client' }),
+  redirect_uri: Type.Optional(Type.String({ format: 'uri', maxLength: 2048, description: 'One of the client\'s registered redirect URIs; required when it has several, or a loopback one (any port)' })),
+  scope: Type.Optional(Type.String({ maxLength: 2048, description: 'Space-separated scopes; without it, the default scopes. Scopes the client or user may not have are left out (the token response says what was granted)' })),
+  state: Type.Optional(Type.String({ maxLength: 2048, description: 'Echoed back to the client' })),
+  code_challenge: Type.String({ pattern: '^[A-Za-z0-9_-]{43}$', description: 'PKCE challenge (RFC 7636): BASE64URL(SHA-256(code_verifier)). Required, except for a confidential client registered with requirePkce: false' }),
+  code_challenge_method: Type.Literal('S256', { description: 'Only S256' }),
+  nonce: Type.Optional(Type.String({ maxLength: 512, description: 'Echoed in the id_token (OpenID Connect)' })),
+  prompt: Type.Optional(Type.String({ pattern: '^(none|login|consent)( (login|consent))*$', description: 'Space-separated: none (answer without any page; login_required when not signed in, alone only), login (sign in again), consent (ask again)' })),
+  max_age: Type.Optional(Type.Integer({ minimum: 0, maximum: 9999999999, description: 'A sign-in older than this many seconds must be repeated (OpenID Connect)' })),
+  response_mode: Type.Optional(Type.Literal('query')),
+  login_hint: Type.Optional(Type.String({ maxLength: 320, description: 'Email to prefill on the login page' }))
+})
+
 const hidden = {
   // The authorization request, carried through the form unchanged and checked again.
   authorize_query: Type.String({ maxLength: 8192 }),

@@ -1,7 +1,7 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import type { UsersContext } from '../../plugins/context.js'
 import { Type } from '@sinclair/typebox'
-import { problemResponse } from '../../schemas/problem.js'
+import { jsonBodyProblems, problemResponse, REQUEST_400, unavailable, unexpected } from '../../schemas/problem.js'
 import { UserCreateSchema, UserSchema } from '../../schemas/user.js'
 import { COOKIES } from '../../plugins/cookies.js'
 import { CrossOriginRequestError } from '../../errors.js'
@@ -17,9 +17,12 @@ const authRoutes: FastifyPluginAsyncTypebox<{ ctx: UsersContext }> = async (app,
         summary: 'Register a local user',
         body: Type.Ref(UserCreateSchema),
         response: {
-          201: Type.Ref(UserSchema),
-          400: problemResponse('The email is taken, or the password is refused'),
-          429: problemResponse('Too many registrations from this address')
+          201: Type.Ref(UserSchema, { description: 'The new user, not verified yet' }),
+          400: problemResponse('The email is taken, the password is refused, or the body is invalid', ['REGISTER_USER_ALREADY_EXISTS', 'REGISTER_INVALID_PASSWORD', ...REQUEST_400]),
+          ...jsonBodyProblems(),
+          429: problemResponse('Too many registrations from this address', ['RATE_LIMITED']),
+          ...unavailable(['STORE_UNAVAILABLE', 'SERVICE_BUSY']),
+          ...unexpected()
         }
       },
       preHandler: async (request) => ctx.limits.hit('register', request)
@@ -37,7 +40,14 @@ const authRoutes: FastifyPluginAsyncTypebox<{ ctx: UsersContext }> = async (app,
       summary: 'End the browser login session',
       description: 'Ends the session of the session cookie and revokes the refresh tokens of every authorization made from it. Idempotent. ' +
         'Refused (403) when a browser says the request comes from another origin.',
-      response: { 204: Type.Null(), 403: problemResponse('The request came from another origin') }
+      response: {
+        204: Type.Null({ description: 'Signed out, or there was no session' }),
+        400: problemResponse('A body was sent that cannot be parsed (none is needed)', ['BAD_REQUEST']),
+        403: problemResponse('The request came from another origin', ['CROSS_ORIGIN_REQUEST']),
+        ...jsonBodyProblems(),
+        ...unavailable(),
+        ...unexpected()
+      }
     }
   }, async (request, reply) => {
     // The session cookie is SameSite=Lax: a page elsewhere on the same site could log us out.
@@ -63,8 +73,9 @@ const authRoutes: FastifyPluginAsyncTypebox<{ ctx: UsersContext }> = async (app,
           'the provider sends the browser back to /auth/{provider}/associate/callback.',
         params: Type.Object({ provider: Type.Union(names.map((name) => Type.Literal(name)), { description: 'A configured provider' }) }),
         response: {
-          200: Type.Object({ authorization_url: Type.String({ format: 'uri' }) }),
-          401: problemResponse('Missing or invalid token, or a sign-in that is not recent enough')
+          200: Type.Object({ authorization_url: Type.String({ format: 'uri' }) }, { description: 'Where to send the browser' }),
+          400: problemResponse('Not a configured provider', ['VALIDATION_ERROR']),
+          ...unexpected()
         }
       }
     }, async (request, reply) => {

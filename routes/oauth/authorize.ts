@@ -2,7 +2,8 @@ import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import type { UsersContext } from '../../plugins/context.js'
 import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify'
 import { COOKIES } from '../../plugins/cookies.js'
-import { AuthorizeQuerySchema, ConsentFormSchema, LoginFormSchema } from '../../schemas/authorize.js'
+import { AuthorizeQuerySchema, AuthorizeRequestSchema, ConsentFormSchema, LoginFormSchema, type AuthorizeQuery } from '../../schemas/authorize.js'
+import { validateWith } from '../../plugins/validation.js'
 import { canonicalQuery, parseCarriedQuery, validateAuthorizeRequest, type AuthorizeRequest } from '../../services/authorize.js'
 import { OAuthError } from '../../errors.js'
 import { mac, randomToken, safeEqual } from '../../services/secrets.js'
@@ -81,22 +82,29 @@ const authorizeRoutes: FastifyPluginAsyncTypebox<{ ctx: UsersContext }> = async 
       operationId: 'authorize',
       security: [],
       summary: 'Authorization endpoint (RFC 6749 §4.1.1, PKCE S256)',
-      description: 'Browsers only: answers with the login or consent page, or redirects to the client with a code.',
-      querystring: AuthorizeQuerySchema,
+      description: 'Browsers only: answers with the login or consent page, or redirects to the client with a code. ' +
+        'A wrong request is answered at the redirect URI (error, error_description) once the client and redirect URI are known to be right, else on a page.',
+      querystring: AuthorizeRequestSchema,
       response: {
         200: htmlPage('The login page, or the consent page of a signed-in user'),
         302: {
+          type: 'null',
           description: 'To the client\'s redirect URI with code, state and iss, or with error, error_description, state and iss (RFC 6749 §4.1.2, RFC 9207)',
-          headers: { Location: { type: 'string', format: 'uri' } }
+          headers: { Location: { type: 'string', format: 'uri', description: 'The client\'s redirect URI with the answer in its query' } }
         },
         400: htmlPage('A request whose client or redirect URI cannot be trusted: shown, never redirected'),
-        429: htmlPage('Too many requests from this address')
+        429: htmlPage('Too many requests from this address; see Retry-After'),
+        503: htmlPage('The user store is out of reach for a moment; see Retry-After'),
+        default: htmlPage('Unexpected failure (500)')
       }
     },
+    // Validated leniently: which parameter is wrong is the authorization request's to say (see the schema).
+    validatorCompiler: validateWith(AuthorizeQuerySchema),
     errorHandler: pageErrors
   }, async (request, reply) => {
-    const authorizeQuery = canonicalQuery(request.query)
-    const req = validateAuthorizeRequest(config.clients, ctx.scopes, request.query)
+    const query = request.query as AuthorizeQuery
+    const authorizeQuery = canonicalQuery(query)
+    const req = validateAuthorizeRequest(config.clients, ctx.scopes, query)
     const session = await signedIn(request)
     // Asked by anyone: each answer without a usable session signs a CSRF token and may set a cookie.
     const decision = await authorization.decide(req, session).catch(async (err: unknown) => {

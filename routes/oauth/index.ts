@@ -13,7 +13,7 @@ import {
   UserInfoSchema
 } from '../../schemas/oauth.js'
 import { bearerChallenge, oauthErrorHandler, problem, problemErrorHandler } from '../../plugins/errors.js'
-import { problemResponse } from '../../schemas/problem.js'
+import { jsonBodyProblems, oauthErrorResponse, unexpected } from '../../schemas/problem.js'
 import { userClaims } from '../../plugins/grants.js'
 import { authenticateClient, type Client } from '../../services/clients.js'
 import { oauthError } from '../../errors.js'
@@ -31,7 +31,12 @@ async function formOnly (request: FastifyRequest) {
   }
 }
 
-const errors = { 400: Type.Ref(OAuthErrorSchema), 401: Type.Ref(OAuthErrorSchema) }
+const ERROR = Type.Ref(OAuthErrorSchema)
+const clientErrors = {
+  401: oauthErrorResponse('Client authentication failed (client_secret_basic: with a Basic challenge)', ['invalid_client'], ERROR),
+  503: oauthErrorResponse('The user store is out of reach for a moment; see Retry-After', ['temporarily_unavailable'], ERROR),
+  default: oauthErrorResponse('Unexpected failure (500)', ['server_error'], ERROR)
+}
 
 const oauthRoutes: FastifyPluginAsyncTypebox<{ ctx: UsersContext }> = async (app, { ctx }) => {
   const config = ctx.config
@@ -56,7 +61,13 @@ const oauthRoutes: FastifyPluginAsyncTypebox<{ ctx: UsersContext }> = async (app
       description: 'Grants: authorization_code (with PKCE), refresh_token (rotating), password (first-party clients), client_credentials (confidential clients). Client authentication: none, client_secret_basic, client_secret_post.',
       consumes: [FORM],
       body: Type.Ref(TokenRequestSchema),
-      response: { 200: Type.Ref(TokenResponseSchema), ...errors }
+      response: {
+        200: Type.Ref(TokenResponseSchema, { description: 'The tokens; scope says what was granted (RFC 6749 §5.1)' }),
+        400: oauthErrorResponse('A refused grant or a malformed request (RFC 6749 §5.2)',
+          ['invalid_request', 'invalid_grant', 'unauthorized_client', 'unsupported_grant_type', 'invalid_scope'], ERROR),
+        429: oauthErrorResponse('Too many attempts from this address or at this account; see Retry-After', ['slow_down'], ERROR),
+        ...clientErrors
+      }
     },
     preValidation: formOnly
   }, async (request, reply): Promise<TokenSet> => {
@@ -104,7 +115,11 @@ const oauthRoutes: FastifyPluginAsyncTypebox<{ ctx: UsersContext }> = async (app
       consumes: [FORM],
       body: Type.Ref(RevocationRequestSchema),
       // RFC 7009 §2.2: 200 with an empty body, which the client ignores.
-      response: { 200: { description: 'Revoked, or nothing to revoke (an empty body)' }, ...errors }
+      response: {
+        200: { type: 'null', description: 'Revoked, or nothing to revoke (an empty body)' },
+        400: oauthErrorResponse('A malformed request', ['invalid_request'], ERROR),
+        ...clientErrors
+      }
     },
     preValidation: formOnly
   }, async (request, reply) => {
@@ -122,7 +137,11 @@ const oauthRoutes: FastifyPluginAsyncTypebox<{ ctx: UsersContext }> = async (app
       description: 'For confidential clients registered with introspection: true.',
       consumes: [FORM],
       body: Type.Ref(IntrospectionRequestSchema),
-      response: { 200: Type.Ref(IntrospectionResponseSchema), ...errors, 403: Type.Ref(OAuthErrorSchema) }
+      response: {
+        200: Type.Ref(IntrospectionResponseSchema, { description: 'What the token is; { active: false } for any token that is not active, unknown or not ours' }),
+        400: oauthErrorResponse('A malformed request, or a client not allowed to introspect', ['invalid_request', 'unauthorized_client'], ERROR),
+        ...clientErrors
+      }
     },
     preValidation: formOnly
   }, async (request, reply) => {
@@ -146,7 +165,7 @@ const oauthRoutes: FastifyPluginAsyncTypebox<{ ctx: UsersContext }> = async (app
         tags: ['oauth'],
         operationId,
         summary: 'UserInfo endpoint (OpenID Connect Core §5.3)',
-        response: { 200: Type.Ref(UserInfoSchema), 401: problemResponse('Missing, invalid, expired or revoked access token') }
+        response: { 200: Type.Ref(UserInfoSchema, { description: 'Claims about the user, as the token\'s scopes allow' }), ...(method === 'POST' && jsonBodyProblems()), ...unexpected() }
       },
       handler: async (request, reply) => {
         const auth = request.auth
@@ -157,7 +176,7 @@ const oauthRoutes: FastifyPluginAsyncTypebox<{ ctx: UsersContext }> = async (app
           return reply.code(401)
             .header('www-authenticate', bearerChallenge(config.issuer, { error: 'invalid_token', description: 'The access token was revoked' }))
             .type('application/problem+json')
-            .send(problem(401, 'The access token was revoked', 'INVALID_TOKEN'))
+            .send(problem(request, 401, 'The access token was revoked', 'INVALID_TOKEN'))
         }
         return { sub: user.id, ...userClaims(user, [...auth.scopes]) }
       }

@@ -1,7 +1,7 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import type { UsersContext } from '../../plugins/context.js'
 import { Type } from '@sinclair/typebox'
-import { problemResponse } from '../../schemas/problem.js'
+import { jsonBodyProblems, problemResponse, REQUEST_400, unavailable, unexpected } from '../../schemas/problem.js'
 import { OAuthAccountSchema, UserSchema, UserUpdateSchema, type User } from '../../schemas/user.js'
 import { UserNotFoundError } from '../../errors.js'
 
@@ -12,7 +12,7 @@ const usersRoutes: FastifyPluginAsyncTypebox<{ ctx: UsersContext }> = async (app
       tags: ['users'],
       operationId: 'getCurrentUser',
       summary: 'The current user',
-      response: { 200: Type.Ref(UserSchema) }
+      response: { 200: Type.Ref(UserSchema, { description: 'The user the token acts for' }), ...unexpected() }
     }
   }, async (request) => request.auth?.user as User)
 
@@ -27,8 +27,15 @@ const usersRoutes: FastifyPluginAsyncTypebox<{ ctx: UsersContext }> = async (app
         'else 401 insufficient_user_authentication with max_age (RFC 9470): sign in again with that max_age.',
       body: Type.Ref(UserUpdateSchema),
       response: {
-        200: Type.Ref(UserSchema),
-        400: problemResponse('A refused change: the email is taken, the password is refused or the current one is wrong')
+        200: Type.Ref(UserSchema, { description: 'The user, changed' }),
+        // The step-up comes from the change itself (a new email or password), not from the guard.
+        401: problemResponse('No valid access token, or a change that needs a more recent sign-in', ['AUTHENTICATION_REQUIRED', 'INVALID_TOKEN', 'INSUFFICIENT_USER_AUTHENTICATION']),
+        400: problemResponse('A refused change: the email is taken, the password is refused or the current one is wrong, or the body is invalid',
+          ['UPDATE_USER_EMAIL_ALREADY_EXISTS', 'UPDATE_USER_INVALID_PASSWORD', ...REQUEST_400]),
+        404: problemResponse('The user was deleted meanwhile', ['USER_NOT_FOUND']),
+        ...jsonBodyProblems(),
+        ...unavailable(['STORE_UNAVAILABLE', 'SERVICE_BUSY']),
+        ...unexpected()
       }
     }
   }, async (request) => {
@@ -41,7 +48,7 @@ const usersRoutes: FastifyPluginAsyncTypebox<{ ctx: UsersContext }> = async (app
       tags: ['users'],
       operationId: 'listLinkedAccounts',
       summary: 'Provider accounts linked to the current user',
-      response: { 200: Type.Array(Type.Ref(OAuthAccountSchema)) }
+      response: { 200: Type.Array(Type.Ref(OAuthAccountSchema), { description: 'The linked provider accounts' }), ...unexpected() }
     }
   }, async (request) => {
     const accounts = await ctx.oauth.list((request.auth?.user as User).id)
@@ -58,9 +65,11 @@ const usersRoutes: FastifyPluginAsyncTypebox<{ ctx: UsersContext }> = async (app
         'Refused (400) when it is the last way the user can sign in.',
       params: Type.Object({ provider: Type.String({ pattern: '^[a-z0-9][a-z0-9-]{0,39}$' }) }),
       response: {
-        204: Type.Null(),
-        400: problemResponse('The last way to sign in cannot be unlinked'),
-        404: problemResponse('No account of this provider is linked')
+        204: Type.Null({ description: 'Unlinked' }),
+        400: problemResponse('The last way to sign in cannot be unlinked, or the request is invalid', ['OAUTH_UNLINK_LAST_LOGIN_METHOD', ...REQUEST_400]),
+        404: problemResponse('No account of this provider is linked', ['OAUTH_ACCOUNT_NOT_FOUND', 'USER_NOT_FOUND']),
+        ...jsonBodyProblems(),
+        ...unexpected()
       }
     }
   }, async (request, reply) => {

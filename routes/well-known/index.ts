@@ -2,6 +2,7 @@ import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import type { UsersContext } from '../../plugins/context.js'
 import { Type } from '@sinclair/typebox'
 import { AuthorizationServerMetadataSchema, JwksSchema } from '../../schemas/oauth.js'
+import { unexpected } from '../../schemas/problem.js'
 
 const wellKnownRoutes: FastifyPluginAsyncTypebox<{ ctx: UsersContext }> = async (app, { ctx }) => {
   const config = ctx.config
@@ -12,7 +13,7 @@ const wellKnownRoutes: FastifyPluginAsyncTypebox<{ ctx: UsersContext }> = async 
       operationId: 'getJwks',
       security: [],
       summary: 'Public keys that verify our access tokens',
-      response: { 200: Type.Ref(JwksSchema) }
+      response: { 200: Type.Ref(JwksSchema, { description: 'The key set (RFC 7517); new keys appear before they sign, old ones stay until their tokens expire' }), ...unexpected() }
     }
   }, async (_request, reply) => {
     // Short caching: verifiers refetch soon enough to learn a rotated key.
@@ -56,7 +57,7 @@ const wellKnownRoutes: FastifyPluginAsyncTypebox<{ ctx: UsersContext }> = async 
     ['/openid-configuration', 'getOpenIdConfiguration', 'OpenID Provider metadata (OpenID Connect Discovery 1.0)']
   ] as const) {
     app.get(url, {
-      schema: { tags: ['discovery'], operationId, summary, security: [], response: { 200: Type.Ref(AuthorizationServerMetadataSchema) } }
+      schema: { tags: ['discovery'], operationId, summary, security: [], response: { 200: Type.Ref(AuthorizationServerMetadataSchema, { description: 'The metadata document' }), ...unexpected() } }
     }, async (_request, reply) => {
       reply.header('cache-control', 'public, max-age=300')
       return metadata()
