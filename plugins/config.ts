@@ -1,5 +1,5 @@
 import { Value } from '@sinclair/typebox/value'
-import { FastifyUsersOptionsSchema, type FastifyUsersOptions, type PasswordHashingOptions, type RateLimitOptions } from '../schemas/options.js'
+import { FastifyUsersOptionsSchema, type DocsOptions, type FastifyUsersOptions, type PasswordHashingOptions, type RateLimitOptions } from '../schemas/options.js'
 import type { User } from '../schemas/user.js'
 import { createClientRegistry, type Client } from '../services/clients.js'
 import type { PasswordPolicy } from '../services/password.js'
@@ -8,6 +8,12 @@ import type { UserStore } from '../stores/types.js'
 import type { ProviderOption } from '../schemas/providers.js'
 import type { AccessTokenClaimsHook, OAuthLoginInfo } from '../schemas/hooks.js'
 import { routePaths, type RoutePaths } from '../services/paths.js'
+
+// Only the local machine reaches a server under one of these names.
+const LOOPBACK_HOSTNAMES = new Set(['localhost', '127.0.0.1', '[::1]', '::1'])
+
+/** Whether a URL's hostname (or a request's) names this machine: a development server. */
+export const isLoopbackHostname = (hostname: string) => LOOPBACK_HOSTNAMES.has(hostname)
 
 /** The options after validation, with every default applied. */
 export interface UsersConfig {
@@ -37,7 +43,7 @@ export interface UsersConfig {
   signingKeys?: FastifyUsersOptions['signingKeys']
   signingAlgorithm: 'EdDSA' | 'ES256'
   clients: ReadonlyMap<string, Client>
-  docs: false | { path: string, title: string, version: string, description?: string }
+  docs: false | { path: string, title: string, version: string, description?: string, license?: DocsOptions['license'] }
   passwordPolicy: PasswordPolicy
   onAfterRegister?: (user: User) => void | Promise<void>
   registration: boolean
@@ -90,7 +96,7 @@ export function resolveConfig (raw: unknown): UsersConfig {
   const paths = routePaths(prefix)
   const docs = options.docs === undefined || options.docs === false
     ? false as const
-    : { path: options.docs.path ?? '/docs', title: options.docs.title ?? 'API', version: options.docs.version ?? '1.0.0', description: options.docs.description }
+    : { path: options.docs.path ?? '/docs', title: options.docs.title ?? 'API', version: options.docs.version ?? '1.0.0', description: options.docs.description, license: options.docs.license }
 
   const superuserScopes = options.superuserScopes ?? [SUPERUSER_SCOPE]
   const scopes: Record<string, string> = { ...OIDC_SCOPES, ...options.scopes }

@@ -2,7 +2,7 @@ import type { FastifyInstance } from 'fastify'
 import swagger from '@fastify/swagger'
 import swaggerUi from '@fastify/swagger-ui'
 import { redactingLogSerializers } from './log-redaction.js'
-import type { UsersConfig } from './config.js'
+import { isLoopbackHostname, type UsersConfig } from './config.js'
 
 /** Swagger UI's built-in OAuth client, public and first-party. */
 export const SWAGGER_UI_CLIENT_ID = 'swagger-ui'
@@ -13,8 +13,6 @@ const HOW_TO_AUTHORIZE = `**Authorize** (top right) signs you in through this se
 - *password*: your email and password.
 In both, ticking no scope gives the default scopes, and scopes your user may not have are left out of the token (the token response's \`scope\` says what you got).
 Open this page at the server's own address (its issuer): the sign-in page sends the code back only there.`
-
-const LOOPBACK = new Set(['localhost', '127.0.0.1', '[::1]', '::1'])
 
 /** Our tags, described; the app's own routes may add theirs. */
 const TAGS = [
@@ -82,11 +80,11 @@ export async function setupOpenapi (app: FastifyInstance, config: UsersConfig) {
     // under another loopback name of a local issuer (127.0.0.1 for localhost, as the start-up
     // log prints it), the page is sent there. Only between loopback names: behind a proxy the
     // Host seen here may never be the issuer's, and a redirect would loop.
-    if (LOOPBACK.has(issuer.hostname)) {
+    if (isLoopbackHostname(issuer.hostname)) {
       scope.addHook('onRequest', async (request, reply) => {
         const path = request.url.split('?')[0]
         if (request.method !== 'GET' || (path !== ui && path !== `${ui}/`)) return
-        if (LOOPBACK.has(request.hostname) && request.host !== issuer.host) return reply.redirect(`${issuer.origin}${request.url}`, 302)
+        if (isLoopbackHostname(request.hostname) && request.host !== issuer.host) return reply.redirect(`${issuer.origin}${request.url}`, 302)
       })
     }
     // Swagger UI holds a token of a first-party client: framed by another site, its buttons
@@ -122,7 +120,12 @@ async function registerSwagger (app: FastifyInstance, config: Pick<UsersConfig, 
   await app.register(swagger, {
     openapi: {
       openapi: '3.1.0',
-      info: { title: docs.title, version: docs.version, description: [docs.description, HOW_TO_AUTHORIZE].filter(Boolean).join('\n\n') },
+      info: {
+        title: docs.title,
+        version: docs.version,
+        description: [docs.description, HOW_TO_AUTHORIZE].filter(Boolean).join('\n\n'),
+        ...(docs.license && { license: docs.license })
+      },
       tags: TAGS,
       // The issuer is where the app's root is served: paths (the prefix included) follow it as they are.
       servers: [{ url: config.issuer, description: 'This server' }],

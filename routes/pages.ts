@@ -2,6 +2,8 @@ import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify'
 import { retryLater } from '../plugins/errors.js'
 import { OAuthError, StoreUnavailableError, TooManyRequestsError } from '../errors.js'
 import { errorPage, pageHeaders, type PageContext, type PageLink } from '../views/pages.js'
+import { RedirectUriMismatchError } from '../services/authorize.js'
+import { isLoopbackHostname } from '../plugins/config.js'
 
 /** Sends one of our HTML pages (views/pages.ts) with its headers. */
 export function sendPage (reply: FastifyReply, status: number, context: PageContext, html: string) {
@@ -14,7 +16,12 @@ export function sendPage (reply: FastifyReply, status: number, context: PageCont
  * and never shown.
  */
 export function sendFailurePage (request: FastifyRequest, reply: FastifyReply, error: FastifyError | OAuthError, context: PageContext, site: string, back?: PageLink) {
-  if (error instanceof OAuthError) return sendPage(reply, 400, context, errorPage(site, 'This sign-in request cannot be completed', error.message))
+  if (error instanceof OAuthError) {
+    // A client's registered redirect URIs are shown to a developer on a local server, where
+    // a mismatch (127.0.0.1 for localhost, say) is a typo to fix; never to the public.
+    const mismatch = error instanceof RedirectUriMismatchError && isLoopbackHostname(new URL(context.issuer).hostname) ? error.mismatch : undefined
+    return sendPage(reply, 400, context, errorPage(site, 'This sign-in request cannot be completed', error.message, undefined, mismatch))
+  }
   const later = retryLater(error)
   if (later) {
     reply.header('retry-after', String(later.retryAfter))

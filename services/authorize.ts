@@ -27,6 +27,24 @@ export interface AuthorizeRequest {
 /** Shown to the user, never redirected: the client or its redirect URI cannot be trusted. */
 const untrusted = (description: string) => new OAuthError('invalid_request', description)
 
+/** A refused redirect URI beside the client's registered ones. */
+export interface RedirectUriMismatch {
+  clientId: string
+  /** The redirect_uri as sent; undefined when it was left out. */
+  received?: string
+  registered: readonly string[]
+}
+
+/**
+ * An untrusted redirect URI, with what a developer needs to see why. The registered URIs are
+ * not for every visitor: whether they are shown is the page's to decide.
+ */
+export class RedirectUriMismatchError extends OAuthError {
+  constructor (description: string, readonly mismatch: RedirectUriMismatch) {
+    super('invalid_request', description)
+  }
+}
+
 // A registered loopback URI without a port stands for every port (RFC 8252 §7.3).
 const LOOPBACK_ANY_PORT = /^http:\/\/(?:127\.0\.0\.1|\[::1\])(?=[/?]|$)/
 const LOOPBACK_WITH_PORT = /^(http:\/\/(?:127\.0\.0\.1|\[::1\])):([1-9]\d{0,4})(?=[/?]|$)/
@@ -60,7 +78,7 @@ export function validateAuthorizeRequest (clients: ReadonlyMap<string, Client>, 
   let redirectUri: string
   if (query.redirect_uri !== undefined) {
     if (!client.redirectUris.some((r) => redirectUriMatches(r, query.redirect_uri as string))) {
-      throw untrusted('The redirect_uri is not registered for this client.')
+      throw new RedirectUriMismatchError('The redirect_uri is not registered for this client.', { clientId: client.clientId, received: query.redirect_uri, registered: client.redirectUris })
     }
     // A registered URI always parses; this guards the one built from a request's port.
     if (!URL.canParse(query.redirect_uri)) throw untrusted('The redirect_uri is not a valid URL.')
@@ -69,7 +87,7 @@ export function validateAuthorizeRequest (clients: ReadonlyMap<string, Client>, 
     const only = client.redirectUris.length === 1 ? client.redirectUris[0] : undefined
     // A loopback URI needs its port from the request: it cannot be the implicit default.
     if (only === undefined || isLoopbackAnyPort(only)) {
-      throw untrusted('redirect_uri is required for this client.')
+      throw new RedirectUriMismatchError('redirect_uri is required for this client.', { clientId: client.clientId, registered: client.redirectUris })
     }
     redirectUri = only
   }

@@ -1,6 +1,7 @@
 // Our HTML pages (login, consent, errors, notices), as strings: no Fastify, no state. The
 // routes send them with pageHeaders; every value from a request is escaped here.
 import escapeHtml from 'escape-html'
+import type { RedirectUriMismatch } from '../services/authorize.js'
 
 /** A login button for an upstream provider. */
 export interface ProviderButton {
@@ -27,6 +28,7 @@ button.secondary{background:#e7e9ee;color:#1d2433}
 .error{background:#fdecec;color:#8a1c1c;padding:.5rem .75rem;border-radius:4px}
 .providers a{display:block;text-align:center;margin-top:.5rem;padding:.55rem;border:1px solid #c3c8d2;border-radius:4px;color:#1d2433;text-decoration:none}
 ul.scopes{padding-left:1.2rem}
+dl.details dd{margin:0 0 .5rem}dl.details ul{padding-left:1.2rem;margin:0}code{word-break:break-all}
 `
 
 function layout (title: string, body: string): string {
@@ -113,12 +115,22 @@ ${form('allow', 'Allow')}${form('deny', 'Deny', 'secondary')}`)
 /** A way back, e.g. to the login page of the pending request. */
 export interface PageLink { href: string, label: string }
 
-export function errorPage (site: string, title: string, message: string, back?: PageLink): string {
+/** Text only, never links: the received URI is whatever the request said. */
+function mismatchDetails (m: RedirectUriMismatch): string {
+  const received = m.received === undefined ? 'none' : `<code>${escapeHtml(m.received)}</code>`
+  const registered = m.registered.map((uri) => `<li><code>${escapeHtml(uri)}</code></li>`).join('')
+  return `<p class="muted">Shown because this server's issuer is a loopback address (development):</p>
+<dl class="details"><dt>Client</dt><dd><code>${escapeHtml(m.clientId)}</code></dd>
+<dt>redirect_uri received</dt><dd>${received}</dd>
+<dt>redirect_uri registered</dt><dd><ul>${registered}</ul></dd></dl>`
+}
+
+export function errorPage (site: string, title: string, message: string, back?: PageLink, mismatch?: RedirectUriMismatch): string {
   const next = back
     ? `<p><a href="${escapeHtml(back.href)}">${escapeHtml(back.label)}</a></p>`
     : '<p class="muted">Go back to the application and try again.</p>'
   return layout(`${title} · ${site}`, `<h1>${escapeHtml(title)}</h1><p class="error" role="alert">${escapeHtml(message)}</p>
-${next}`)
+${mismatch ? mismatchDetails(mismatch) : ''}${next}`)
 }
 
 export function noticePage (site: string, title: string, message: string): string {
