@@ -35,7 +35,7 @@ import {
   UserInfoSchema
 } from './schemas/oauth.js'
 import { ProblemSchema } from './schemas/problem.js'
-import { OAuthAccountSchema, UserCreateSchema, UserSchema, UserUpdateSchema } from './schemas/user.js'
+import { OAuthAccountSchema, UserSchema, userBodySchemas } from './schemas/user.js'
 import type { FastifyUsersOptions } from './schemas/options.js'
 
 export type { FastifyUsersOptions, ClientOption, SigningKeyOption } from './schemas/options.js'
@@ -74,7 +74,7 @@ export { COOKIES } from './plugins/cookies.js'
 export { SWAGGER_UI_CLIENT_ID } from './plugins/openapi.js'
 
 const sharedSchemas = [
-  UserSchema, UserCreateSchema, UserUpdateSchema, OAuthAccountSchema, ProblemSchema,
+  UserSchema, OAuthAccountSchema, ProblemSchema,
   TokenResponseSchema, OAuthErrorSchema, JwksSchema, AuthorizationServerMetadataSchema,
   IntrospectionResponseSchema, UserInfoSchema, TokenRequestSchema, RevocationRequestSchema, IntrospectionRequestSchema
 ]
@@ -85,6 +85,10 @@ const fastifyUsers: FastifyPluginAsync<FastifyUsersOptions> = async (app, option
   // Added at the app's root so that the OpenAPI document has one component per model
   // and the app's own routes can $ref them too.
   for (const schema of sharedSchemas) app.addSchema(schema)
+  // The bodies with the app's password minimum, as its document shows them (our routes validate with a minimum of 1).
+  const bodies = userBodySchemas(config.passwordPolicy.minLength)
+  app.addSchema(bodies.UserCreate)
+  app.addSchema(bodies.UserUpdate)
   const events = createEventBus((err, event) => app.log.error({ err, event }, 'fastify-users: an event listener failed'))
   const { store, manager, ready } = await setupStore(app, config, events)
   const { tokens, keys } = await setupTokens(config, app.log)

@@ -90,7 +90,7 @@ export async function buildDemo ({ issuer, store, logger = false, serviceSecret,
       },
       // A password login that asks for no scope may read, not write.
       defaultScopes: ['items:read'],
-      docs: { path: '/docs', title: 'fastify-users demo', version: '0.1.0' },
+      docs: { path: '/docs', title: 'fastify-users demo', version: '0.1.0', license: { name: 'MIT', identifier: 'MIT' } },
       clients: [
         // A native app (RFC 8252): public, PKCE, loopback redirect on whatever port it listens.
         { clientId: 'demo-cli', name: 'Demo CLI', redirectUris: ['http://127.0.0.1/callback'], grantTypes: ['authorization_code', 'refresh_token'], scopes: DEMO_SCOPES },
@@ -133,7 +133,16 @@ export async function buildDemo ({ issuer, store, logger = false, serviceSecret,
       operationId: 'createItem',
       summary: 'Create an item',
       body: Type.Object({ name: Type.String({ minLength: 1, maxLength: 200 }) }, { additionalProperties: false }),
-      response: { 201: Type.Ref(ItemSchema, { description: 'The new item' }) }
+      response: {
+        201: Type.Ref(ItemSchema, { description: 'The new item' }),
+        // The app's own routes answer with Fastify's error format; only the guard's answers are ours.
+        400: Type.Object({
+          statusCode: Type.Integer(),
+          code: Type.String({ examples: ['FST_ERR_VALIDATION'] }),
+          error: Type.String(),
+          message: Type.String({ examples: ['body/name must NOT have fewer than 1 characters'] })
+        }, { description: 'An invalid item (Fastify\'s error format)' })
+      }
     }
   }, async (request, reply) => {
     const item = { id: items.length + 1, name: request.body.name }

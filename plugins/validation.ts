@@ -50,6 +50,6 @@ export function useStrictValidation (scope: FastifyInstance) {
  * other routes), not against the one the OpenAPI document shows.
  */
 export function validateWith (schema: AnySchema): FastifySchemaCompiler<FastifySchema> {
-  const validate = strictAjv(true).compile(schema)
-  return () => validate
+  // As on our other routes: bodies are never coerced, query strings are.
+  return ({ httpPart }) => strictAjv(httpPart !== 'body').compile(schema)
 }

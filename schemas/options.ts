@@ -91,8 +91,14 @@ export const DocsOptionSchema = Type.Object({
   path: Type.Optional(Type.String({ pattern: '^/[^?#]*$', default: '/docs' })),
   title: Type.Optional(Type.String()),
   version: Type.Optional(Type.String()),
-  description: Type.Optional(Type.String())
+  description: Type.Optional(Type.String()),
+  license: Type.Optional(Type.Object({
+    name: Type.String({ minLength: 1 }),
+    identifier: Type.Optional(Type.String({ description: 'SPDX expression, e.g. MIT' })),
+    url: Type.Optional(Type.String({ format: 'uri' }))
+  }, { additionalProperties: false, description: 'The API\'s license, for info.license' }))
 }, { additionalProperties: false })
+export type DocsOptions = Static<typeof DocsOptionSchema>
 
 export const FastifyUsersOptionsSchema = Type.Object({
   issuer: Type.String({ pattern: '^https?://[^?#]+$', description: 'Our issuer URL (RFC 8414); no query or fragment' }),

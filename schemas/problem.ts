@@ -93,11 +93,14 @@ export const ProblemSchema = Type.Object({
 }, { $id: 'fastify-users.Problem', title: 'Problem' })
 export type Problem = Static<typeof ProblemSchema>
 
-const RETRY_AFTER = { 'Retry-After': { type: 'integer', description: 'Seconds to wait before trying again' } }
+export const RETRY_AFTER = { 'Retry-After': { type: 'integer', description: 'Seconds to wait before trying again' } }
 
-/** Response headers a status comes with: the challenge on 401 and 403, Retry-After on 429 and 503. */
-function headersFor (status: number, challenge: string) {
-  if (status === 401 || status === 403) return { 'WWW-Authenticate': { type: 'string', description: challenge } }
+/**
+ * Response headers a status comes with: the challenge on 401, and on a 403 for a missing scope
+ * (RFC 6750 §3.1); Retry-After on 429 and 503.
+ */
+function headersFor (status: number, challenge: string, codes: readonly string[]) {
+  if (status === 401 || (status === 403 && codes.includes('INSUFFICIENT_SCOPE'))) return { 'WWW-Authenticate': { type: 'string', description: challenge } }
   if (status === 429 || status === 503) return RETRY_AFTER
   return undefined
 }
@@ -114,13 +117,15 @@ export function problemResponse (description: string, codes: readonly ProblemCod
   const status = statusOfProblem(codes[0] as ProblemCode)
   const wrong = codes.filter((code) => PROBLEMS[code].status !== status)
   if (wrong.length > 0) throw new Error(`fastify-users: problem codes of another status in one response: ${wrong.join(', ')}`)
-  const headers = headersFor(status, BEARER_CHALLENGE_DOC)
+  const headers = headersFor(status, BEARER_CHALLENGE_DOC, codes)
   return {
     description,
     ...(headers && { headers }),
     content: {
       'application/problem+json': {
-        schema: Type.Ref(ProblemSchema),
+        // The Problem, with `code` narrowed to this response's codes: a generated client can
+        // switch over them exhaustively.
+        schema: { allOf: [Type.Ref(ProblemSchema), { type: 'object', properties: { code: { type: 'string', enum: codes } } }] },
         examples: Object.fromEntries(codes.map((code) => [code, { summary: code, value: problemExample(code) }]))
       }
     }
@@ -158,7 +163,7 @@ const OAUTH_STATUS: Partial<Record<OAuthErrorCode, number>> = { invalid_client: 
  */
 export function oauthErrorResponse (description: string, errors: readonly OAuthErrorCode[], schema: object) {
   const status = OAUTH_STATUS[errors[0] as OAuthErrorCode] ?? 400
-  const headers = headersFor(status, 'Basic challenge: the client must authenticate (RFC 6749 §5.2)')
+  const headers = headersFor(status, 'Basic challenge: the client must authenticate (RFC 6749 §5.2)', errors)
   return {
     description,
     ...(headers && { headers }),

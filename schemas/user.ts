@@ -5,8 +5,10 @@ import { Type, type Static } from '@sinclair/typebox'
 export const EmailSchema = Type.String({ format: 'email', minLength: 3, maxLength: 254, description: 'Email address' })
 // The length bound protects argon2 from megabyte-sized inputs; the password policy
 // (minimum length and the app's own rules) is checked by the service so that it can
-// answer with a specific error code.
-export const PasswordSchema = Type.String({ minLength: 1, maxLength: 256, description: 'Password' })
+// answer with a specific error code: the bodies below are validated with a minimum of 1,
+// and the OpenAPI document shows the app's minimum (userBodySchemas).
+const password = (minLength: number, description: string) => Type.String({ minLength, maxLength: 256, description })
+export const PasswordSchema = password(1, 'Password')
 
 export const UserSchema = Type.Object({
   id: Type.String({ description: 'Stable user id' }),
@@ -19,21 +21,30 @@ export const UserSchema = Type.Object({
 }, { $id: 'fastify-users.User', title: 'User', additionalProperties: false })
 export type User = Static<typeof UserSchema>
 
-export const UserCreateSchema = Type.Object({
-  email: EmailSchema,
-  password: PasswordSchema
-}, { $id: 'fastify-users.UserCreate', title: 'UserCreate', additionalProperties: false })
-export type UserCreate = Static<typeof UserCreateSchema>
+/** The register and update bodies, with the password policy's minimum length. */
+export function userBodySchemas (passwordMinLength: number) {
+  const policy = passwordMinLength > 1 ? `At least ${passwordMinLength} characters, and whatever else the app's policy asks` : 'Password'
+  const UserCreate = Type.Object({
+    email: EmailSchema,
+    password: password(passwordMinLength, `${policy} (else REGISTER_INVALID_PASSWORD)`)
+  }, { $id: 'fastify-users.UserCreate', title: 'UserCreate', additionalProperties: false })
+  const UserUpdate = Type.Object({
+    email: Type.Optional(Type.String({ ...EmailSchema, description: 'A new email: unverified until verified again. Needs currentPassword or a recent sign-in' })),
+    password: Type.Optional(password(passwordMinLength, `A new password. ${policy} (else UPDATE_USER_INVALID_PASSWORD). Needs currentPassword when the user has a password; a user without one needs a recent sign-in`)),
+    currentPassword: Type.Optional(Type.String({
+      minLength: 1,
+      maxLength: 256,
+      description: 'The current password: required with password when the user has one (else UPDATE_USER_INVALID_PASSWORD); ' +
+        'without it, a new email or a first password needs a sign-in at most recentSignInMaxAge seconds old (else 401 INSUFFICIENT_USER_AUTHENTICATION with max_age)'
+    }))
+  }, { $id: 'fastify-users.UserUpdate', title: 'UserUpdate', additionalProperties: false, minProperties: 1 })
+  return { UserCreate, UserUpdate }
+}
 
-export const UserUpdateSchema = Type.Object({
-  email: Type.Optional(EmailSchema),
-  password: Type.Optional(PasswordSchema),
-  currentPassword: Type.Optional(Type.String({
-    minLength: 1,
-    maxLength: 256,
-    description: 'Required when changing the password'
-  }))
-}, { $id: 'fastify-users.UserUpdate', title: 'UserUpdate', additionalProperties: false, minProperties: 1 })
+const lenient = userBodySchemas(1)
+export const UserCreateSchema = lenient.UserCreate
+export type UserCreate = Static<typeof UserCreateSchema>
+export const UserUpdateSchema = lenient.UserUpdate
 export type UserUpdate = Static<typeof UserUpdateSchema>
 
 /** A provider account linked to the user; upstream tokens never leave the server. */

@@ -90,25 +90,55 @@ test('every operation of ours has a stable, unique operationId; provider linking
   })
 })
 
-test('problem responses are documented as application/problem+json, the media type the server sends', async (t) => {
+interface Media { schema: { $ref?: string, allOf?: { $ref?: string, properties?: { code?: { enum?: string[] } } }[] }, examples?: Record<string, { value: { code?: string, error?: string, status?: number } }> }
+interface Operation { operationId: string, responses: Record<string, { headers?: Record<string, unknown>, content?: Record<string, Media> }> }
+
+test('problem responses are application/problem+json; each lists its codes, an example per code, and its headers; every operation has a default', async (t) => {
   const app = await buildDemo({ issuer: 'http://localhost:3000' })
   t.after(() => app.close())
-  const doc = (await app.inject({ url: '/docs/json' })).json() as { paths: Record<string, Record<string, { responses: Record<string, { content?: Record<string, { schema: { $ref?: string } }> }> }>> }
+  const doc = (await app.inject({ url: '/docs/json' })).json() as { paths: Record<string, Record<string, Operation>>, components: { schemas: Record<string, { properties: Record<string, { enum?: string[] }>, required: string[] }> } }
   const problems: string[] = []
+  const missing: string[] = []
   for (const [path, methods] of Object.entries(doc.paths)) {
     for (const [method, op] of Object.entries(methods)) {
+      const where = `${method} ${path}`
+      if (!['getHealth', 'listItems', 'createItem'].includes(op.operationId) && op.responses.default === undefined) missing.push(`${where}: no default`)
       for (const [status, response] of Object.entries(op.responses)) {
-        for (const [type, { schema }] of Object.entries(response.content ?? {})) {
-          if (schema.$ref === '#/components/schemas/fastify-users.Problem') problems.push(`${method} ${path} ${status} ${type}`)
+        if (status === '401' && response.headers?.['WWW-Authenticate'] === undefined) missing.push(`${where} ${status}: no WWW-Authenticate`)
+        if ((status === '429' || status === '503') && response.headers?.['Retry-After'] === undefined) missing.push(`${where} ${status}: no Retry-After`)
+        for (const [type, { schema, examples }] of Object.entries(response.content ?? {})) {
+          const [ref, narrowed] = schema.allOf ?? []
+          if (ref?.$ref !== '#/components/schemas/fastify-users.Problem') continue
+          problems.push(`${where} ${status} ${type}`)
+          const codes = narrowed?.properties?.code?.enum ?? []
+          // One example per listed code, each with this response's status.
+          assert.deepEqual(Object.values(examples ?? {}).map((e) => e.value.code), codes, `${where} ${status}`)
+          for (const example of Object.values(examples ?? {})) assert.equal(String(example.value.status), status === 'default' ? '500' : status, `${where} ${status}`)
         }
       }
     }
   }
   assert.ok(problems.length > 10, problems.join('\n'))
   assert.deepEqual(problems.filter((p) => !p.endsWith(' application/problem+json')), [])
-  const me = await app.inject({ url: '/users/me' })
+  assert.deepEqual(missing, [])
+  const problem = doc.components.schemas['fastify-users.Problem']
+  assert.ok((problem?.properties.code?.enum ?? []).includes('REGISTER_USER_ALREADY_EXISTS'))
+  assert.ok(problem?.required.includes('code'))
+  assert.ok(problem?.properties.instance)
+  const me = await app.inject({ url: '/users/me?secret=x' })
   assert.equal(me.statusCode, 401)
   assert.equal(me.headers['content-type'], 'application/problem+json; charset=utf-8')
+  assert.deepEqual(me.json(), { type: 'about:blank', title: 'Unauthorized', status: 401, detail: 'Authentication required', instance: '/users/me', code: 'AUTHENTICATION_REQUIRED' })
+})
+
+test('the password\'s documented minimum is the app\'s policy, which the server answers with its own code', async (t) => {
+  const app = await build(t, { passwordMinLength: 12, docs: { path: '/docs' } })
+  const doc = (await app.inject({ url: '/docs/json' })).json() as { components: { schemas: Record<string, { properties: Record<string, { minLength?: number }> }> } }
+  assert.equal(doc.components.schemas['fastify-users.UserCreate']?.properties.password?.minLength, 12)
+  assert.equal(doc.components.schemas['fastify-users.UserUpdate']?.properties.password?.minLength, 12)
+  const res = await app.inject({ method: 'POST', url: '/auth/register', payload: { email: 'ada@example.com', password: 'eleven char' } })
+  assert.equal(res.statusCode, 400)
+  assert.equal(res.json().code, 'REGISTER_INVALID_PASSWORD')
 })
 
 test('servers names the issuer, with paths as they are; public operations say security: []; clients authenticate by clientBasic', async (t) => {

@@ -6,6 +6,7 @@ import { UserCreateSchema, UserSchema } from '../../schemas/user.js'
 import { COOKIES } from '../../plugins/cookies.js'
 import { CrossOriginRequestError } from '../../errors.js'
 import { flowCookies } from './flow-cookies.js'
+import { validateWith } from '../../plugins/validation.js'
 
 const authRoutes: FastifyPluginAsyncTypebox<{ ctx: UsersContext }> = async (app, { ctx }) => {
   if (ctx.config.registration) {
@@ -25,6 +26,8 @@ const authRoutes: FastifyPluginAsyncTypebox<{ ctx: UsersContext }> = async (app,
           ...unexpected()
         }
       },
+      // The password policy's minimum is the service's to check, with its own error code.
+      validatorCompiler: validateWith(UserCreateSchema),
       preHandler: async (request) => ctx.limits.hit('register', request)
     }, async (request, reply) => {
       const user = await ctx.manager.register(request.body)

@@ -4,6 +4,7 @@ import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify'
 import { COOKIES } from '../../plugins/cookies.js'
 import { AuthorizeQuerySchema, AuthorizeRequestSchema, ConsentFormSchema, LoginFormSchema, type AuthorizeQuery } from '../../schemas/authorize.js'
 import { validateWith } from '../../plugins/validation.js'
+import { RETRY_AFTER } from '../../schemas/problem.js'
 import { canonicalQuery, parseCarriedQuery, validateAuthorizeRequest, type AuthorizeRequest } from '../../services/authorize.js'
 import { OAuthError } from '../../errors.js'
 import { mac, randomToken, safeEqual } from '../../services/secrets.js'
@@ -14,7 +15,7 @@ import { resumeAuthorizeUrl, signInBrowser } from './session.js'
 const BROWSER_COOKIE_TTL = 86400
 
 /** An HTML answer, for the OpenAPI document (pages are strings, sent as they are). */
-const htmlPage = (description: string) => ({ description, content: { 'text/html': { schema: { type: 'string' } } } })
+const htmlPage = (description: string, headers?: object) => ({ description, ...(headers && { headers }), content: { 'text/html': { schema: { type: 'string' } } } })
 
 /**
  * GET /oauth/authorize (RFC 6749 §4.1.1) and the two forms of its pages: login and consent.
@@ -93,8 +94,8 @@ const authorizeRoutes: FastifyPluginAsyncTypebox<{ ctx: UsersContext }> = async 
           headers: { Location: { type: 'string', format: 'uri', description: 'The client\'s redirect URI with the answer in its query' } }
         },
         400: htmlPage('A request whose client or redirect URI cannot be trusted: shown, never redirected'),
-        429: htmlPage('Too many requests from this address; see Retry-After'),
-        503: htmlPage('The user store is out of reach for a moment; see Retry-After'),
+        429: htmlPage('Too many requests from this address', RETRY_AFTER),
+        503: htmlPage('The user store is out of reach for a moment', RETRY_AFTER),
         default: htmlPage('Unexpected failure (500)')
       }
     },

@@ -4,6 +4,7 @@ import { Type } from '@sinclair/typebox'
 import { jsonBodyProblems, problemResponse, REQUEST_400, unavailable, unexpected } from '../../schemas/problem.js'
 import { OAuthAccountSchema, UserSchema, UserUpdateSchema, type User } from '../../schemas/user.js'
 import { UserNotFoundError } from '../../errors.js'
+import { validateWith } from '../../plugins/validation.js'
 
 const usersRoutes: FastifyPluginAsyncTypebox<{ ctx: UsersContext }> = async (app, { ctx }) => {
   app.get('/me', {
@@ -37,7 +38,9 @@ const usersRoutes: FastifyPluginAsyncTypebox<{ ctx: UsersContext }> = async (app
         ...unavailable(['STORE_UNAVAILABLE', 'SERVICE_BUSY']),
         ...unexpected()
       }
-    }
+    },
+    // The password policy's minimum is the service's to check, with its own error code.
+    validatorCompiler: validateWith(UserUpdateSchema)
   }, async (request) => {
     return ctx.manager.update((request.auth?.user as User).id, request.body, { authTime: request.auth?.claims.auth_time })
   })

@@ -15,7 +15,7 @@ app.get('/thing', {
   const { status = 200, code, json = false } = request.query as { status?: number, code?: string, json?: boolean }
   if (status === 200) return { ok: true }
   const body = JSON.stringify({ type: 'about:blank', title: 'x', status, detail: 'x', code })
-  return reply.code(status).type(json ? 'application/json' : 'application/problem+json').send(body)
+  return reply.code(status as 400).type(json ? 'application/json' : 'application/problem+json').send(body)
 })
 for (const url of process.argv.slice(2)) await app.inject({ url })
 await app.close()

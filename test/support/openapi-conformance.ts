@@ -3,12 +3,12 @@
 // what the route documents for OpenAPI. A status must be listed for that operation (`default`
 // stands only for 500, the unexpected failure); a body must come in a documented media type;
 // a problem's `code` or an OAuth `error` must be one of the examples documented for that
-// status. Whatever does not match fails the test file at exit, with the list.
+// status; the headers it documents must be sent. Whatever does not match fails the test file at exit, with the list.
 import { subscribe } from 'node:diagnostics_channel'
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 
 interface MediaObject { examples?: Record<string, { value?: unknown }> }
-interface ResponseObject { type?: unknown, content?: Record<string, MediaObject | undefined> }
+interface ResponseObject { type?: unknown, headers?: Record<string, unknown>, content?: Record<string, MediaObject | undefined> }
 
 const violations = new Set<string>()
 const payloads = new WeakMap<FastifyRequest, unknown>()
@@ -48,6 +48,10 @@ function check (request: FastifyRequest, reply: FastifyReply) {
     violations.add(`${where}, which it does not document`)
     return
   }
+  // The headers a response documents (a challenge, Retry-After, Location) come with it every time,
+  // but for a 403's challenge: RFC 6750 sends it for a missing scope only.
+  const absent = Object.keys(response.headers ?? {}).filter((name) => !reply.hasHeader(name) && !(status === 403 && name === 'WWW-Authenticate'))
+  if (absent.length > 0) violations.add(`${where} without ${absent.join(', ')}`)
   const payload = payloads.get(request)
   // Node sends no body with these, whatever the handler gave.
   const empty = payload === undefined || payload === null || payload === '' || status === 204 || status === 304 || request.method === 'HEAD'
@@ -63,7 +67,7 @@ function check (request: FastifyRequest, reply: FastifyReply) {
   const code = status >= 400 ? codeOf(payload) : undefined
   if (code === undefined && media.examples !== undefined) {
     violations.add(`${where} with no error code`)
-  } else if (code !== undefined && !exampleCodes(media).has(code)) {
+  } else if (code !== undefined && media.examples !== undefined && !exampleCodes(media).has(code)) {
     violations.add(`${where} with code ${code}, which is not among the documented examples for ${status}`)
   }
 }
