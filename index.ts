@@ -40,7 +40,8 @@ import type { FastifyUsersOptions } from './schemas/options.js'
 
 export type { FastifyUsersOptions, ClientOption, SigningKeyOption } from './schemas/options.js'
 export type { User, UserCreate, UserUpdate } from './schemas/user.js'
-export type { Problem } from './schemas/problem.js'
+export type { Problem, ProblemCode } from './schemas/problem.js'
+export { PROBLEM_CODES } from './schemas/problem.js'
 export type { OAuthErrorBody, TokenResponse } from './schemas/oauth.js'
 export type {
   UserStore, StoredUser, NewUser, UserChanges, StoredSigningKey,

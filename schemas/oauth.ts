@@ -17,8 +17,10 @@ export const TokenRequestSchema = Type.Object({
   scope: param('Space-separated scopes to request'),
   client_id: param('Client id, for public clients and client_secret_post'),
   client_secret: param('Client secret (client_secret_post)')
-  // RFC 6749 §3.2: parameters the server does not know are ignored, not refused.
-}, { $id: 'fastify-users.TokenRequest', title: 'TokenRequest', additionalProperties: true })
+  // RFC 6749 §3.2: parameters the server does not know are ignored, not refused. Left open by
+  // omission (JSON Schema's default) rather than additionalProperties: true, which generated
+  // clients would turn into an index signature that lets a misspelt field compile.
+}, { $id: 'fastify-users.TokenRequest', title: 'TokenRequest' })
 export type TokenRequest = Static<typeof TokenRequestSchema>
 
 export const TokenResponseSchema = Type.Object({
@@ -103,7 +105,8 @@ export const RevocationRequestSchema = Type.Object({
   token_type_hint: param('access_token or refresh_token'),
   client_id: param('Client id, for public clients and client_secret_post'),
   client_secret: param('Client secret (client_secret_post)')
-}, { $id: 'fastify-users.RevocationRequest', title: 'RevocationRequest', additionalProperties: true })
+  // Open, as TokenRequest.
+}, { $id: 'fastify-users.RevocationRequest', title: 'RevocationRequest' })
 
 // RFC 7662 §2.1
 export const IntrospectionRequestSchema = Type.Object({
@@ -111,7 +114,8 @@ export const IntrospectionRequestSchema = Type.Object({
   token_type_hint: param('access_token or refresh_token'),
   client_id: param('Client id (client_secret_post)'),
   client_secret: param('Client secret (client_secret_post)')
-}, { $id: 'fastify-users.IntrospectionRequest', title: 'IntrospectionRequest', additionalProperties: true })
+  // Open, as TokenRequest.
+}, { $id: 'fastify-users.IntrospectionRequest', title: 'IntrospectionRequest' })
 
 // RFC 7662 §2.2: an inactive token says nothing but that.
 export const IntrospectionResponseSchema = Type.Object({

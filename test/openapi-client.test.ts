@@ -6,7 +6,7 @@
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import { execFile } from 'node:child_process'
-import { cp, mkdtemp, rm, symlink, writeFile } from 'node:fs/promises'
+import { cp, mkdtemp, readFile, rm, symlink, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { promisify } from 'node:util'
@@ -45,6 +45,11 @@ test('a client generated from the demo\'s OpenAPI document compiles strictly, re
   assert.match(schema, /registerUser: \{/)
   await writeFile(join(dir, 'schema.ts'), schema)
   for (const name of ['client.ts', 'wrong.ts']) await cp(join(SOURCES, name), join(dir, name))
+  // The README's example of a generated client, type-checked with the rest.
+  const readme = await readFile(join(ROOT, 'README.md'), 'utf8')
+  const example = /<!-- openapi-client-example: readme-client\.ts -->\n```typescript\n([\s\S]*?)```/.exec(readme)?.[1]
+  assert.ok(example, 'the README\'s openapi-client example')
+  await writeFile(join(dir, 'readme-client.ts'), example)
   // The repository's packages (openapi-fetch, tsx, @types/node), as the project's own.
   await symlink(join(ROOT, 'node_modules'), join(dir, 'node_modules'))
   await writeFile(join(dir, 'package.json'), JSON.stringify({ name: 'openapi-client', private: true, type: 'module' }))
@@ -61,7 +66,7 @@ test('a client generated from the demo\'s OpenAPI document compiles strictly, re
       skipLibCheck: true,
       types: ['node']
     },
-    files: ['schema.ts', 'client.ts', 'wrong.ts']
+    files: ['schema.ts', 'client.ts', 'wrong.ts', 'readme-client.ts']
   }))
 
   await run(process.execPath, [TSC, '-p', dir], { cwd: dir, env: ENV })

@@ -14,8 +14,9 @@ const passwordGrant = (extra: Record<string, string> = {}) =>
 test('password grant returns an RFC 9068 access token with the no-store header', async (t) => {
   const app = await build(t)
   const user = await register(app, 'ada@example.com')
-  const res = await app.inject(tokenRequest(passwordGrant({ scope: 'items:read' })))
-  assert.equal(res.statusCode, 200)
+  // RFC 6749 §3.2: parameters the server does not know are ignored.
+  const res = await app.inject(tokenRequest(passwordGrant({ scope: 'items:read', resource: 'https://api.example.com', x_custom: '1' })))
+  assert.equal(res.statusCode, 200, res.body)
   assert.equal(res.headers['cache-control'], 'no-store')
   assert.equal(res.headers.pragma, 'no-cache')
   const body = res.json()

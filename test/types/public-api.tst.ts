@@ -33,7 +33,10 @@ import fastifyUsers, {
   UpstreamLoginError,
   UsersError,
   ERROR_CODES,
+  PROBLEM_CODES,
   type AccessTokenClaims,
+  type Problem,
+  type ProblemCode,
   type AuthRequirement,
   type ErrorCode,
   type OAuthErrorCode,
@@ -274,6 +277,15 @@ describe('errors', () => {
     expect<'FST_USERS_OAUTH_INVALID_GRANT'>().type.toBeAssignableTo<ErrorCode>()
     expect<OAuthErrorCode>().type.toBeAssignableTo<string>()
     expect<'invalid_grant'>().type.toBeAssignableTo<OAuthErrorCode>()
+  })
+
+  test('a problem body\'s code is one of a closed list, our codes without their prefix', () => {
+    expect<Problem['code']>().type.toBe<ProblemCode>()
+    expect<'REGISTER_USER_ALREADY_EXISTS'>().type.toBeAssignableTo<ProblemCode>()
+    expect<'AUTHENTICATION_REQUIRED'>().type.toBeAssignableTo<ProblemCode>()
+    expect<'FST_USERS_REGISTER_USER_ALREADY_EXISTS'>().type.not.toBeAssignableTo<ProblemCode>()
+    expect<string>().type.not.toBeAssignableTo<ProblemCode>()
+    expect(PROBLEM_CODES).type.toBe<ProblemCode[]>()
   })
 
   test('instanceof narrows to the class and its code', () => {
