@@ -20,7 +20,15 @@ export const TokenRequestSchema = Type.Object({
   // RFC 6749 §3.2: parameters the server does not know are ignored, not refused. Left open by
   // omission (JSON Schema's default) rather than additionalProperties: true, which generated
   // clients would turn into an index signature that lets a misspelt field compile.
-}, { $id: 'fastify-users.TokenRequest', title: 'TokenRequest' })
+}, {
+  $id: 'fastify-users.TokenRequest',
+  title: 'TokenRequest',
+  examples: [
+    { grant_type: 'password', client_id: 'swagger-ui', username: 'ada@example.com', password: 'correct horse battery staple', scope: 'openid items:read' },
+    { grant_type: 'authorization_code', client_id: 'swagger-ui', code: 'SplxlOBeZQQYbYS6WxSbIA', redirect_uri: 'http://localhost:3000/docs/static/oauth2-redirect.html', code_verifier: 'dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk' },
+    { grant_type: 'refresh_token', client_id: 'swagger-ui', refresh_token: 'tGzv3JOkF0XG5Qx2TlKWIA' }
+  ]
+})
 export type TokenRequest = Static<typeof TokenRequestSchema>
 
 export const TokenResponseSchema = Type.Object({
@@ -30,7 +38,11 @@ export const TokenResponseSchema = Type.Object({
   scope: Type.String(),
   refresh_token: Type.Optional(Type.String({ description: 'For clients allowed the refresh_token grant; single use, replaced at every refresh' })),
   id_token: Type.Optional(Type.String({ description: 'OpenID Connect id_token, when the openid scope was granted' }))
-}, { $id: 'fastify-users.TokenResponse', title: 'TokenResponse' })
+}, {
+  $id: 'fastify-users.TokenResponse',
+  title: 'TokenResponse',
+  examples: [{ access_token: 'eyJhbGciOiJFZERTQSIsInR5cCI6ImF0K2p3dCIsImtpZCI6ImsxIn0.eyJzdWIiOiIuLi4ifQ.c2lnbmF0dXJl', token_type: 'Bearer', expires_in: 900, scope: 'openid items:read', refresh_token: 'tGzv3JOkF0XG5Qx2TlKWIA' }]
+})
 export type TokenResponse = Static<typeof TokenResponseSchema>
 
 export const OAuthErrorCodeSchema = Type.Union([

@@ -18,7 +18,20 @@ export const UserSchema = Type.Object({
   isSuperuser: Type.Boolean(),
   createdAt: Type.String({ format: 'date-time' }),
   updatedAt: Type.String({ format: 'date-time' })
-}, { $id: 'fastify-users.User', title: 'User', additionalProperties: false })
+}, {
+  $id: 'fastify-users.User',
+  title: 'User',
+  additionalProperties: false,
+  examples: [{
+    id: '0f8b3c1e-5d2a-4c7e-9b1f-2a6d8e4c3b5a',
+    email: 'ada@example.com',
+    isActive: true,
+    isVerified: true,
+    isSuperuser: false,
+    createdAt: '2026-01-15T09:30:00.000Z',
+    updatedAt: '2026-01-15T09:30:00.000Z'
+  }]
+})
 export type User = Static<typeof UserSchema>
 
 /** The register and update bodies, with the password policy's minimum length. */
@@ -27,7 +40,7 @@ export function userBodySchemas (passwordMinLength: number) {
   const UserCreate = Type.Object({
     email: EmailSchema,
     password: password(passwordMinLength, `${policy} (else REGISTER_INVALID_PASSWORD)`)
-  }, { $id: 'fastify-users.UserCreate', title: 'UserCreate', additionalProperties: false })
+  }, { $id: 'fastify-users.UserCreate', title: 'UserCreate', additionalProperties: false, examples: [{ email: 'ada@example.com', password: 'correct horse battery staple' }] })
   const UserUpdate = Type.Object({
     email: Type.Optional(Type.String({ ...EmailSchema, description: 'A new email: unverified until verified again. Needs currentPassword or a recent sign-in' })),
     password: Type.Optional(password(passwordMinLength, `A new password. ${policy} (else UPDATE_USER_INVALID_PASSWORD). Needs currentPassword when the user has a password; a user without one needs a recent sign-in`)),
@@ -37,7 +50,13 @@ export function userBodySchemas (passwordMinLength: number) {
       description: 'The current password: required with password when the user has one (else UPDATE_USER_INVALID_PASSWORD); ' +
         'without it, a new email or a first password needs a sign-in at most recentSignInMaxAge seconds old (else 401 INSUFFICIENT_USER_AUTHENTICATION with max_age)'
     }))
-  }, { $id: 'fastify-users.UserUpdate', title: 'UserUpdate', additionalProperties: false, minProperties: 1 })
+  }, {
+    $id: 'fastify-users.UserUpdate',
+    title: 'UserUpdate',
+    additionalProperties: false,
+    minProperties: 1,
+    examples: [{ email: 'ada.lovelace@example.com', currentPassword: 'correct horse battery staple' }]
+  })
   return { UserCreate, UserUpdate }
 }
 
