@@ -22,7 +22,15 @@ export const ERROR_CODES = {
   UpstreamLoginError: 'FST_USERS_UPSTREAM_LOGIN_FAILED',
   EmailAlreadyExistsError: 'FST_USERS_STORE_EMAIL_EXISTS',
   OAuthAccountExistsError: 'FST_USERS_STORE_OAUTH_ACCOUNT_EXISTS',
-  StoreUnavailableError: 'FST_USERS_STORE_UNAVAILABLE'
+  StoreUnavailableError: 'FST_USERS_STORE_UNAVAILABLE',
+  VerifyUserBadTokenError: 'FST_USERS_VERIFY_USER_BAD_TOKEN',
+  VerifyUserAlreadyVerifiedError: 'FST_USERS_VERIFY_USER_ALREADY_VERIFIED',
+  ResetPasswordBadTokenError: 'FST_USERS_RESET_PASSWORD_BAD_TOKEN',
+  ResetPasswordInvalidPasswordError: 'FST_USERS_RESET_PASSWORD_INVALID_PASSWORD',
+  InvalidCursorError: 'FST_USERS_INVALID_CURSOR',
+  SelfAdministrationError: 'FST_USERS_ADMIN_SELF_CHANGE',
+  LastSuperuserError: 'FST_USERS_ADMIN_LAST_SUPERUSER',
+  DeleteRefusedError: 'FST_USERS_ADMIN_DELETE_REFUSED'
 } as const
 
 export type ErrorCode = typeof ERROR_CODES[keyof typeof ERROR_CODES] | `FST_USERS_OAUTH_${Uppercase<OAuthErrorCode>}`
@@ -151,6 +159,53 @@ export class StoreUnavailableError extends UsersError {
   constructor (options?: ErrorOptions) {
     super(ERROR_CODES.StoreUnavailableError, 503, 'The user store is unavailable for a moment; try again shortly', options)
   }
+}
+
+/** The verification link is wrong, expired, or for an address the user no longer has. */
+export class VerifyUserBadTokenError extends UsersError {
+  declare readonly code: typeof ERROR_CODES.VerifyUserBadTokenError
+  constructor () { super(ERROR_CODES.VerifyUserBadTokenError, 400, 'This verification link is invalid or has expired') }
+}
+
+export class VerifyUserAlreadyVerifiedError extends UsersError {
+  declare readonly code: typeof ERROR_CODES.VerifyUserAlreadyVerifiedError
+  constructor () { super(ERROR_CODES.VerifyUserAlreadyVerifiedError, 400, 'This email address is verified already') }
+}
+
+/** The reset link is wrong, expired, used, or outdated by a change of password or email. */
+export class ResetPasswordBadTokenError extends UsersError {
+  declare readonly code: typeof ERROR_CODES.ResetPasswordBadTokenError
+  constructor () { super(ERROR_CODES.ResetPasswordBadTokenError, 400, 'This password reset link is invalid, used or expired: ask for a new one') }
+}
+
+/** The password policy refused the new password; the message says why. */
+export class ResetPasswordInvalidPasswordError extends UsersError {
+  declare readonly code: typeof ERROR_CODES.ResetPasswordInvalidPasswordError
+  constructor (reason: string) { super(ERROR_CODES.ResetPasswordInvalidPasswordError, 400, reason) }
+}
+
+/** The cursor given to list users is not one the store gave: altered, truncated, or from another store. */
+export class InvalidCursorError extends UsersError {
+  declare readonly code: typeof ERROR_CODES.InvalidCursorError
+  constructor () { super(ERROR_CODES.InvalidCursorError, 400, 'Invalid cursor: pass the next value of the previous page as it was') }
+}
+
+/** An administrator may not take their own superuser flag, or deactivate themselves (a lock-out). */
+export class SelfAdministrationError extends UsersError {
+  declare readonly code: typeof ERROR_CODES.SelfAdministrationError
+  constructor (message: string) { super(ERROR_CODES.SelfAdministrationError, 403, message) }
+}
+
+/** The change would leave no superuser to administer the users. */
+export class LastSuperuserError extends UsersError {
+  declare readonly code: typeof ERROR_CODES.LastSuperuserError
+  constructor () { super(ERROR_CODES.LastSuperuserError, 409, 'This is the last superuser: make another one first') }
+}
+
+/** A beforeUserDelete listener of the app refused the deletion; nothing was deleted. */
+export class DeleteRefusedError extends UsersError {
+  declare readonly code: typeof ERROR_CODES.DeleteRefusedError
+  constructor (message: string, options?: ErrorOptions) { super(ERROR_CODES.DeleteRefusedError, 409, message, options) }
 }
 
 /** RFC 6749 §5.2 error codes (token endpoint, and their use at the others). */

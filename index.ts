@@ -1,7 +1,8 @@
 import fp from 'fastify-plugin'
 import type { FastifyPluginAsync } from 'fastify'
 import { resolveConfig } from './plugins/config.js'
-import { setupStore } from './plugins/store.js'
+import { setupStore, setupUserService } from './plugins/store.js'
+import { setupMail } from './plugins/mail.js'
 import { setupTokens } from './plugins/tokens.js'
 import { setupJwt } from './plugins/jwt.js'
 import { setupAuth } from './plugins/auth.js'
@@ -22,7 +23,7 @@ import wellKnownRoutes from './routes/well-known/index.js'
 import oauthRoutes from './routes/oauth/index.js'
 import authRoutes from './routes/auth/index.js'
 import providerRoutes from './routes/auth/provider.js'
-import usersRoutes from './routes/users/index.js'
+import usersRoutes, { adminRoutes } from './routes/users/index.js'
 import {
   AuthorizationServerMetadataSchema,
   IntrospectionRequestSchema,
@@ -35,7 +36,7 @@ import {
   UserInfoSchema
 } from './schemas/oauth.js'
 import { ProblemSchema } from './schemas/problem.js'
-import { OAuthAccountSchema, UserSchema, userBodySchemas } from './schemas/user.js'
+import { adminUpdateSchema, OAuthAccountSchema, UserPageSchema, UserSchema, userBodySchemas } from './schemas/user.js'
 import type { FastifyUsersOptions } from './schemas/options.js'
 
 export type { FastifyUsersOptions, ClientOption, SigningKeyOption } from './schemas/options.js'
@@ -57,16 +58,18 @@ export type { UsersEvents, UsersEventName, UsersEventListener } from './services
 export type { AccessTokenClaimsHook, AccessTokenClaimsInput, GrantType, OAuthLoginInfo } from './schemas/hooks.js'
 export type { UsersConfig } from './plugins/config.js'
 export type { MongoStoreOptions } from './stores/mongo.js'
-export { normalizeEmail } from './stores/types.js'
+export { normalizeEmail, userCursor, parseUserListQuery } from './stores/types.js'
 export {
   UsersError, OAuthError, ERROR_CODES, ERROR_PREFIX,
   UserAlreadyExistsError, RegisterInvalidPasswordError, UpdateEmailAlreadyExistsError, UpdateInvalidPasswordError,
   UserNotFoundError, OAuthAccountNotFoundError, UnlinkLastLoginMethodError, StepUpRequiredError,
   CrossOriginRequestError, TooManyRequestsError, ServiceBusyError, InvalidTokenError, UpstreamLoginError,
-  EmailAlreadyExistsError, OAuthAccountExistsError, StoreUnavailableError
+  EmailAlreadyExistsError, OAuthAccountExistsError, StoreUnavailableError,
+  VerifyUserBadTokenError, VerifyUserAlreadyVerifiedError, ResetPasswordBadTokenError, ResetPasswordInvalidPasswordError,
+  InvalidCursorError, SelfAdministrationError, LastSuperuserError, DeleteRefusedError
 } from './errors.js'
 export type { ErrorCode, OAuthErrorCode } from './errors.js'
-export type { StoredOAuthAccount, OAuthAccountChanges, StoredUpstreamState } from './stores/types.js'
+export type { StoredOAuthAccount, OAuthAccountChanges, StoredUpstreamState, UserListQuery, UserPage, UserListPosition, ParsedUserListQuery } from './stores/types.js'
 export type { ProviderOption, UpstreamProfile } from './schemas/providers.js'
 export { memoryStore } from './stores/memory.js'
 export { mongoStore } from './stores/mongo.js'
@@ -75,7 +78,7 @@ export { COOKIES } from './plugins/cookies.js'
 export { SWAGGER_UI_CLIENT_ID } from './plugins/openapi.js'
 
 const sharedSchemas = [
-  UserSchema, OAuthAccountSchema, ProblemSchema,
+  UserSchema, UserPageSchema, OAuthAccountSchema, ProblemSchema,
   TokenResponseSchema, OAuthErrorSchema, JwksSchema, AuthorizationServerMetadataSchema,
   IntrospectionResponseSchema, UserInfoSchema, TokenRequestSchema, RevocationRequestSchema, IntrospectionRequestSchema
 ]
@@ -90,9 +93,11 @@ const fastifyUsers: FastifyPluginAsync<FastifyUsersOptions> = async (app, option
   const bodies = userBodySchemas(config.passwordPolicy.minLength)
   app.addSchema(bodies.UserCreate)
   app.addSchema(bodies.UserUpdate)
+  app.addSchema(adminUpdateSchema(config.passwordPolicy.minLength))
   const events = createEventBus((err, event) => app.log.error({ err, event }, 'fastify-users: an event listener failed'))
-  const { store, manager, ready } = await setupStore(app, config, events)
+  const { store, ready } = await setupStore(app, config)
   const { tokens, keys } = await setupTokens(config, app.log)
+  const manager = setupUserService(config, events, tokens, setupMail(app, config))
   await setupJwt(app, config, tokens)
   const scopes = createScopePolicy({ known: config.scopes, superuserScopes: config.superuserScopes, defaults: config.defaultScopes, allowedFor: config.allowedScopes })
   const { grants, sessions } = setupGrants(config, tokens, events, scopes)
@@ -101,7 +106,8 @@ const fastifyUsers: FastifyPluginAsync<FastifyUsersOptions> = async (app, option
   await setupOpenapi(app, config)
   const { providers, oauth, loginProviders, logins } = await setupProviders(config, events)
 
-  const { cookieSecret: _cookieSecret, oauthTokenKey: _oauthTokenKey, signingKeys: _signingKeys, ...rest } = config
+  // The mailer's transport may hold SMTP credentials.
+  const { cookieSecret: _cookieSecret, oauthTokenKey: _oauthTokenKey, signingKeys: _signingKeys, mailer: _mailer, ...rest } = config
   const publicConfig: PublicUsersConfig = {
     ...rest,
     providers: config.providers.map(({ clientSecret: _secret, ...provider }) => provider),
@@ -152,6 +158,7 @@ const fastifyUsers: FastifyPluginAsync<FastifyUsersOptions> = async (app, option
       await scope.register(providerRoutes, { prefix: paths.provider(provider.name).base, provider, ctx })
     }
     await scope.register(usersRoutes, { prefix: paths.users, ctx })
+    await scope.register(adminRoutes, { prefix: paths.users, ctx })
   })
 }
 

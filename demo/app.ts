@@ -6,6 +6,8 @@ import fastifyUsers, { memoryStore, mongoStore, type ProviderOption, type UserSt
 import { startDemoIdp } from './idp.js'
 
 export const DEMO_USER = { email: 'demo@example.com', password: 'demo-password' }
+/** A superuser with the permission `admin`: administers users (/users) and deletes items. */
+export const ADMIN_USER = { email: 'admin@example.com', password: 'admin-password' }
 
 declare module 'fastify' {
   interface FastifyInstance {
@@ -23,6 +25,25 @@ export interface DemoOptions {
   idpPort?: number | false
   /** Seconds a sign-in counts as recent for account changes; default the plugin's (300). */
   recentSignInMaxAge?: number
+  /** Where mail goes: an SMTP URL; default env SMTP_URL, else each mail's links are logged. */
+  smtpUrl?: string
+}
+
+/**
+ * A nodemailer transport that sends nothing and logs who would get which links: the demo's
+ * mail without a mail server. (Links hold one-time tokens: a real app never logs them.)
+ */
+function logTransport (log: (msg: string) => void) {
+  return {
+    name: 'demo-log',
+    version: '1.0.0',
+    send (mail: { data: { to?: unknown, subject?: unknown, text?: unknown } }, callback: (err: Error | null, info: object) => void) {
+      const { to, subject, text } = mail.data
+      const links = String(text ?? '').match(/https?:\/\/\S+/g) ?? []
+      log(`Mail to ${JSON.stringify(to)}: ${String(subject)}${links.length > 0 ? ` — ${[...new Set(links)].join(' ')}` : ''}`)
+      callback(null, { messageId: `<demo-${Date.now()}@localhost>` })
+    }
+  }
 }
 
 /**
@@ -49,7 +70,7 @@ const DEMO_SCOPES = ['openid', 'email', 'profile', 'items:read', 'items:write']
 const ItemSchema = Type.Object({ id: Type.Integer(), name: Type.String() }, { $id: 'Item', title: 'Item' })
 
 /** The demo application: what `npm start` serves, and what the browser tests drive. */
-export async function buildDemo ({ issuer, store, logger = false, serviceSecret, idpPort, recentSignInMaxAge }: DemoOptions) {
+export async function buildDemo ({ issuer, store, logger = false, serviceSecret, idpPort, recentSignInMaxAge, smtpUrl = process.env.SMTP_URL }: DemoOptions) {
   const app = Fastify({ logger }).withTypeProvider<TypeBoxTypeProvider>()
   const secret = serviceSecret ?? process.env.DEMO_SERVICE_SECRET ?? randomBytes(24).toString('base64url')
 
@@ -98,6 +119,7 @@ export async function buildDemo ({ issuer, store, logger = false, serviceSecret,
         { clientId: 'demo-service', name: 'Demo service', clientSecret: secret, grantTypes: ['client_credentials'], introspection: true, scopes: DEMO_SCOPES }
       ],
       providers,
+      mailer: { transport: smtpUrl ?? logTransport((msg) => app.log.info(msg)), from: '"fastify-users demo" <no-reply@example.com>' },
       ...(recentSignInMaxAge !== undefined ? { recentSignInMaxAge } : {})
     })
   } catch (err) {
@@ -109,6 +131,9 @@ export async function buildDemo ({ issuer, store, logger = false, serviceSecret,
 
   if (!await app.users.store.getUserByEmail(DEMO_USER.email)) {
     await app.users.manager.register(DEMO_USER, { isVerified: true })
+  }
+  if (!await app.users.store.getUserByEmail(ADMIN_USER.email)) {
+    await app.users.manager.register(ADMIN_USER, { isVerified: true, isSuperuser: true, permissions: ['admin'] })
   }
 
   const items: { id: number, name: string }[] = [{ id: 1, name: 'first item' }]
@@ -145,9 +170,25 @@ export async function buildDemo ({ issuer, store, logger = false, serviceSecret,
       }
     }
   }, async (request, reply) => {
-    const item = { id: items.length + 1, name: request.body.name }
+    const item = { id: Math.max(0, ...items.map((i) => i.id)) + 1, name: request.body.name }
     items.push(item)
     return reply.code(201).send(item)
+  })
+
+  app.delete('/items/:id', {
+    config: { auth: { scopes: ['items:write'], permissions: ['admin'] } },
+    schema: {
+      tags: ['demo'],
+      operationId: 'deleteItem',
+      summary: 'Delete an item',
+      params: Type.Object({ id: Type.Integer() }),
+      response: { 204: Type.Null({ description: 'Deleted' }), 404: Type.Object({ message: Type.String() }, { description: 'No such item' }) }
+    }
+  }, async (request, reply) => {
+    const index = items.findIndex((i) => i.id === request.params.id)
+    if (index === -1) return reply.code(404).send({ message: 'No such item' })
+    items.splice(index, 1)
+    return reply.code(204).send(null)
   })
 
   return app

@@ -1,5 +1,5 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest, onRequestAsyncHookHandler, RouteOptions } from 'fastify'
-import type { User } from '../schemas/user.js'
+import { PERMISSION_PATTERN, type User } from '../schemas/user.js'
 import type { StoredUser, UserStore } from '../stores/types.js'
 import type { AccessTokenClaims, TokenService } from '../services/tokens.js'
 import { signedInWithin } from '../services/tokens.js'
@@ -29,6 +29,13 @@ export type AuthRequirement = true | {
    * the app lists it in the client's scopes, and the consent page names it).
    */
   account?: boolean
+  /** Only tokens issued to a first-party client (the app's own, Swagger UI): administration, say. */
+  firstParty?: boolean
+  /**
+   * Every one of these permissions must be among the user's (stored with the user, given by
+   * an administrator or the app's code). Superusers get none implicitly.
+   */
+  permissions?: readonly string[]
   /**
    * The user must have signed in recently: `true` for the app's recentSignInMaxAge, or a
    * number of seconds. An older sign-in gets 401 insufficient_user_authentication with
@@ -71,6 +78,8 @@ class GuardedRequestAuth implements RequestAuth {
 
 const GUARDED = Symbol('fastify-users guarded')
 
+const PERMISSION = new RegExp(PERMISSION_PATTERN)
+
 const BEARER = /^Bearer +([A-Za-z0-9\-._~+/]+=*) *$/i
 
 interface Need {
@@ -79,27 +88,32 @@ interface Need {
   superuser: boolean
   clients: boolean
   account: boolean
+  firstParty: boolean
+  permissions: string[]
   /** Seconds; undefined: any sign-in will do. */
   maxAuthAge?: number
 }
 
 function normalize (requirement: AuthRequirement | undefined, where: string, recentSignInMaxAge: number): Need {
-  if (requirement === true || requirement === undefined) return { scopes: [], verified: false, superuser: false, clients: false, account: false }
+  if (requirement === true || requirement === undefined) return { scopes: [], verified: false, superuser: false, clients: false, account: false, firstParty: false, permissions: [] }
   if (typeof requirement !== 'object' || requirement === null) throw new Error(`fastify-users: ${where}: config.auth must be true or an object`)
-  const { scopes = [], verified = false, superuser = false, clients = false, account = false, recentSignIn = false, ...rest } = requirement
+  const { scopes = [], verified = false, superuser = false, clients = false, account = false, firstParty = false, permissions = [], recentSignIn = false, ...rest } = requirement
   const unknown = Object.keys(rest)
   if (unknown.length > 0) throw new Error(`fastify-users: ${where}: unknown config.auth field ${unknown.join(', ')}`)
   if (!Array.isArray(scopes) || scopes.some((s) => typeof s !== 'string' || !/^[\x21\x23-\x5B\x5D-\x7E]+$/.test(s))) {
     throw new Error(`fastify-users: ${where}: config.auth.scopes must be an array of scope names`)
   }
-  if (clients && (verified || superuser || account || recentSignIn !== false)) {
-    throw new Error(`fastify-users: ${where}: config.auth.clients cannot be combined with verified, superuser, account or recentSignIn`)
+  if (!Array.isArray(permissions) || permissions.some((p) => typeof p !== 'string' || !PERMISSION.test(p))) {
+    throw new Error(`fastify-users: ${where}: config.auth.permissions must be an array of permission names (${PERMISSION.source})`)
+  }
+  if (clients && (verified || superuser || account || permissions.length > 0 || recentSignIn !== false)) {
+    throw new Error(`fastify-users: ${where}: config.auth.clients cannot be combined with verified, superuser, account, permissions or recentSignIn`)
   }
   if (recentSignIn !== false && recentSignIn !== true && !(Number.isInteger(recentSignIn) && recentSignIn > 0)) {
     throw new Error(`fastify-users: ${where}: config.auth.recentSignIn must be true or a positive number of seconds`)
   }
   const maxAuthAge = recentSignIn === true ? recentSignInMaxAge : recentSignIn === false ? undefined : recentSignIn
-  return { scopes, verified, superuser, clients, account, maxAuthAge }
+  return { scopes, verified, superuser, clients, account, firstParty, permissions: [...permissions], maxAuthAge }
 }
 
 /** What the guard of a requirement may answer, for the route's OpenAPI operation. */
@@ -111,7 +125,7 @@ function guardResponses (need: Need) {
     ),
     403: problemResponse(
       'The token lacks a scope, or its user a right, that this route needs',
-      need.verified ? ['INSUFFICIENT_SCOPE', 'USER_NOT_VERIFIED'] : ['INSUFFICIENT_SCOPE']
+      ['INSUFFICIENT_SCOPE', ...(need.verified ? ['USER_NOT_VERIFIED' as const] : []), ...(need.permissions.length > 0 ? ['INSUFFICIENT_PERMISSIONS' as const] : [])]
     ),
     ...unavailable()
   }
@@ -186,11 +200,19 @@ export function setupAuth (app: FastifyInstance, config: UsersConfig, store: Use
       const missing = need.scopes.filter((s) => !granted.has(s))
       if (missing.length > 0) return deny(request, reply, 403, 'insufficient_scope', `Missing scope: ${missing.join(' ')}`, need.scopes)
       if (need.superuser && !user.isSuperuser) return deny(request, reply, 403, 'insufficient_scope', 'Superusers only')
-      if (need.account && !granted.has(ACCOUNT_SCOPE) && config.clients.get(claims.client_id)?.firstParty !== true) {
+      const firstParty = config.clients.get(claims.client_id)?.firstParty === true
+      if (need.firstParty && !firstParty) return deny(request, reply, 403, 'insufficient_scope', 'This route takes tokens of the app\'s own clients only')
+      if (need.account && !granted.has(ACCOUNT_SCOPE) && !firstParty) {
         return deny(request, reply, 403, 'insufficient_scope', `Managing the account needs a token of a first-party client or the ${ACCOUNT_SCOPE} scope`, [ACCOUNT_SCOPE])
       }
       if (need.maxAuthAge !== undefined && !signedInWithin(claims, need.maxAuthAge)) {
         return deny(request, reply, 401, 'insufficient_user_authentication', 'This change needs a recent sign-in: sign in again', [], need.maxAuthAge)
+      }
+      if (need.permissions.length > 0) {
+        const lacking = need.permissions.filter((p) => !user.permissions.includes(p))
+        if (lacking.length > 0) {
+          return reply.code(403).type('application/problem+json').send(problem(request, 403, `Missing permission: ${lacking.join(' ')}`, 'INSUFFICIENT_PERMISSIONS'))
+        }
       }
       if (need.verified && !user.isVerified) {
         return reply.code(403).type('application/problem+json').send(problem(request, 403, 'The email address is not verified', 'USER_NOT_VERIFIED'))
@@ -230,8 +252,17 @@ export function setupAuth (app: FastifyInstance, config: UsersConfig, store: Use
     const hooks = route.onRequest === undefined ? [] : Array.isArray(route.onRequest) ? route.onRequest : [route.onRequest]
     route.onRequest = [guard(requirement), ...hooks]
     const schema = route.schema ?? {}
+    const needs = [
+      need.permissions.length > 0 && `the permissions ${need.permissions.join(', ')}`,
+      need.superuser && 'a superuser',
+      need.firstParty && 'a token of a first-party client',
+      need.verified && 'a verified email address'
+    ].filter(Boolean)
     route.schema = {
       ...schema,
+      ...(needs.length > 0 && { description: [schema.description, `Needs ${needs.join(', ')}.`].filter(Boolean).join(' ') }),
+      // Machine-readable, for tools and generated clients (an OpenAPI extension).
+      ...(need.permissions.length > 0 && { 'x-permissions': need.permissions }),
       security: schema.security ?? [{ oauth2: need.scopes }],
       response: { ...guardResponses(need), ...(schema.response as object | undefined) }
     }

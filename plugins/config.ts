@@ -1,6 +1,7 @@
 import { Value } from '@sinclair/typebox/value'
 import { FastifyUsersOptionsSchema, type DocsOptions, type FastifyUsersOptions, type PasswordHashingOptions, type RateLimitOptions } from '../schemas/options.js'
 import type { User } from '../schemas/user.js'
+import type { MailerOptions } from '../schemas/mail.js'
 import { createClientRegistry, type Client } from '../services/clients.js'
 import type { PasswordPolicy } from '../services/password.js'
 import { ACCOUNT_SCOPE, OIDC_SCOPES, SUPERUSER_SCOPE } from '../services/scopes.js'
@@ -36,6 +37,10 @@ export interface UsersConfig {
   passwordHashing: PasswordHashingOptions
   /** Seconds a sign-in counts as recent for sensitive account changes (RFC 9470 max_age). */
   recentSignInMaxAge: number
+  mailer?: MailerOptions
+  verifyTokenTtl: number
+  resetPasswordTokenTtl: number
+  verifyOnRegister: boolean
   /** What a request that names no scope gets, of what the user may have. */
   defaultScopes: (allowed: string[]) => string[]
   superuserScopes: string[]
@@ -151,6 +156,10 @@ export function resolveConfig (raw: unknown): UsersConfig {
     // OpenID scopes and the account scope are a client's to ask for: never granted unasked.
     defaultScopes: (allowed) => options.defaultScopes?.filter((s) => allowed.includes(s)) ?? allowed.filter((s) => !Object.hasOwn(OIDC_SCOPES, s) && s !== ACCOUNT_SCOPE),
     recentSignInMaxAge: options.recentSignInMaxAge ?? 300,
+    ...(options.mailer !== undefined && { mailer: options.mailer }),
+    verifyTokenTtl: options.verifyTokenTtl ?? 86400,
+    resetPasswordTokenTtl: options.resetPasswordTokenTtl ?? 1800,
+    verifyOnRegister: options.verifyOnRegister ?? true,
     rateLimit: options.rateLimit ?? {},
     passwordHashing: options.passwordHashing ?? {},
     superuserScopes,

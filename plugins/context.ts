@@ -29,7 +29,7 @@ export type PublicClient = Omit<Client, 'secretHash'>
  * The options as resolved, without the secrets among them: cookie secrets, the token key,
  * signing keys, providers' client secrets and clients' secret hashes.
  */
-export type PublicUsersConfig = Readonly<Omit<UsersConfig, 'cookieSecret' | 'oauthTokenKey' | 'signingKeys' | 'providers' | 'clients'> & {
+export type PublicUsersConfig = Readonly<Omit<UsersConfig, 'cookieSecret' | 'oauthTokenKey' | 'signingKeys' | 'mailer' | 'providers' | 'clients'> & {
   providers: readonly PublicProviderOption[]
   clients: ReadonlyMap<string, PublicClient>
 }>

@@ -18,8 +18,9 @@ Open this page at the server's own address (its issuer): the sign-in page sends 
 const TAGS = [
   { name: 'oauth', description: 'The OAuth 2 / OpenID Connect authorization server: authorize, token, revocation, introspection, userinfo' },
   { name: 'discovery', description: 'Metadata and public keys, for clients and resource servers' },
-  { name: 'auth', description: 'Local accounts and browser sessions: registration, logout, linking sign-in providers' },
-  { name: 'users', description: 'The signed-in user and their linked provider accounts' }
+  { name: 'auth', description: 'Local accounts and browser sessions: registration, email verification, password reset, logout, linking sign-in providers' },
+  { name: 'users', description: 'The signed-in user and their linked provider accounts' },
+  { name: 'admin', description: 'User administration: superusers, with a first-party token and the users:admin scope' }
 ]
 
 /** Our oauth2 scheme: both flows at our endpoints, every scope options and routes declare. */

@@ -6,7 +6,7 @@ import { ServiceBusyError, TooManyRequestsError } from '../errors.js'
 import { normalizeEmail } from '../stores/types.js'
 
 /** The limits of requests that cost (argon2) or write, each counted per client address. */
-export type AddressLimit = 'register' | 'providerStart' | 'authorize' | 'refresh'
+export type AddressLimit = 'register' | 'providerStart' | 'authorize' | 'refresh' | 'accountMail'
 
 export interface UsersLimits {
   /** Counts the request against the named per-address limit; throws TooManyRequestsError past it. */
@@ -16,6 +16,12 @@ export interface UsersLimits {
    * `attempt`; a failed attempt (null) counts against the account's budgets.
    */
   signIn<T> (request: FastifyRequest, account: string, attempt: () => Promise<T | null>): Promise<T | null>
+  /**
+   * Whether a mail may go to `recipient` now. Counted whether or not the address has an
+   * account, and never refused out loud: the answer must not tell, and a flood of requests
+   * from many addresses must not fill one person's inbox.
+   */
+  mayMail (request: FastifyRequest, recipient: string): Promise<boolean>
 }
 
 const MINUTE = 60
@@ -32,7 +38,9 @@ export const DEFAULT_LIMITS = {
   register: { max: 10, timeWindow: 60 * MINUTE },
   providerStart: { max: 30, timeWindow: 10 * MINUTE },
   authorize: { max: 300, timeWindow: 5 * MINUTE },
-  refresh: { max: 300, timeWindow: 5 * MINUTE }
+  refresh: { max: 300, timeWindow: 5 * MINUTE },
+  accountMail: { max: 20, timeWindow: 60 * MINUTE },
+  mailRecipient: { max: 5, timeWindow: 60 * MINUTE }
 } as const satisfies Record<string, LimitSetting>
 
 type LimitName = keyof typeof DEFAULT_LIMITS
@@ -101,8 +109,10 @@ export async function setupRateLimit (app: FastifyInstance, options: RateLimitOp
     register: counter('register', byAddress),
     providerStart: counter('providerStart', byAddress),
     authorize: counter('authorize', byAddress),
-    refresh: counter('refresh', byAddress)
+    refresh: counter('refresh', byAddress),
+    accountMail: counter('accountMail', byAddress)
   }
+  const mailRecipient = counter('mailRecipient', byAccount)
   const loginAddress = counter('loginAddress', byAddress)
   const loginAccountAddress = counter('loginAccountAddress', byAccountAddress)
   // Failures only, read before and counted after: at the account, and at the account from here.
@@ -145,6 +155,14 @@ export async function setupRateLimit (app: FastifyInstance, options: RateLimitOp
         await accountBudget.here.count(request, true)
       }
       return result
+    },
+
+    async mayMail (request, recipient) {
+      if (mailRecipient === undefined) return true
+      const keyed = request as WithAccount
+      keyed[ACCOUNT] = normalizeEmail(recipient)
+      const { count } = await mailRecipient.count(request, true)
+      return count <= mailRecipient.max
     }
   }
 }

@@ -45,11 +45,11 @@ export function useStrictValidation (scope: FastifyInstance) {
 }
 
 /**
- * A validator for a route whose documented schema is stricter than what it accepts: it
- * checks requests against `schema` (with query coercion, unknown fields refused as on our
- * other routes), not against the one the OpenAPI document shows.
+ * A validator for a route whose documented schema for one part (the body, or the query) is
+ * stricter than what it accepts: that part is checked against `schema`, not against the one
+ * the OpenAPI document shows; the others as on our other routes.
  */
-export function validateWith (schema: AnySchema): FastifySchemaCompiler<FastifySchema> {
-  // As on our other routes: bodies are never coerced, query strings are.
-  return ({ httpPart }) => strictAjv(httpPart !== 'body').compile(schema)
+export function validateWith (schema: AnySchema, part: 'body' | 'querystring' = 'body'): FastifySchemaCompiler<FastifySchema> {
+  // As on our other routes: bodies are never coerced, query strings and params are.
+  return ({ schema: routeSchema, httpPart }) => strictAjv(httpPart !== 'body').compile(httpPart === part ? schema : routeSchema as AnySchema)
 }

@@ -1,4 +1,5 @@
 import { Type, type Static } from '@sinclair/typebox'
+import { MailerOptionsSchema } from './mail.js'
 import { ProviderOptionSchema } from './providers.js'
 import type { AccessTokenClaimsHook, OAuthLoginInfo } from './hooks.js'
 import type { UserStore } from '../stores/types.js'
@@ -7,13 +8,39 @@ import type { User } from './user.js'
 const ScopeName = Type.String({ pattern: '^[\\x21\\x23-\\x5B\\x5D-\\x7E]+$', maxLength: 128 })
 
 // Checked at registration so that a wrong object fails early with a clear message.
-const storeMethods = [
-  'init', 'close', 'createUser', 'getUserById', 'getUserByEmail', 'updateUser', 'deleteUser',
-  'listSigningKeys', 'addSigningKey', 'removeSigningKey', 'createGrant', 'getGrant', 'consumeGrant',
-  'createGrantFamily', 'getGrantFamily', 'extendGrantFamily', 'revokeGrantFamilies', 'createSession', 'getSession', 'deleteSession',
-  'createOAuthAccount', 'getOAuthAccount', 'listOAuthAccounts', 'updateOAuthAccount', 'deleteOAuthAccount',
-  'createUpstreamState', 'consumeUpstreamState'
-] satisfies (keyof UserStore)[]
+// Every method of the contract, and only those: the compiler says when one is added.
+const storeMethods = Object.keys({
+  init: true,
+  close: true,
+  createUser: true,
+  getUserById: true,
+  getUserByEmail: true,
+  updateUser: true,
+  deleteUser: true,
+  listUsers: true,
+  countSuperusers: true,
+  listSigningKeys: true,
+  addSigningKey: true,
+  removeSigningKey: true,
+  createGrant: true,
+  getGrant: true,
+  consumeGrant: true,
+  createGrantFamily: true,
+  getGrantFamily: true,
+  extendGrantFamily: true,
+  revokeGrantFamilies: true,
+  createSession: true,
+  getSession: true,
+  deleteSession: true,
+  deleteUserSessions: true,
+  createOAuthAccount: true,
+  getOAuthAccount: true,
+  listOAuthAccounts: true,
+  updateOAuthAccount: true,
+  deleteOAuthAccount: true,
+  createUpstreamState: true,
+  consumeUpstreamState: true
+} satisfies Record<keyof UserStore, true>)
 
 const fn = <T>(description: string) => Type.Unsafe<T>(Type.Function([], Type.Unknown(), { description }))
 
@@ -77,7 +104,9 @@ export const RateLimitOptionsSchema = Type.Object({
   register: limit('Registrations from one address'),
   providerStart: limit('Provider sign-in starts from one address'),
   authorize: limit('Authorization requests from one address without a browser session'),
-  refresh: limit('Refresh-token grants from one address')
+  refresh: limit('Refresh-token grants from one address'),
+  accountMail: limit('Requests for a verification or password reset mail from one address'),
+  mailRecipient: limit('Verification and reset mails to one address, whoever asks; past it none is sent (the answer is still 202)')
 }, { additionalProperties: false })
 export type RateLimitOptions = Static<typeof RateLimitOptionsSchema>
 
@@ -133,6 +162,10 @@ export const FastifyUsersOptionsSchema = Type.Object({
     description: 'Seconds a sign-in counts as recent: older ones must sign in again (or give the current password) for sensitive account changes (default 300)'
   })),
   passwordMinLength: Type.Optional(Type.Integer({ minimum: 8, maximum: 256 })),
+  mailer: Type.Optional(MailerOptionsSchema),
+  verifyTokenTtl: Type.Optional(Type.Integer({ minimum: 60, maximum: 7 * 86400, description: 'Seconds an email verification link works (default 86400)' })),
+  resetPasswordTokenTtl: Type.Optional(Type.Integer({ minimum: 60, maximum: 86400, description: 'Seconds a password reset link works (default 1800)' })),
+  verifyOnRegister: Type.Optional(Type.Boolean({ description: 'Mail a verification link at registration, when a mailer is configured (default true)' })),
   validatePassword: Type.Optional(fn<(password: string, user: { email: string }) => string | undefined | Promise<string | undefined>>('Returns a message when the password is refused')),
   onAfterRegister: Type.Optional(fn<(user: User) => void | Promise<void>>('Called after a user registered')),
   registration: Type.Optional(Type.Boolean({ description: 'Expose POST /auth/register (default true)' })),

@@ -19,6 +19,14 @@ import {
   UserAlreadyExistsError,
   UserNotFoundError,
   InvalidTokenError,
+  DeleteRefusedError,
+  InvalidCursorError,
+  LastSuperuserError,
+  ResetPasswordBadTokenError,
+  ResetPasswordInvalidPasswordError,
+  SelfAdministrationError,
+  VerifyUserAlreadyVerifiedError,
+  VerifyUserBadTokenError,
   type UsersError
 } from '../errors.js'
 import type { OAuthErrorCode } from './oauth.js'
@@ -37,6 +45,7 @@ const OTHER_PROBLEMS = {
   AUTHENTICATION_REQUIRED: { status: 401, detail: 'Authentication required' },
   INSUFFICIENT_SCOPE: { status: 403, detail: 'Missing scope: items:write' },
   USER_NOT_VERIFIED: { status: 403, detail: 'The email address is not verified' },
+  INSUFFICIENT_PERMISSIONS: { status: 403, detail: 'Missing permission: admin' },
   INTERNAL_ERROR: { status: 500, detail: 'Internal server error' }
 } as const
 
@@ -62,7 +71,15 @@ const SAMPLE_ERRORS: Record<Stripped<typeof ERROR_CODES[keyof typeof ERROR_CODES
   UPSTREAM_LOGIN_FAILED: new UpstreamLoginError(502, 'Sign-in failed', 'The provider did not answer'),
   STORE_EMAIL_EXISTS: new EmailAlreadyExistsError(),
   STORE_OAUTH_ACCOUNT_EXISTS: new OAuthAccountExistsError(),
-  STORE_UNAVAILABLE: new StoreUnavailableError()
+  STORE_UNAVAILABLE: new StoreUnavailableError(),
+  VERIFY_USER_BAD_TOKEN: new VerifyUserBadTokenError(),
+  VERIFY_USER_ALREADY_VERIFIED: new VerifyUserAlreadyVerifiedError(),
+  RESET_PASSWORD_BAD_TOKEN: new ResetPasswordBadTokenError(),
+  RESET_PASSWORD_INVALID_PASSWORD: new ResetPasswordInvalidPasswordError('Password must be at least 8 characters'),
+  INVALID_CURSOR: new InvalidCursorError(),
+  ADMIN_SELF_CHANGE: new SelfAdministrationError('You cannot remove your own superuser flag'),
+  ADMIN_LAST_SUPERUSER: new LastSuperuserError(),
+  ADMIN_DELETE_REFUSED: new DeleteRefusedError('The account has an unpaid invoice')
 }
 
 const PROBLEMS: Record<ProblemCode, { status: number, detail: string }> = {

@@ -16,6 +16,7 @@ export const UserSchema = Type.Object({
   isActive: Type.Boolean(),
   isVerified: Type.Boolean(),
   isSuperuser: Type.Boolean(),
+  permissions: Type.Array(Type.String(), { description: 'What the app lets this user do (config.auth.permissions); given by administrators' }),
   createdAt: Type.String({ format: 'date-time' }),
   updatedAt: Type.String({ format: 'date-time' })
 }, {
@@ -28,6 +29,7 @@ export const UserSchema = Type.Object({
     isActive: true,
     isVerified: true,
     isSuperuser: false,
+    permissions: ['reports'],
     createdAt: '2026-01-15T09:30:00.000Z',
     updatedAt: '2026-01-15T09:30:00.000Z'
   }]
@@ -59,6 +61,35 @@ export function userBodySchemas (passwordMinLength: number) {
   })
   return { UserCreate, UserUpdate }
 }
+
+/** What a permission name may be: short, printable, no spaces (it is shown in messages and the document). */
+export const PERMISSION_PATTERN = '^[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}$'
+
+/** What an administrator may change of a user (PATCH /users/{id}). */
+export function adminUpdateSchema (passwordMinLength: number) {
+  return Type.Object({
+    email: Type.Optional(Type.String({ ...EmailSchema, description: 'A new address: unverified unless isVerified: true is sent with it' })),
+    password: Type.Optional(password(passwordMinLength, 'A new password; every session and refresh token of the user ends')),
+    isActive: Type.Optional(Type.Boolean({ description: 'false: the user cannot sign in, their tokens stop working at once, their sessions and refresh tokens end' })),
+    isVerified: Type.Optional(Type.Boolean()),
+    isSuperuser: Type.Optional(Type.Boolean({ description: 'Nobody can take their own flag, nor the last superuser\'s' })),
+    permissions: Type.Optional(Type.Array(Type.String({ pattern: PERMISSION_PATTERN }), { maxItems: 100, uniqueItems: true, description: 'Replaces the user\'s permissions' }))
+  }, {
+    $id: 'fastify-users.UserAdminUpdate',
+    title: 'UserAdminUpdate',
+    additionalProperties: false,
+    minProperties: 1,
+    examples: [{ isActive: false }, { permissions: ['reports', 'billing'] }]
+  })
+}
+export const UserAdminUpdateSchema = adminUpdateSchema(1)
+export type UserAdminUpdate = Static<typeof UserAdminUpdateSchema>
+
+/** One page of users (GET /users). */
+export const UserPageSchema = Type.Object({
+  users: Type.Array(Type.Ref(UserSchema)),
+  next: Type.Union([Type.String(), Type.Null()], { description: 'The cursor of the next page; null on the last' })
+}, { $id: 'fastify-users.UserPage', title: 'UserPage', additionalProperties: false })
 
 const lenient = userBodySchemas(1)
 export const UserCreateSchema = lenient.UserCreate

@@ -17,6 +17,30 @@ export interface UsersEvents {
   accountLinked: { user: User, provider: string, accountId: string }
   /** A provider account was unlinked from a user. */
   accountUnlinked: { user: User, provider: string }
+  /**
+   * The user was changed: by themselves (PATCH /users/me, the manager's update), or by an
+   * administrator (PATCH /users/{id}; `by` is the administrator's id).
+   */
+  userUpdated: { user: User, changed: ('email' | 'password' | 'isActive' | 'isVerified' | 'isSuperuser' | 'permissions')[], by?: string }
+  /**
+   * A verification link was made for the user's address (registration, a new email, or
+   * POST /auth/request-verify-token). Without a mailer, this is where the app sends it.
+   */
+  verifyRequested: { user: User, token: string, link: string }
+  /** The user's address was verified. */
+  userVerified: { user: User }
+  /** A password reset link was made (POST /auth/forgot-password). Without a mailer, the app sends it. */
+  forgotPassword: { user: User, token: string, link: string }
+  /** The password was reset from a link; the user's sessions and refresh tokens are ended. */
+  passwordReset: { user: User }
+  /**
+   * A user is about to be deleted (`by`: the administrator's id, absent for the app's own
+   * code). Listeners are awaited, in order: one that throws stops the deletion, and what it
+   * threw is the answer.
+   */
+  beforeUserDelete: { user: User, by?: string }
+  /** A user was deleted, with everything of theirs. */
+  userDeleted: { user: User, by?: string }
 }
 
 export type UsersEventName = keyof UsersEvents
@@ -28,6 +52,8 @@ export interface UsersEventBus {
   off<E extends UsersEventName> (event: E, listener: UsersEventListener<E>): void
   /** `payload` may be a function, called only when someone listens (for payloads that cost to build). */
   emit<E extends UsersEventName> (event: E, payload: UsersEvents[E] | (() => UsersEvents[E])): void
+  /** Runs the listeners one after the other and waits for each; the first that throws stops it, and its error is thrown. */
+  emitAndWait<E extends UsersEventName> (event: E, payload: UsersEvents[E]): Promise<void>
 }
 
 /**
@@ -55,6 +81,16 @@ export function createEventBus (onListenerError: (err: unknown, event: UsersEven
           if (result instanceof Promise) result.catch((err: unknown) => onListenerError(err, event))
         } catch (err) {
           onListenerError(err, event)
+        }
+      }
+    },
+    async emitAndWait (event, payload) {
+      for (const listener of [...listeners.get(event) ?? []]) {
+        try {
+          await (listener as (payload: UsersEvents[typeof event]) => void | Promise<void>)(payload)
+        } catch (err) {
+          onListenerError(err, event)
+          throw err
         }
       }
     }

@@ -19,6 +19,9 @@ export function routePaths (prefix: string) {
     introspect: `${oauth}/introspect`,
     userinfo: `${oauth}/userinfo`,
     auth,
+    /** Where mailed links lead: pages (GET) beside the API routes of the same path (POST). */
+    verifyPage: `${auth}/verify`,
+    resetPasswordPage: `${auth}/reset-password`,
     users: `${prefix}/users`,
     /** One provider's routes, under /auth/<name>. */
     provider (name: string) {

@@ -1,4 +1,4 @@
-import type { User, UserCreate, UserUpdate } from '../schemas/user.js'
+import type { User, UserAdminUpdate, UserCreate, UserUpdate } from '../schemas/user.js'
 import { EmailAlreadyExistsError, normalizeEmail, type StoredUser, type UserChanges, type UserStore } from '../stores/types.js'
 import { signedInWithin } from './tokens.js'
 import {
@@ -10,7 +10,35 @@ import {
   UserAlreadyExistsError
 } from '../errors.js'
 import { checkPasswordPolicy, type PasswordHasher, type PasswordPolicy } from './password.js'
-import type { UsersEventBus } from './events.js'
+import type { UsersEventBus, UsersEvents } from './events.js'
+import type { ActionTokens } from './action-tokens.js'
+import {
+  ResetPasswordBadTokenError,
+  ResetPasswordInvalidPasswordError,
+  VerifyUserAlreadyVerifiedError,
+  VerifyUserBadTokenError,
+  DeleteRefusedError,
+  LastSuperuserError,
+  SelfAdministrationError
+} from '../errors.js'
+
+/**
+ * What a user is told by mail. Each call only starts the sending: an answer that must not
+ * say whether an address exists must not wait for it either.
+ */
+export interface AccountNotifier {
+  verify (user: StoredUser, link: string): void
+  reset (user: StoredUser, link: string): void
+  /** To the old address: the account's address is now `user.email`. */
+  emailChanged (oldEmail: string, user: StoredUser): void
+  passwordChanged (user: StoredUser): void
+}
+
+/** Where mailed links lead: our pages, with the token in the query. */
+export interface ActionLinks {
+  verify (token: string): string
+  reset (token: string): string
+}
 
 export interface UserServiceOptions {
   store: UserStore
@@ -19,7 +47,15 @@ export interface UserServiceOptions {
   /** Seconds a sign-in counts as recent for a change without the current password. */
   recentSignInMaxAge: number
   hasher: PasswordHasher
-  events: Pick<UsersEventBus, 'emit'>
+  events: Pick<UsersEventBus, 'emit' | 'emitAndWait'>
+  actionTokens: ActionTokens
+  links: ActionLinks
+  /** Absent without a mailer: the events carry the links, for the app to send. */
+  notify?: AccountNotifier
+  /** Mail a verification link at registration (with a notifier). */
+  verifyOnRegister: boolean
+  /** Ends every session and refresh token of a user (after a password reset). */
+  signOutEverywhere (userId: string): Promise<void>
 }
 
 /** What the caller proved beyond holding a token: when the user signed in (auth_time, seconds). */
@@ -28,7 +64,7 @@ export interface UpdateProof {
 }
 
 export interface UserService {
-  register (input: UserCreate, flags?: { isVerified?: boolean, isSuperuser?: boolean }): Promise<User>
+  register (input: UserCreate, flags?: { isVerified?: boolean, isSuperuser?: boolean, permissions?: string[] }): Promise<User>
   /** The user when the credentials are right and the user is active; null otherwise, in equal time. */
   authenticate (email: string, password: string): Promise<StoredUser | null>
   /**
@@ -37,6 +73,35 @@ export interface UserService {
    * a new email needs the current password or a recent sign-in. Else StepUpRequiredError.
    */
   update (userId: string, changes: UserUpdate, proof?: UpdateProof): Promise<User>
+  /**
+   * Mails a verification link when the address belongs to an active, unverified user; does
+   * nothing otherwise, and takes the same time either way (the mail is sent in the background).
+   */
+  requestVerify (email: string): Promise<void>
+  /** Verifies the address the token was sent to. */
+  verify (token: string): Promise<User>
+  /** Mails a password reset link when the address belongs to an active user; else nothing, in the same time. */
+  forgotPassword (email: string): Promise<void>
+  /**
+   * Sets a new password from a reset link, and ends every session and refresh token of the
+   * user: whoever knew the old password is out. Every reset link sent before dies with it.
+   */
+  resetPassword (token: string, password: string): Promise<User>
+
+  /** A page of users, by creation; `email` an address or its beginning. */
+  list (query: { limit: number, cursor?: string, email?: string }): Promise<{ users: User[], next: string | null }>
+  get (userId: string): Promise<User>
+  /**
+   * An administrator's change. A deactivated user, or one given a new password, is signed out
+   * everywhere at once. Nobody takes their own superuser flag or deactivates themselves, and
+   * the last superuser keeps the flag.
+   */
+  administer (actorId: string, userId: string, changes: UserAdminUpdate): Promise<User>
+  /**
+   * Deletes the user with everything of theirs (provider accounts, authorizations, sessions).
+   * `beforeUserDelete` listeners run first and may refuse by throwing; nothing is deleted then.
+   */
+  remove (actorId: string, userId: string): Promise<void>
 }
 
 /** The public view of a user: everything but secrets, dates as ISO strings. */
@@ -47,12 +112,23 @@ export function toPublicUser (user: StoredUser): User {
     isActive: user.isActive,
     isVerified: user.isVerified,
     isSuperuser: user.isSuperuser,
+    permissions: [...user.permissions],
     createdAt: user.createdAt.toISOString(),
     updatedAt: user.updatedAt.toISOString()
   }
 }
 
-export function createUserService ({ store, passwordPolicy, onAfterRegister, recentSignInMaxAge, hasher, events }: UserServiceOptions): UserService {
+export function createUserService (options: UserServiceOptions): UserService {
+  const { store, passwordPolicy, onAfterRegister, recentSignInMaxAge, hasher, events, actionTokens, links, notify } = options
+  const load = (id: string) => store.getUserById(id)
+
+  async function sendVerification (user: StoredUser) {
+    const token = await actionTokens.issue('verify', user)
+    const link = links.verify(token)
+    notify?.verify(user, link)
+    events.emit('verifyRequested', () => ({ user: toPublicUser(user), token, link }))
+  }
+
   return {
     async register ({ email, password }, flags = {}) {
       const refusal = await checkPasswordPolicy(passwordPolicy, password, { email })
@@ -70,6 +146,7 @@ export function createUserService ({ store, passwordPolicy, onAfterRegister, rec
       }
       const user = toPublicUser(stored)
       events.emit('userCreated', { user, method: 'password' })
+      if (options.verifyOnRegister && notify && !stored.isVerified) await sendVerification(stored)
       await onAfterRegister?.(user)
       return user
     },
@@ -118,14 +195,138 @@ export function createUserService ({ store, passwordPolicy, onAfterRegister, rec
         // A new address has not been proven to belong to the user; a change of case is no new address.
         if (normalizeEmail(email) !== normalizeEmail(user.email)) changes.isVerified = false
       }
+      let updated: StoredUser | null
       try {
-        const updated = await store.updateUser(user.id, changes)
-        if (!updated) throw new UserNotFoundError()
-        return toPublicUser(updated)
+        updated = await store.updateUser(user.id, changes)
       } catch (err) {
         if (err instanceof EmailAlreadyExistsError) throw new UpdateEmailAlreadyExistsError()
         throw err
       }
+      if (!updated) throw new UserNotFoundError()
+      // The old address hears of the change (it may not be its owner's doing); the new one is to be proven.
+      if (emailChange) notify?.emailChanged(user.email, updated)
+      if (changes.isVerified === false) await sendVerification(updated)
+      if (changes.hashedPassword !== undefined) notify?.passwordChanged(updated)
+      const result = toPublicUser(updated)
+      events.emit('userUpdated', { user: result, changed: [...(emailChange ? ['email' as const] : []), ...(password !== undefined ? ['password' as const] : [])] })
+      return result
+    },
+
+    async requestVerify (email) {
+      const user = await store.getUserByEmail(email)
+      if (!user || !user.isActive || user.isVerified) return
+      await sendVerification(user)
+    },
+
+    async verify (token) {
+      const user = await actionTokens.check('verify', token, load)
+      if (!user || !user.isActive) throw new VerifyUserBadTokenError()
+      if (user.isVerified) throw new VerifyUserAlreadyVerifiedError()
+      const updated = await store.updateUser(user.id, { isVerified: true })
+      if (!updated) throw new VerifyUserBadTokenError()
+      const result = toPublicUser(updated)
+      events.emit('userVerified', { user: result })
+      return result
+    },
+
+    async forgotPassword (email) {
+      const user = await store.getUserByEmail(email)
+      if (!user || !user.isActive) return
+      const token = await actionTokens.issue('reset', user)
+      const link = links.reset(token)
+      notify?.reset(user, link)
+      events.emit('forgotPassword', () => ({ user: toPublicUser(user), token, link }))
+    },
+
+    async resetPassword (token, password) {
+      const user = await actionTokens.check('reset', token, load)
+      if (!user || !user.isActive) throw new ResetPasswordBadTokenError()
+      const refusal = await checkPasswordPolicy(passwordPolicy, password, { email: user.email })
+      if (refusal) throw new ResetPasswordInvalidPasswordError(refusal)
+      const hashedPassword = await hasher.hash(password)
+      // Two uses of one link at once: the second must find the hash the first replaced.
+      const current = await store.getUserById(user.id)
+      if (current?.hashedPassword !== user.hashedPassword) throw new ResetPasswordBadTokenError()
+      const updated = await store.updateUser(user.id, { hashedPassword })
+      if (!updated) throw new ResetPasswordBadTokenError()
+      await options.signOutEverywhere(user.id)
+      notify?.passwordChanged(updated)
+      const result = toPublicUser(updated)
+      events.emit('passwordReset', { user: result })
+      return result
+    },
+
+    async list ({ limit, cursor, email }) {
+      // An address is looked up as such; anything else is the beginning of one.
+      const exact = email !== undefined && /^[^@\s]+@[^@\s]+$/.test(email)
+      const page = await store.listUsers({
+        limit,
+        ...(cursor !== undefined && { cursor }),
+        ...(email !== undefined && (exact ? { email } : { emailPrefix: email }))
+      })
+      return { users: page.users.map(toPublicUser), next: page.next }
+    },
+
+    async get (userId) {
+      const user = await store.getUserById(userId)
+      if (!user) throw new UserNotFoundError()
+      return toPublicUser(user)
+    },
+
+    async administer (actorId, userId, { email, password, isActive, isVerified, isSuperuser, permissions }) {
+      const user = await store.getUserById(userId)
+      if (!user) throw new UserNotFoundError()
+      if (actorId === userId && isSuperuser === false && user.isSuperuser) throw new SelfAdministrationError('You cannot remove your own superuser flag')
+      if (actorId === userId && isActive === false) throw new SelfAdministrationError('You cannot deactivate yourself')
+      if (isSuperuser === false && user.isSuperuser && await store.countSuperusers() <= 1) throw new LastSuperuserError()
+
+      const changes: UserChanges = {}
+      if (isActive !== undefined) changes.isActive = isActive
+      if (isSuperuser !== undefined) changes.isSuperuser = isSuperuser
+      if (permissions !== undefined) changes.permissions = [...permissions]
+      const emailChange = email !== undefined && email.trim() !== user.email
+      if (emailChange) {
+        changes.email = email
+        if (normalizeEmail(email) !== normalizeEmail(user.email)) changes.isVerified = false
+      }
+      if (isVerified !== undefined) changes.isVerified = isVerified
+      if (password !== undefined) {
+        const refusal = await checkPasswordPolicy(passwordPolicy, password, { email: email ?? user.email })
+        if (refusal) throw new UpdateInvalidPasswordError(refusal)
+        changes.hashedPassword = await hasher.hash(password)
+      }
+      let updated: StoredUser | null
+      try {
+        updated = await store.updateUser(user.id, changes)
+      } catch (err) {
+        if (err instanceof EmailAlreadyExistsError) throw new UpdateEmailAlreadyExistsError()
+        throw err
+      }
+      if (!updated) throw new UserNotFoundError()
+      // Whoever holds this user's sessions or refresh tokens is out; access tokens fail at the guard's next look.
+      if (isActive === false || password !== undefined) await options.signOutEverywhere(user.id)
+      if (emailChange) notify?.emailChanged(user.email, updated)
+      if (password !== undefined) notify?.passwordChanged(updated)
+      const result = toPublicUser(updated)
+      events.emit('userUpdated', { user: result, changed: Object.keys(changes).filter((k) => k !== 'hashedPassword').concat(password !== undefined ? ['password'] : []) as UsersEvents['userUpdated']['changed'], by: actorId })
+      return result
+    },
+
+    async remove (actorId, userId) {
+      const user = await store.getUserById(userId)
+      if (!user) throw new UserNotFoundError()
+      if (user.isSuperuser && await store.countSuperusers() <= 1) throw new LastSuperuserError()
+      const publicUser = toPublicUser(user)
+      try {
+        await events.emitAndWait('beforeUserDelete', { user: publicUser, by: actorId })
+      } catch (err) {
+        // A refusal the app meant (a 4xx) is told; anything else is a failure of its code, logged by the bus.
+        const status = (err as { statusCode?: unknown }).statusCode
+        const meant = typeof status === 'number' && status >= 400 && status < 500 && err instanceof Error
+        throw new DeleteRefusedError(meant ? err.message : 'The app refused to delete this user', { cause: err })
+      }
+      if (!await store.deleteUser(user.id)) throw new UserNotFoundError()
+      events.emit('userDeleted', { user: publicUser, by: actorId })
     }
   }
 }

@@ -3,6 +3,8 @@ import {
   EmailAlreadyExistsError,
   normalizeEmail,
   OAuthAccountExistsError,
+  parseUserListQuery,
+  userCursor,
   type OAuthAccountChanges,
   type StoredOAuthAccount,
   type StoredUpstreamState,
@@ -14,6 +16,7 @@ import {
   type StoredSigningKey,
   type StoredUser,
   type UserChanges,
+  type UserListPosition,
   type UserStore
 } from './types.js'
 
@@ -41,6 +44,23 @@ class ExpiringTable<T extends { expiresAt: Date }> {
     const value = this.rows.get(key)
     return value !== undefined && value.expiresAt > now ? copy(value) : null
   }
+
+  /** Deletes the records that pass the test, expired or not; returns how many. */
+  deleteWhere (test: (value: T) => boolean): number {
+    let count = 0
+    for (const [key, value] of this.rows) {
+      if (test(value)) {
+        this.rows.delete(key)
+        count++
+      }
+    }
+    return count
+  }
+}
+
+/** The listing order: createdAt, then id as strings compare. */
+function compareUsers (a: UserListPosition, b: UserListPosition): number {
+  return a.createdAt.getTime() - b.createdAt.getTime() || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0)
 }
 
 /**
@@ -64,9 +84,15 @@ export function memoryStore (): UserStore {
       : 'sessionId' in selector ? family.sessionId === selector.sessionId : family.userId === selector.userId
 
   // Callers never share our objects. Users are read on every guarded request, so they
-  // get a hand-made copy (all fields are primitives but two Dates), far cheaper than
-  // structuredClone; keys are rare and nested, and get structuredClone.
-  const copyUser = (u: StoredUser): StoredUser => ({ ...u, createdAt: new Date(u.createdAt), updatedAt: new Date(u.updatedAt) })
+  // get a hand-made copy, cheaper than structuredClone of the whole user; only the app's
+  // fields, which may nest, are cloned. Keys are rare and nested, and get structuredClone.
+  const copyUser = (u: StoredUser): StoredUser => ({
+    ...u,
+    permissions: [...u.permissions],
+    fields: structuredClone(u.fields),
+    createdAt: new Date(u.createdAt),
+    updatedAt: new Date(u.updatedAt)
+  })
 
   return {
     async init () {},
@@ -83,6 +109,8 @@ export function memoryStore (): UserStore {
         isActive: input.isActive ?? true,
         isVerified: input.isVerified ?? false,
         isSuperuser: input.isSuperuser ?? false,
+        permissions: [...(input.permissions ?? [])],
+        fields: structuredClone(input.fields ?? {}),
         createdAt: now,
         updatedAt: now
       }
@@ -105,7 +133,7 @@ export function memoryStore (): UserStore {
     async updateUser (id, changes: UserChanges) {
       const user = users.get(id)
       if (!user) return null
-      const next: StoredUser = { ...user, ...definedOnly(changes), updatedAt: new Date() }
+      const next: StoredUser = { ...user, ...copy(definedOnly(changes)), updatedAt: new Date() }
       if (changes.email !== undefined) {
         next.email = changes.email.trim()
         const oldKey = normalizeEmail(user.email)
@@ -126,7 +154,33 @@ export function memoryStore (): UserStore {
       users.delete(id)
       idByEmail.delete(normalizeEmail(user.email))
       for (const [key, account] of oauthAccounts) if (account.userId === id) oauthAccounts.delete(key)
+      families.deleteWhere((family) => family.userId === id)
+      grants.deleteWhere((grant) => grant.userId === id)
+      sessions.deleteWhere((session) => session.userId === id)
+      upstreamStates.deleteWhere((state) => state.purpose === 'associate' && state.userId === id)
       return true
+    },
+
+    async listUsers (query) {
+      const { limit, after, email, emailPrefix } = parseUserListQuery(query)
+      // The email index holds the normalized addresses the filters compare with.
+      const matching: StoredUser[] = []
+      for (const [key, id] of idByEmail) {
+        if (email !== undefined && key !== email) continue
+        if (emailPrefix !== undefined && !key.startsWith(emailPrefix)) continue
+        const user = users.get(id) as StoredUser
+        if (after === null || compareUsers(user, after) > 0) matching.push(user)
+      }
+      matching.sort(compareUsers)
+      const page = matching.slice(0, limit).map(copyUser)
+      const last = page[page.length - 1]
+      return { users: page, next: matching.length > limit && last !== undefined ? userCursor(last) : null }
+    },
+
+    async countSuperusers () {
+      let count = 0
+      for (const user of users.values()) if (user.isSuperuser) count++
+      return count
     },
 
     async listSigningKeys () {
@@ -196,6 +250,10 @@ export function memoryStore (): UserStore {
 
     async deleteSession (idHash) {
       return sessions.rows.delete(idHash)
+    },
+
+    async deleteUserSessions (userId) {
+      return sessions.deleteWhere((session) => session.userId === userId)
     },
 
     async createOAuthAccount (account) {

@@ -1,12 +1,15 @@
 import {
   MongoClient, MongoNetworkError, MongoNotConnectedError, MongoServerError, MongoServerSelectionError, MongoTopologyClosedError, ObjectId,
-  type Collection, type Db
+  type Collection, type Db, type Filter
 } from 'mongodb'
 import {
   EmailAlreadyExistsError,
+  InvalidCursorError,
   normalizeEmail,
   OAuthAccountExistsError,
+  parseUserListQuery,
   StoreUnavailableError,
+  userCursor,
   type FamilySelector,
   type OAuthAccountChanges,
   type StoredOAuthAccount,
@@ -31,9 +34,12 @@ export interface MongoStoreOptions {
   collectionPrefix?: string
 }
 
-interface UserDoc extends Omit<StoredUser, 'id'> {
+interface UserDoc extends Omit<StoredUser, 'id' | 'permissions' | 'fields'> {
   _id: ObjectId
   normalizedEmail: string
+  // Absent from users stored before they existed.
+  permissions?: string[]
+  fields?: Record<string, unknown>
 }
 
 type KeyDoc = StoredSigningKey
@@ -68,9 +74,16 @@ function toUser (doc: UserDoc): StoredUser {
     isActive: doc.isActive,
     isVerified: doc.isVerified,
     isSuperuser: doc.isSuperuser,
+    permissions: doc.permissions ?? [],
+    fields: doc.fields ?? {},
     createdAt: doc.createdAt,
     updatedAt: doc.updatedAt
   }
+}
+
+/** An anchored pattern matching the text literally: no character of it is a metacharacter. */
+function startingWith (text: string): RegExp {
+  return new RegExp('^' + text.replace(/[\\^$.*+?()[\]{}|]/g, '\\$&'))
 }
 
 /**
@@ -103,21 +116,29 @@ export function mongoStore (options: MongoStoreOptions): UserStore {
       await client.connect()
       db = client.db(options.dbName ?? (client.options.dbName || 'fastify_users'))
       await users().createIndex({ normalizedEmail: 1 }, { unique: true, name: 'normalizedEmail_unique' })
+      // The listing order, read from the index rather than sorted.
+      await users().createIndex({ createdAt: 1, _id: 1 }, { name: 'createdAt_id' })
+      // Holds the superusers only: counting them reads a few index keys.
+      await users().createIndex({ isSuperuser: 1 }, { name: 'isSuperuser_true', partialFilterExpression: { isSuperuser: true } })
       await keys().createIndex({ kid: 1 }, { unique: true, name: 'kid_unique' })
       await keys().createIndex({ createdAt: -1 }, { name: 'createdAt' })
       // TTL indexes clean up; reads filter on expiresAt too, since TTL deletion lags.
       await grants().createIndex({ tokenHash: 1 }, { unique: true, name: 'tokenHash_unique' })
       await grants().createIndex({ expiresAt: 1 }, { expireAfterSeconds: 0, name: 'expiresAt_ttl' })
+      await grants().createIndex({ userId: 1 }, { name: 'userId' })
       await families().createIndex({ familyId: 1 }, { unique: true, name: 'familyId_unique' })
       await families().createIndex({ sessionId: 1 }, { name: 'sessionId' })
       await families().createIndex({ userId: 1 }, { name: 'userId' })
       await families().createIndex({ expiresAt: 1 }, { expireAfterSeconds: 0, name: 'expiresAt_ttl' })
       await sessions().createIndex({ idHash: 1 }, { unique: true, name: 'idHash_unique' })
       await sessions().createIndex({ expiresAt: 1 }, { expireAfterSeconds: 0, name: 'expiresAt_ttl' })
+      await sessions().createIndex({ userId: 1 }, { name: 'userId' })
       await oauthAccounts().createIndex({ provider: 1, accountId: 1 }, { unique: true, name: 'provider_accountId_unique' })
       await oauthAccounts().createIndex({ userId: 1 }, { name: 'userId' })
       await upstreamStates().createIndex({ stateHash: 1 }, { unique: true, name: 'stateHash_unique' })
       await upstreamStates().createIndex({ expiresAt: 1 }, { expireAfterSeconds: 0, name: 'expiresAt_ttl' })
+      // Only associate states name a user.
+      await upstreamStates().createIndex({ userId: 1 }, { name: 'userId', sparse: true })
     },
 
     async close () {
@@ -135,6 +156,9 @@ export function mongoStore (options: MongoStoreOptions): UserStore {
         isActive: input.isActive ?? true,
         isVerified: input.isVerified ?? false,
         isSuperuser: input.isSuperuser ?? false,
+        // Copies: the user returned below must not share them with the caller's input.
+        permissions: [...(input.permissions ?? [])],
+        fields: structuredClone(input.fields ?? {}),
         createdAt: now,
         updatedAt: now
       }
@@ -182,11 +206,46 @@ export function mongoStore (options: MongoStoreOptions): UserStore {
     async deleteUser (id) {
       const _id = objectId(id)
       if (!_id) return false
-      const result = await users().deleteOne({ _id })
-      // The user first: should this second write fail, an account left behind points at
-      // nobody, and a login through it is treated as a new one.
-      await oauthAccounts().deleteMany({ userId: id })
-      return result.deletedCount === 1
+      // No transaction: the user's records first, the user last. Should a write fail, the
+      // user is still there, with fewer sessions or grants, and deleting again finishes the
+      // job; the other way round, grants of a deleted user could be left behind.
+      await Promise.all([
+        oauthAccounts().deleteMany({ userId: id }),
+        families().deleteMany({ userId: id }),
+        grants().deleteMany({ userId: id }),
+        sessions().deleteMany({ userId: id }),
+        upstreamStates().deleteMany({ userId: id, purpose: 'associate' })
+      ])
+      return (await users().deleteOne({ _id })).deletedCount === 1
+    },
+
+    async listUsers (query) {
+      const { limit, after, email, emailPrefix } = parseUserListQuery(query)
+      const filter: Filter<UserDoc> = {}
+      if (after !== null) {
+        const afterId = objectId(after.id)
+        if (!afterId) throw new InvalidCursorError()
+        // The $gte bounds the scan of the createdAt_id index; the $or settles equal times.
+        filter.createdAt = { $gte: after.createdAt }
+        filter.$or = [{ createdAt: { $gt: after.createdAt } }, { _id: { $gt: afterId } }]
+      }
+      // Either filter is served by the normalizedEmail_unique index: an anchored regex
+      // without options scans just the keys of the prefix.
+      if (email !== undefined) {
+        if (emailPrefix !== undefined && !email.startsWith(emailPrefix)) return { users: [], next: null }
+        filter.normalizedEmail = email
+      } else if (emailPrefix !== undefined) {
+        filter.normalizedEmail = startingWith(emailPrefix)
+      }
+      // One more than asked tells whether there is a next page.
+      const docs = await users().find(filter).sort({ createdAt: 1, _id: 1 }).limit(limit + 1).toArray()
+      const page = docs.slice(0, limit).map(toUser)
+      const last = page[page.length - 1]
+      return { users: page, next: docs.length > limit && last !== undefined ? userCursor(last) : null }
+    },
+
+    async countSuperusers () {
+      return await users().countDocuments({ isSuperuser: true })
     },
 
     async listSigningKeys () {
@@ -257,6 +316,10 @@ export function mongoStore (options: MongoStoreOptions): UserStore {
 
     async deleteSession (idHash) {
       return (await sessions().deleteOne({ idHash })).deletedCount === 1
+    },
+
+    async deleteUserSessions (userId) {
+      return (await sessions().deleteMany({ userId })).deletedCount
     },
 
     async createOAuthAccount (account) {

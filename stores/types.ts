@@ -1,12 +1,16 @@
+import { InvalidCursorError } from '../errors.js'
+
 /**
  * The persistence contract of fastify-users. Every adapter (memoryStore, mongoStore,
- * or one of your own) must pass the shared contract suite in test/store-contract.ts.
+ * or one of your own) must pass the shared contract suite, storeContract from fastify-users/testing.
  *
  * Rules every adapter keeps:
  * - Emails are unique by their normalized form (see normalizeEmail); a write that
  *   would break that rejects with EmailAlreadyExistsError and changes nothing.
- * - Every method is atomic on its own; none leaves half-written data behind.
- * - Returned objects are copies: mutating them never changes the store.
+ * - Every method is atomic on its own, but deleteUser: it may stop half-way, in an order
+ *   that is safe (see there). None leaves half-written records behind.
+ * - Returned objects are copies, down to nested values (permissions, fields): mutating
+ *   them never changes the store, nor does mutating an object after handing it over.
  */
 export interface StoredUser {
   id: string
@@ -15,6 +19,10 @@ export interface StoredUser {
   isActive: boolean
   isVerified: boolean
   isSuperuser: boolean
+  /** Names the app gives the user, e.g. 'admin'; [] by default. */
+  permissions: string[]
+  /** The app's own fields (displayName, plan, ...): plain JSON values; {} by default. */
+  fields: Record<string, unknown>
   createdAt: Date
   updatedAt: Date
 }
@@ -25,9 +33,30 @@ export interface NewUser {
   isActive?: boolean
   isVerified?: boolean
   isSuperuser?: boolean
+  permissions?: string[]
+  fields?: Record<string, unknown>
 }
 
-export type UserChanges = Partial<Pick<StoredUser, 'email' | 'hashedPassword' | 'isActive' | 'isVerified' | 'isSuperuser'>>
+/** `permissions` and `fields` each replace the whole value. */
+export type UserChanges = Partial<Pick<StoredUser, 'email' | 'hashedPassword' | 'isActive' | 'isVerified' | 'isSuperuser' | 'permissions' | 'fields'>>
+
+/** A page of users for administrators. Users come ordered by createdAt, then id. */
+export interface UserListQuery {
+  /** 1..1000 */
+  limit: number
+  /** The `next` of the previous page; absent for the first page. */
+  cursor?: string
+  /** Exactly this address (compared in normalized form, see normalizeEmail). */
+  email?: string
+  /** Addresses starting with this (normalized form). */
+  emailPrefix?: string
+}
+
+export interface UserPage {
+  users: StoredUser[]
+  /** The cursor of the next page; null on the last one. */
+  next: string | null
+}
 
 export interface StoredSigningKey {
   kid: string
@@ -145,8 +174,24 @@ export interface UserStore {
    * @throws EmailAlreadyExistsError when the new email belongs to another user
    */
   updateUser(id: string, changes: UserChanges): Promise<StoredUser | null>
-  /** true when a user was deleted; the user's OAuth accounts go with it. */
+  /**
+   * true when a user was deleted. Everything of the user goes with it: OAuth accounts,
+   * grant families and their grants, sessions, and upstream states of purpose 'associate'.
+   * Without a transaction, the records of the user go first and the user last: a failure
+   * half-way leaves a user with fewer sessions or grants, which a retry finishes, never a
+   * grant that outlives its user.
+   */
   deleteUser(id: string): Promise<boolean>
+  /**
+   * Users in a stable order: by createdAt, then by id (as strings compare). Pages are
+   * keyset-based: users created or deleted between two pages make the others neither
+   * skipped nor repeated.
+   * @throws InvalidCursorError when the cursor is not one this store gave
+   * @throws RangeError when the limit is not an integer in 1..1000
+   */
+  listUsers(query: UserListQuery): Promise<UserPage>
+  /** How many superusers there are, active or not: the last one must not be removed. */
+  countSuperusers(): Promise<number>
 
   /** Every signing key kept in the store, newest first. */
   listSigningKeys(): Promise<StoredSigningKey[]>
@@ -183,6 +228,8 @@ export interface UserStore {
   getSession(idHash: string, now: Date): Promise<StoredSession | null>
   /** true when a session was deleted */
   deleteSession(idHash: string): Promise<boolean>
+  /** Deletes every session of the user (as when the user is deactivated); resolves how many. */
+  deleteUserSessions(userId: string): Promise<number>
 
   /** @throws OAuthAccountExistsError when (provider, accountId) is linked already */
   createOAuthAccount(account: StoredOAuthAccount): Promise<void>
@@ -203,7 +250,7 @@ export interface UserStore {
   consumeUpstreamState(stateHash: string, now: Date): Promise<StoredUpstreamState | null>
 }
 
-export { EmailAlreadyExistsError, OAuthAccountExistsError, StoreUnavailableError } from '../errors.js'
+export { EmailAlreadyExistsError, InvalidCursorError, OAuthAccountExistsError, StoreUnavailableError } from '../errors.js'
 
 /**
  * The form under which emails are compared. Domains are case-insensitive by RFC 5321
@@ -212,4 +259,52 @@ export { EmailAlreadyExistsError, OAuthAccountExistsError, StoreUnavailableError
  */
 export function normalizeEmail (email: string): string {
   return email.trim().normalize('NFC').toLowerCase()
+}
+
+/** Where a page of users starts: after the user with this createdAt and id. */
+export interface UserListPosition {
+  createdAt: Date
+  id: string
+}
+
+/**
+ * The cursor that continues a listing after this user. Opaque to callers, but not secret:
+ * it holds the user's creation time and id, both of which the page shows anyway.
+ */
+export function userCursor (user: Pick<StoredUser, 'createdAt' | 'id'>): string {
+  return Buffer.from(`${user.createdAt.getTime()}:${user.id}`).toString('base64url')
+}
+
+/** A listing query as adapters use it: see parseUserListQuery. */
+export interface ParsedUserListQuery {
+  limit: number
+  /** null for the first page. */
+  after: UserListPosition | null
+  /** Normalized. */
+  email?: string
+  /** Normalized; never empty. */
+  emailPrefix?: string
+}
+
+/**
+ * Checks a listing query for an adapter: the limit, the cursor turned back into a position,
+ * the email filters normalized (an empty prefix filters nothing).
+ * @throws RangeError, InvalidCursorError
+ */
+export function parseUserListQuery ({ limit, cursor, email, emailPrefix }: UserListQuery): ParsedUserListQuery {
+  // The limit bounds what one call reads; MongoDB would take a limit of 0 for none at all.
+  if (!Number.isInteger(limit) || limit < 1 || limit > 1000) throw new RangeError('listUsers: limit must be an integer in 1..1000')
+  const parsed: ParsedUserListQuery = { limit, after: cursor === undefined ? null : positionOf(cursor) }
+  if (email !== undefined) parsed.email = normalizeEmail(email)
+  const prefix = emailPrefix === undefined ? '' : normalizeEmail(emailPrefix)
+  if (prefix !== '') parsed.emailPrefix = prefix
+  return parsed
+}
+
+function positionOf (cursor: string): UserListPosition {
+  const text = Buffer.from(cursor, 'base64url').toString()
+  // The decoder skips what is not base64url; only a cursor that re-encodes to itself is ours.
+  const match = Buffer.from(text).toString('base64url') === cursor ? /^(\d{1,15}):(.+)$/s.exec(text) : null
+  if (match === null) throw new InvalidCursorError()
+  return { createdAt: new Date(Number(match[1])), id: match[2] as string }
 }

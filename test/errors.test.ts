@@ -20,7 +20,15 @@ const samples: Record<keyof typeof ERROR_CODES, () => Error> = {
   UpstreamLoginError: () => new api.UpstreamLoginError(502, 'Sign-in failed', 'unreachable'),
   EmailAlreadyExistsError: () => new api.EmailAlreadyExistsError(),
   OAuthAccountExistsError: () => new api.OAuthAccountExistsError(),
-  StoreUnavailableError: () => new api.StoreUnavailableError()
+  StoreUnavailableError: () => new api.StoreUnavailableError(),
+  VerifyUserBadTokenError: () => new api.VerifyUserBadTokenError(),
+  VerifyUserAlreadyVerifiedError: () => new api.VerifyUserAlreadyVerifiedError(),
+  ResetPasswordBadTokenError: () => new api.ResetPasswordBadTokenError(),
+  ResetPasswordInvalidPasswordError: () => new api.ResetPasswordInvalidPasswordError('too short'),
+  InvalidCursorError: () => new api.InvalidCursorError(),
+  SelfAdministrationError: () => new api.SelfAdministrationError('not yourself'),
+  LastSuperuserError: () => new api.LastSuperuserError(),
+  DeleteRefusedError: () => new api.DeleteRefusedError('no')
 }
 
 test('every error class is exported, a UsersError with its own code and an HTTP status, named after itself', () => {

@@ -129,7 +129,7 @@ test('a bad config.auth fails at start-up with a message naming the route', asyn
   )
   assert.throws(
     () => app.get('/y', { config: { auth: { clients: true, account: true } } }, async () => ({})),
-    /GET \/y: config.auth.clients cannot be combined with verified, superuser, account or recentSignIn/
+    /GET \/y: config.auth.clients cannot be combined with verified, superuser, account, permissions or recentSignIn/
   )
   for (const recentSignIn of [0, -5, 1.5, 'soon']) {
     assert.throws(
@@ -182,7 +182,7 @@ test('request.auth.user is the public user, built once per request and read-only
   await register(app, 'ada@example.com')
   const { access_token: token } = await passwordToken(app, 'ada@example.com')
   const res = await app.inject({ url: '/twice', headers: { authorization: `Bearer ${token}` } })
-  assert.deepEqual(res.json(), { same: true, keys: ['createdAt', 'email', 'id', 'isActive', 'isSuperuser', 'isVerified', 'updatedAt'], after: 'ada@example.com' })
+  assert.deepEqual(res.json(), { same: true, keys: ['createdAt', 'email', 'id', 'isActive', 'isSuperuser', 'isVerified', 'permissions', 'updatedAt'], after: 'ada@example.com' })
 })
 
 test('the guard factory handed to Fastify uncalled fails at start-up, naming the route and the fix', async (t) => {

@@ -10,7 +10,7 @@ test('register creates a user and answers 201 with the public user', async (t) =
   assert.equal(res.statusCode, 201)
   const user = res.json()
   assert.equal(user.email, 'Ada@Example.com')
-  assert.deepEqual(Object.keys(user).sort(), ['createdAt', 'email', 'id', 'isActive', 'isSuperuser', 'isVerified', 'updatedAt'])
+  assert.deepEqual(Object.keys(user).sort(), ['createdAt', 'email', 'id', 'isActive', 'isSuperuser', 'isVerified', 'permissions', 'updatedAt'])
   assert.equal(user.isActive, true)
   assert.equal(user.isVerified, false)
   assert.equal(user.isSuperuser, false)

@@ -3,14 +3,17 @@ import assert from 'node:assert/strict'
 import Fastify from 'fastify'
 import fastifyUsers, {
   EmailAlreadyExistsError,
+  InvalidCursorError,
   OAuthAccountExistsError,
   type StoredGrant,
   type StoredGrantFamily,
   type StoredOAuthAccount,
   type StoredSession,
   type StoredUpstreamState,
+  type StoredUser,
   type UserStore
 } from '../index.js'
+import type { UserListQuery, UserPage } from '../stores/types.js'
 
 /**
  * The behaviour every UserStore adapter must have, as node:test tests: call it at the top
@@ -129,6 +132,209 @@ export function storeContract (name: string, make: () => Promise<UserStore>) {
     assert.notEqual(again.createdAt.getFullYear(), 1999)
     again.email = 'changed@example.com'
     assert.equal((await store.getUserById(user.id))?.email, 'ada@example.com')
+  })
+
+  test(`${name}: permissions and fields are kept as given, [] and {} by default`, async (t) => {
+    const store = await fresh(t)
+    const fields = { displayName: 'Ada', plan: { name: 'pro', seats: 3, trial: false }, tags: ['math', 'engines'], referrer: null }
+    const ada = await store.createUser({ email: 'ada@example.com', hashedPassword: 'h', permissions: ['admin', 'billing'], fields })
+    assert.deepEqual(ada.permissions, ['admin', 'billing'])
+    assert.deepEqual(ada.fields, fields)
+    assert.deepEqual(await store.getUserById(ada.id), ada)
+    assert.deepEqual(await store.getUserByEmail('ada@example.com'), ada)
+    const bob = await store.createUser({ email: 'bob@example.com', hashedPassword: 'h' })
+    assert.deepEqual([bob.permissions, bob.fields], [[], {}])
+    assert.deepEqual(await store.getUserById(bob.id), bob)
+  })
+
+  test(`${name}: updateUser replaces permissions and fields as a whole, and leaves them alone when not given`, async (t) => {
+    const store = await fresh(t)
+    const user = await store.createUser({ email: 'ada@example.com', hashedPassword: 'h', permissions: ['admin', 'billing'], fields: { displayName: 'Ada', plan: { name: 'pro', seats: 3 } } })
+    const fieldsChanged = await store.updateUser(user.id, { fields: { plan: { name: 'free' } } })
+    assert.deepEqual(fieldsChanged?.fields, { plan: { name: 'free' } }, 'not merged into the old fields')
+    assert.deepEqual(fieldsChanged?.permissions, ['admin', 'billing'])
+    const permissionsChanged = await store.updateUser(user.id, { permissions: ['support'] })
+    assert.deepEqual(permissionsChanged?.permissions, ['support'])
+    assert.deepEqual(permissionsChanged?.fields, { plan: { name: 'free' } })
+    const other = await store.updateUser(user.id, { isVerified: true, permissions: undefined, fields: undefined })
+    assert.deepEqual([other?.permissions, other?.fields], [['support'], { plan: { name: 'free' } }])
+    const cleared = await store.updateUser(user.id, { permissions: [], fields: {} })
+    assert.deepEqual([cleared?.permissions, cleared?.fields], [[], {}])
+    assert.deepEqual(await store.getUserById(user.id), cleared)
+  })
+
+  test(`${name}: permissions and fields given or returned are copies, to their nested values`, async (t) => {
+    const store = await fresh(t)
+    const permissions = ['admin']
+    const fields = { plan: { name: 'pro', limits: [1, 2] } }
+    const user = await store.createUser({ email: 'ada@example.com', hashedPassword: 'h', permissions, fields })
+    permissions.push('given-after-create')
+    fields.plan.name = 'given-after-create'
+    fields.plan.limits.push(3)
+    const expected = { permissions: ['admin'], fields: { plan: { name: 'pro', limits: [1, 2] } } }
+    const fieldsOf = (u: StoredUser | null | undefined) => ({ permissions: u?.permissions, fields: u?.fields })
+    assert.deepEqual(fieldsOf(user), expected)
+    assert.deepEqual(fieldsOf(await store.getUserById(user.id)), expected)
+
+    const spoil = (u: StoredUser | null | undefined) => {
+      assert.ok(u)
+      u.permissions.push('mutated')
+      u.fields.extra = 'mutated'
+      const plan = u.fields.plan as { name: string, limits: number[] }
+      plan.name = 'mutated'
+      plan.limits.push(99)
+    }
+    spoil(user)
+    spoil(await store.getUserById(user.id))
+    spoil(await store.getUserByEmail('ada@example.com'))
+    spoil((await store.listUsers({ limit: 10 })).users[0])
+    assert.deepEqual(fieldsOf(await store.getUserById(user.id)), expected)
+
+    const newPermissions = ['support']
+    const newFields = { plan: { name: 'free', limits: [5] } }
+    const updated = await store.updateUser(user.id, { permissions: newPermissions, fields: newFields })
+    newPermissions.push('given-after-update')
+    newFields.plan.limits.push(6)
+    spoil(updated)
+    assert.deepEqual(fieldsOf(await store.getUserById(user.id)), { permissions: ['support'], fields: { plan: { name: 'free', limits: [5] } } })
+  })
+
+  /** Every page of a listing, from the first; each must hold at most `limit` users. */
+  async function allPages (store: UserStore, query: Omit<UserListQuery, 'cursor'>): Promise<StoredUser[][]> {
+    const pages: StoredUser[][] = []
+    let cursor: string | undefined
+    do {
+      const page: UserPage = await store.listUsers(cursor === undefined ? query : { ...query, cursor })
+      assert.ok(page.users.length <= query.limit)
+      pages.push(page.users)
+      cursor = page.next ?? undefined
+      assert.ok(pages.length <= 10_000, 'the listing ends')
+    } while (cursor !== undefined)
+    return pages
+  }
+  const listingOrder = (a: StoredUser, b: StoredUser) =>
+    a.createdAt.getTime() - b.createdAt.getTime() || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0)
+  const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))
+
+  test(`${name}: listUsers pages through 1,000 users by 100: each once, ordered by createdAt then id`, async (t) => {
+    const store = await fresh(t)
+    const created: StoredUser[] = []
+    // In batches, as fast as the store takes them: many users share a millisecond, so the
+    // order among them is the id's.
+    for (let batch = 0; batch < 10; batch++) {
+      created.push(...await Promise.all(Array.from({ length: 100 }, (_, i) =>
+        store.createUser({ email: `user${batch * 100 + i}@example.com`, hashedPassword: null })
+      )))
+    }
+    const started = performance.now()
+    const pages = await allPages(store, { limit: 100 })
+    t.diagnostic(`10 pages of 100 users read in ${Math.round(performance.now() - started)} ms`)
+    assert.deepEqual(pages.map((p) => p.length), Array(10).fill(100), 'the 10th page is the last')
+    assert.deepEqual(pages.flat(), created.sort(listingOrder))
+  })
+
+  test(`${name}: listUsers of no users is one empty page; a page with the last user has no next`, async (t) => {
+    const store = await fresh(t)
+    assert.deepEqual(await store.listUsers({ limit: 10 }), { users: [], next: null })
+    const users: StoredUser[] = []
+    for (const email of ['a@example.com', 'b@example.com', 'c@example.com']) users.push(await store.createUser({ email, hashedPassword: null }))
+    users.sort(listingOrder)
+    assert.deepEqual(await store.listUsers({ limit: 3 }), { users, next: null })
+    const first = await store.listUsers({ limit: 2 })
+    assert.deepEqual(first.users, users.slice(0, 2))
+    assert.equal(typeof first.next, 'string')
+    assert.deepEqual(await store.listUsers({ limit: 2, cursor: first.next as string }), { users: users.slice(2), next: null })
+    assert.deepEqual(await store.listUsers({ limit: 1000 }), { users, next: null })
+  })
+
+  test(`${name}: listUsers filters by exact address, in normalized form`, async (t) => {
+    const store = await fresh(t)
+    const ada = await store.createUser({ email: 'Ada@Example.com', hashedPassword: null })
+    await store.createUser({ email: 'ada@example.community', hashedPassword: null })
+    await store.createUser({ email: 'bob@example.com', hashedPassword: null })
+    assert.deepEqual(await store.listUsers({ limit: 10, email: ' ADA@example.COM ' }), { users: [ada], next: null })
+    assert.deepEqual(await store.listUsers({ limit: 10, email: 'ada@example.co' }), { users: [], next: null }, 'not a prefix')
+    assert.deepEqual(await store.listUsers({ limit: 10, email: 'nobody@example.com' }), { users: [], next: null })
+  })
+
+  test(`${name}: listUsers filters by address prefix, case-insensitively and literally: regex metacharacters match themselves`, async (t) => {
+    const store = await fresh(t)
+    const create = (email: string) => store.createUser({ email, hashedPassword: null })
+    const abc = await create('a.b+c@example.com')
+    const abd = await create('A.B+d@example.com')
+    for (const email of ['axb+c@example.com', 'a.bbc@example.com', 'a.b@example.com', 'za.b+c@example.com', 'ab@example.com']) await create(email)
+    const paren = await create('(x)[y]@example.com')
+    const star = await create('*^$|?{}\\@example.com')
+    const prefixed = async (emailPrefix: string, limit = 10) => (await allPages(store, { limit, emailPrefix })).flat().map((u) => u.email)
+    const expected = [abc, abd].sort(listingOrder).map((u) => u.email)
+    assert.deepEqual(await prefixed('a.b+'), expected)
+    assert.deepEqual(await prefixed('A.B+'), expected)
+    assert.deepEqual(await prefixed('a.b+', 1), expected, 'paged')
+    assert.deepEqual(await prefixed('(x)['), [paren.email])
+    assert.deepEqual(await prefixed('*^$|?{}\\'), [star.email])
+    for (const pattern of ['.*', '.', 'a.b+c$', '[a]', 'a|z', '\\']) {
+      assert.deepEqual(await prefixed(pattern), [], pattern)
+    }
+    assert.deepEqual(await store.listUsers({ limit: 10, email: 'a.b+c@example.com', emailPrefix: 'a.b+' }), { users: [abc], next: null }, 'both filters')
+    assert.deepEqual(await store.listUsers({ limit: 10, email: 'a.b+c@example.com', emailPrefix: 'z' }), { users: [], next: null }, 'both filters')
+  })
+
+  test(`${name}: listUsers: users deleted or created between pages make the others neither skipped nor repeated`, async (t) => {
+    const store = await fresh(t)
+    const originals = await Promise.all(Array.from({ length: 30 }, (_, i) => store.createUser({ email: `user${i}@example.com`, hashedPassword: null })))
+    originals.sort(listingOrder)
+    const first = await store.listUsers({ limit: 10 })
+    assert.deepEqual(first.users, originals.slice(0, 10))
+    // The very user the cursor stands after, one of the next page and one of the first.
+    const deleted = [originals[9], originals[12], originals[3]] as StoredUser[]
+    for (const user of deleted) assert.equal(await store.deleteUser(user.id), true)
+    await sleep(5)
+    const added: StoredUser[] = []
+    for (let i = 0; i < 5; i++) added.push(await store.createUser({ email: `new${i}@example.com`, hashedPassword: null }))
+    added.sort(listingOrder)
+    const rest: StoredUser[] = []
+    let cursor = first.next
+    while (cursor !== null) {
+      const page: UserPage = await store.listUsers({ limit: 10, cursor })
+      rest.push(...page.users)
+      cursor = page.next
+    }
+    assert.deepEqual(rest, [...originals.slice(10).filter((u) => !deleted.includes(u)), ...added])
+  })
+
+  test(`${name}: listUsers rejects a cursor it did not give with InvalidCursorError`, async (t) => {
+    const store = await fresh(t)
+    for (let i = 0; i < 3; i++) await store.createUser({ email: `user${i}@example.com`, hashedPassword: null })
+    const { next } = await store.listUsers({ limit: 1 })
+    assert.ok(next)
+    const forged = [
+      'not a cursor', '', next.slice(0, 4), next.slice(0, 5), `${next}!`, `${next}==`, `%${next}`,
+      Buffer.from('hello').toString('base64url'), Buffer.from(`${Date.now()}:`).toString('base64url'), Buffer.from('yesterday:1').toString('base64url')
+    ]
+    for (const cursor of forged) await assert.rejects(store.listUsers({ limit: 1, cursor }), InvalidCursorError, JSON.stringify(cursor))
+    assert.equal((await store.listUsers({ limit: 1, cursor: next })).users.length, 1)
+  })
+
+  test(`${name}: listUsers refuses a limit outside 1..1000 with a RangeError`, async (t) => {
+    const store = await fresh(t)
+    await store.createUser({ email: 'ada@example.com', hashedPassword: null })
+    for (const limit of [0, -1, 1001, 1.5, Number.NaN, Infinity]) await assert.rejects(store.listUsers({ limit }), RangeError, String(limit))
+    assert.equal((await store.listUsers({ limit: 1 })).users.length, 1)
+  })
+
+  test(`${name}: countSuperusers counts the superusers, active or not`, async (t) => {
+    const store = await fresh(t)
+    assert.equal(await store.countSuperusers(), 0)
+    const root = await store.createUser({ email: 'root@example.com', hashedPassword: null, isSuperuser: true })
+    await store.createUser({ email: 'retired@example.com', hashedPassword: null, isSuperuser: true, isActive: false })
+    const ada = await store.createUser({ email: 'ada@example.com', hashedPassword: null })
+    assert.equal(await store.countSuperusers(), 2)
+    await store.updateUser(ada.id, { isSuperuser: true })
+    assert.equal(await store.countSuperusers(), 3)
+    await store.updateUser(root.id, { isSuperuser: false })
+    assert.equal(await store.countSuperusers(), 2)
+    await store.deleteUser(ada.id)
+    assert.equal(await store.countSuperusers(), 1)
   })
 
   test(`${name}: signing keys are listed newest first; a kid is added once`, async (t) => {
@@ -604,6 +810,67 @@ export function storeContract (name: string, make: () => Promise<UserStore>) {
     const relinked = sampleAccount({ accountId: 'a1', userId: carol.id })
     await store.createOAuthAccount(relinked)
     assert.deepEqual(await store.getOAuthAccount('github', 'a1'), relinked)
+  })
+
+  test(`${name}: deleteUserSessions deletes every session of the user, only theirs, and counts them`, async (t) => {
+    const store = await fresh(t)
+    const ada = ['ada-1', 'ada-2', 'ada-3'].map((idHash) => sampleSession({ idHash, userId: 'ada' }))
+    const bob = sampleSession({ idHash: 'bob-1', userId: 'bob' })
+    for (const session of [...ada, bob]) await store.createSession(session)
+    assert.equal(await store.deleteUserSessions('ada'), 3)
+    for (const session of ada) assert.equal(await store.getSession(session.idHash, session.createdAt), null)
+    assert.deepEqual(await store.getSession(bob.idHash, bob.createdAt), bob)
+    assert.equal(await store.deleteUserSessions('ada'), 0)
+    assert.equal(await store.deleteUserSessions('nobody'), 0)
+  })
+
+  test(`${name}: deleteUser leaves nothing of the user: accounts, grant families, grants, sessions, associate states; others keep theirs`, async (t) => {
+    const store = await fresh(t)
+    const ada = await store.createUser({ email: 'ada@example.com', hashedPassword: null })
+    const bob = await store.createUser({ email: 'bob@example.com', hashedPassword: null })
+    const recordsOf = (userId: string, tag: string) => ({
+      account: sampleAccount({ accountId: `account-${tag}`, userId }),
+      family: sampleFamily({ familyId: `family-${tag}`, userId, sessionId: `session-${tag}` }),
+      code: sampleGrant({ tokenHash: `code-${tag}`, familyId: `family-${tag}`, userId }),
+      refresh: sampleGrant({ tokenHash: `refresh-${tag}`, kind: 'refresh_token', familyId: `family-${tag}`, userId }),
+      session: sampleSession({ idHash: `session-${tag}`, userId }),
+      associate: sampleState({ stateHash: `associate-${tag}`, purpose: 'associate', userId })
+    })
+    const adas = recordsOf(ada.id, 'ada')
+    const bobs = recordsOf(bob.id, 'bob')
+    const login = sampleState({ stateHash: 'login-of-nobody-yet' })
+    for (const records of [adas, bobs]) {
+      await store.createOAuthAccount(records.account)
+      await store.createGrantFamily(records.family)
+      await store.createGrant(records.code)
+      await store.createGrant(records.refresh)
+      await store.createSession(records.session)
+      await store.createUpstreamState(records.associate)
+    }
+    await store.createUpstreamState(login)
+    const now = new Date()
+
+    assert.equal(await store.deleteUser(ada.id), true)
+    assert.equal(await store.getUserById(ada.id), null)
+    assert.deepEqual(await store.listOAuthAccounts(ada.id), [])
+    assert.equal(await store.getOAuthAccount('github', adas.account.accountId), null)
+    assert.equal(await store.getGrantFamily(adas.family.familyId, now), null)
+    assert.equal(await store.getGrant(adas.code.tokenHash, now), null)
+    assert.equal(await store.getGrant(adas.refresh.tokenHash, now), null)
+    assert.equal(await store.consumeGrant(adas.refresh.tokenHash, 'refresh_token', now), null)
+    assert.equal(await store.getSession(adas.session.idHash, now), null)
+    assert.equal(await store.deleteUserSessions(ada.id), 0)
+    assert.equal(await store.consumeUpstreamState(adas.associate.stateHash, now), null)
+    assert.equal(await store.deleteUser(ada.id), false)
+
+    assert.deepEqual(await store.getUserById(bob.id), bob)
+    assert.deepEqual(await store.listOAuthAccounts(bob.id), [bobs.account])
+    assert.deepEqual(await store.getGrantFamily(bobs.family.familyId, now), bobs.family)
+    assert.deepEqual(await store.getGrant(bobs.code.tokenHash, now), bobs.code)
+    assert.deepEqual(await store.getGrant(bobs.refresh.tokenHash, now), bobs.refresh)
+    assert.deepEqual(await store.getSession(bobs.session.idHash, now), bobs.session)
+    assert.deepEqual(await store.consumeUpstreamState(bobs.associate.stateHash, now), bobs.associate)
+    assert.deepEqual(await store.consumeUpstreamState(login.stateHash, now), login, 'a login state names no user')
   })
 
   test(`${name}: returned OAuth accounts are copies`, async (t) => {

@@ -2,7 +2,7 @@ import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import type { UsersContext } from '../../plugins/context.js'
 import { Type } from '@sinclair/typebox'
 import { jsonBodyProblems, problemResponse, REQUEST_400, unavailable, unexpected } from '../../schemas/problem.js'
-import { UserCreateSchema, UserSchema } from '../../schemas/user.js'
+import { EmailSchema, UserCreateSchema, UserSchema } from '../../schemas/user.js'
 import { COOKIES } from '../../plugins/cookies.js'
 import { CrossOriginRequestError } from '../../errors.js'
 import { flowCookies } from './flow-cookies.js'
@@ -34,6 +34,98 @@ const authRoutes: FastifyPluginAsyncTypebox<{ ctx: UsersContext }> = async (app,
       return reply.code(201).send(user)
     })
   }
+
+  const { passwordPolicy } = ctx.config
+  const emailBody = Type.Object({ email: EmailSchema }, { additionalProperties: false })
+  const tokenField = Type.String({ minLength: 1, maxLength: 1024, description: 'The token of the mailed link (its token query parameter)' })
+  const mailResponses = {
+    202: { type: 'null', description: 'Accepted, whether or not the address has an account (the answer never tells); no body' },
+    400: problemResponse('The body is invalid', REQUEST_400),
+    ...jsonBodyProblems(),
+    429: problemResponse('Too many requests for mail from this address', ['RATE_LIMITED']),
+    ...unavailable(),
+    ...unexpected()
+  }
+
+  app.post('/request-verify-token', {
+    schema: {
+      tags: ['auth'],
+      operationId: 'requestVerifyToken',
+      security: [],
+      summary: 'Mail a link that verifies the address',
+      description: 'Sent when the address belongs to an active user whose address is not verified yet; the link leads to a page that verifies it (or POST /auth/verify with its token). ' +
+        'Always 202, in the same time, whatever the case.',
+      body: emailBody,
+      response: mailResponses
+    },
+    preHandler: async (request) => ctx.limits.hit('accountMail', request)
+  }, async (request, reply) => {
+    const { email } = request.body
+    if (await ctx.limits.mayMail(request, email)) await ctx.manager.requestVerify(email)
+    return reply.code(202).send()
+  })
+
+  app.post('/verify', {
+    schema: {
+      tags: ['auth'],
+      operationId: 'verifyEmail',
+      security: [],
+      summary: 'Verify the address with the token of a mailed link',
+      body: Type.Object({ token: tokenField }, { additionalProperties: false }),
+      response: {
+        200: Type.Ref(UserSchema, { description: 'The user, verified' }),
+        400: problemResponse('The token is invalid, expired or for another address, or the address is verified already', ['VERIFY_USER_BAD_TOKEN', 'VERIFY_USER_ALREADY_VERIFIED', ...REQUEST_400]),
+        ...jsonBodyProblems(),
+        ...unavailable(),
+        ...unexpected()
+      }
+    }
+  }, async (request) => ctx.manager.verify(request.body.token))
+
+  app.post('/forgot-password', {
+    schema: {
+      tags: ['auth'],
+      operationId: 'forgotPassword',
+      security: [],
+      summary: 'Mail a link to set a new password',
+      description: 'Sent when the address belongs to an active user; the link leads to a page where a new password is set (or POST /auth/reset-password with its token). ' +
+        'Always 202, in the same time, whatever the case.',
+      body: emailBody,
+      response: mailResponses
+    },
+    preHandler: async (request) => ctx.limits.hit('accountMail', request)
+  }, async (request, reply) => {
+    const { email } = request.body
+    if (await ctx.limits.mayMail(request, email)) await ctx.manager.forgotPassword(email)
+    return reply.code(202).send()
+  })
+
+  const resetBody = (passwordMinLength: number) => Type.Object({
+    token: tokenField,
+    password: Type.String({ minLength: passwordMinLength, maxLength: 256, description: `The new password: at least ${passwordMinLength} characters, and whatever else the app's policy asks (else RESET_PASSWORD_INVALID_PASSWORD)` })
+  }, { additionalProperties: false })
+  app.post('/reset-password', {
+    schema: {
+      tags: ['auth'],
+      operationId: 'resetPassword',
+      security: [],
+      summary: 'Set a new password with the token of a mailed link',
+      description: 'Every session and refresh token of the user ends, and every reset link sent before stops working.',
+      body: resetBody(passwordPolicy.minLength),
+      response: {
+        204: { type: 'null', description: 'The password is set; sign in with it' },
+        400: problemResponse('The token is invalid, used or expired, or the password is refused', ['RESET_PASSWORD_BAD_TOKEN', 'RESET_PASSWORD_INVALID_PASSWORD', ...REQUEST_400]),
+        ...jsonBodyProblems(),
+        ...unavailable(['STORE_UNAVAILABLE', 'SERVICE_BUSY']),
+        ...unexpected()
+      }
+    },
+    // The password policy's minimum is the service's to check, with its own error code.
+    validatorCompiler: validateWith(resetBody(1))
+  }, async (request, reply) => {
+    await ctx.manager.resetPassword(request.body.token, request.body.password)
+    return reply.code(204).send()
+  })
 
   app.post('/logout', {
     schema: {

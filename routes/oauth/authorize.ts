@@ -100,7 +100,7 @@ const authorizeRoutes: FastifyPluginAsyncTypebox<{ ctx: UsersContext }> = async 
       }
     },
     // Validated leniently: which parameter is wrong is the authorization request's to say (see the schema).
-    validatorCompiler: validateWith(AuthorizeQuerySchema),
+    validatorCompiler: validateWith(AuthorizeQuerySchema, 'querystring'),
     errorHandler: pageErrors
   }, async (request, reply) => {
     const query = request.query as AuthorizeQuery

@@ -13,7 +13,7 @@ import {
   UserInfoSchema
 } from '../../schemas/oauth.js'
 import { bearerChallenge, oauthErrorHandler, problem, problemErrorHandler } from '../../plugins/errors.js'
-import { jsonBodyProblems, oauthErrorResponse, unexpected } from '../../schemas/problem.js'
+import { jsonBodyProblems, oauthErrorResponse, problemResponse, unexpected } from '../../schemas/problem.js'
 import { userClaims } from '../../plugins/grants.js'
 import { authenticateClient, type Client } from '../../services/clients.js'
 import { oauthError } from '../../errors.js'
@@ -165,7 +165,7 @@ const oauthRoutes: FastifyPluginAsyncTypebox<{ ctx: UsersContext }> = async (app
         tags: ['oauth'],
         operationId,
         summary: 'UserInfo endpoint (OpenID Connect Core §5.3)',
-        response: { 200: Type.Ref(UserInfoSchema, { description: 'Claims about the user, as the token\'s scopes allow' }), ...(method === 'POST' && jsonBodyProblems()), ...unexpected() }
+        response: { 200: Type.Ref(UserInfoSchema, { description: 'Claims about the user, as the token\'s scopes allow' }), ...(method === 'POST' && { 400: problemResponse('A body that cannot be parsed (none is needed)', ['BAD_REQUEST']), ...jsonBodyProblems() }), ...unexpected() }
       },
       handler: async (request, reply) => {
         const auth = request.auth

@@ -2,7 +2,8 @@ import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import type { UsersContext } from '../../plugins/context.js'
 import { Type } from '@sinclair/typebox'
 import { jsonBodyProblems, problemResponse, REQUEST_400, unavailable, unexpected } from '../../schemas/problem.js'
-import { OAuthAccountSchema, UserSchema, UserUpdateSchema, type User } from '../../schemas/user.js'
+import { OAuthAccountSchema, UserAdminUpdateSchema, UserPageSchema, UserSchema, UserUpdateSchema, type User } from '../../schemas/user.js'
+import { SUPERUSER_SCOPE } from '../../services/scopes.js'
 import { UserNotFoundError } from '../../errors.js'
 import { validateWith } from '../../plugins/validation.js'
 
@@ -83,4 +84,95 @@ const usersRoutes: FastifyPluginAsyncTypebox<{ ctx: UsersContext }> = async (app
   })
 }
 
+/** Administration: superusers, with a token of a first-party client that carries the admin scope. */
+const ADMIN = { scopes: [SUPERUSER_SCOPE], superuser: true, firstParty: true }
+
+const adminRoutes: FastifyPluginAsyncTypebox<{ ctx: UsersContext }> = async (app, { ctx }) => {
+  const idParams = Type.Object({ id: Type.String({ minLength: 1, maxLength: 64, description: 'The user\'s id' }) })
+  const notFound = problemResponse('No user has this id', ['USER_NOT_FOUND'])
+  const actor = (request: { auth: { user: User | null } | null }) => (request.auth?.user as User).id
+
+  // '' rather than '/': the list is /users, not /users/.
+  app.get('', {
+    config: { auth: ADMIN },
+    schema: {
+      tags: ['admin'],
+      operationId: 'listUsers',
+      summary: 'List users',
+      description: 'By creation, oldest first; pages follow `next`. `email` is an address (exactly that user) or the beginning of addresses.',
+      querystring: Type.Object({
+        email: Type.Optional(Type.String({ minLength: 1, maxLength: 254, description: 'An address, or the beginning of addresses (case-insensitive)' })),
+        cursor: Type.Optional(Type.String({ maxLength: 512, description: 'The next of the previous page' })),
+        limit: Type.Integer({ minimum: 1, maximum: 1000, default: 50 })
+      }, { additionalProperties: false }),
+      response: {
+        200: Type.Ref(UserPageSchema, { description: 'A page of users' }),
+        400: problemResponse('An invalid query, or a cursor this server did not give', ['INVALID_CURSOR', 'VALIDATION_ERROR']),
+        ...unexpected()
+      }
+    }
+  }, async (request) => {
+    const { email, cursor, limit } = request.query
+    return ctx.manager.list({ limit, ...(cursor !== undefined && { cursor }), ...(email !== undefined && { email }) })
+  })
+
+  app.get('/:id', {
+    config: { auth: ADMIN },
+    schema: {
+      tags: ['admin'],
+      operationId: 'getUser',
+      summary: 'Read a user',
+      params: idParams,
+      response: { 200: Type.Ref(UserSchema, { description: 'The user' }), 400: problemResponse('An invalid id', ['VALIDATION_ERROR']), 404: notFound, ...unexpected() }
+    }
+  }, async (request) => ctx.manager.get(request.params.id))
+
+  app.patch('/:id', {
+    config: { auth: ADMIN },
+    schema: {
+      tags: ['admin'],
+      operationId: 'updateUser',
+      summary: 'Change a user',
+      description: 'Deactivating a user, or giving them a new password, ends their sessions and refresh tokens at once; their access tokens are refused from the next request.',
+      params: idParams,
+      body: Type.Ref(UserAdminUpdateSchema),
+      response: {
+        200: Type.Ref(UserSchema, { description: 'The user, changed' }),
+        400: problemResponse('The email is taken, the password is refused, or the body is invalid', ['UPDATE_USER_EMAIL_ALREADY_EXISTS', 'UPDATE_USER_INVALID_PASSWORD', ...REQUEST_400]),
+        403: problemResponse('Your own superuser flag or activity, or a missing right', ['ADMIN_SELF_CHANGE', 'INSUFFICIENT_SCOPE']),
+        404: notFound,
+        409: problemResponse('The last superuser keeps the flag', ['ADMIN_LAST_SUPERUSER']),
+        ...jsonBodyProblems(),
+        ...unavailable(['STORE_UNAVAILABLE', 'SERVICE_BUSY']),
+        ...unexpected()
+      }
+    },
+    // The password policy's minimum is the service's to check, with its own error code.
+    validatorCompiler: validateWith(UserAdminUpdateSchema)
+  }, async (request) => ctx.manager.administer(actor(request), request.params.id, request.body))
+
+  app.delete('/:id', {
+    config: { auth: ADMIN },
+    schema: {
+      tags: ['admin'],
+      operationId: 'deleteUser',
+      summary: 'Delete a user',
+      description: 'With everything of theirs: provider accounts, authorizations (refresh tokens), sessions. The last superuser cannot be deleted.',
+      params: idParams,
+      response: {
+        204: Type.Null({ description: 'Deleted' }),
+        400: problemResponse('An invalid id or body', REQUEST_400),
+        404: notFound,
+        409: problemResponse('The last superuser cannot be deleted, or a beforeUserDelete listener of the app refused', ['ADMIN_LAST_SUPERUSER', 'ADMIN_DELETE_REFUSED']),
+        ...jsonBodyProblems(),
+        ...unexpected()
+      }
+    }
+  }, async (request, reply) => {
+    await ctx.manager.remove(actor(request), request.params.id)
+    return reply.code(204).send(null)
+  })
+}
+
+export { adminRoutes }
 export default usersRoutes

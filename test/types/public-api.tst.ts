@@ -220,6 +220,7 @@ describe('request.auth', () => {
       isActive: boolean
       isVerified: boolean
       isSuperuser: boolean
+      permissions: string[]
       createdAt: string
       updatedAt: string
     }>()
