@@ -36,11 +36,11 @@ import {
   UserInfoSchema
 } from './schemas/oauth.js'
 import { ProblemSchema } from './schemas/problem.js'
-import { adminUpdateSchema, OAuthAccountSchema, UserPageSchema, UserSchema, userBodySchemas } from './schemas/user.js'
+import { OAuthAccountSchema, UserPageSchema } from './schemas/user.js'
 import type { FastifyUsersOptions } from './schemas/options.js'
 
 export type { FastifyUsersOptions, ClientOption, SigningKeyOption } from './schemas/options.js'
-export type { User, UserCreate, UserUpdate } from './schemas/user.js'
+export type { User, UserCreate, UserUpdate, UserAdminUpdate, UserFields } from './schemas/user.js'
 export type { Problem, ProblemCode } from './schemas/problem.js'
 export { PROBLEM_CODES } from './schemas/problem.js'
 export type { OAuthErrorBody, TokenResponse } from './schemas/oauth.js'
@@ -78,7 +78,7 @@ export { COOKIES } from './plugins/cookies.js'
 export { SWAGGER_UI_CLIENT_ID } from './plugins/openapi.js'
 
 const sharedSchemas = [
-  UserSchema, UserPageSchema, OAuthAccountSchema, ProblemSchema,
+  UserPageSchema, OAuthAccountSchema, ProblemSchema,
   TokenResponseSchema, OAuthErrorSchema, JwksSchema, AuthorizationServerMetadataSchema,
   IntrospectionResponseSchema, UserInfoSchema, TokenRequestSchema, RevocationRequestSchema, IntrospectionRequestSchema
 ]
@@ -89,15 +89,13 @@ const fastifyUsers: FastifyPluginAsync<FastifyUsersOptions> = async (app, option
   // Added at the app's root so that the OpenAPI document has one component per model
   // and the app's own routes can $ref them too.
   for (const schema of sharedSchemas) app.addSchema(schema)
-  // The bodies with the app's password minimum, as its document shows them (our routes validate with a minimum of 1).
-  const bodies = userBodySchemas(config.passwordPolicy.minLength)
-  app.addSchema(bodies.UserCreate)
-  app.addSchema(bodies.UserUpdate)
-  app.addSchema(adminUpdateSchema(config.passwordPolicy.minLength))
+  // The user models with the app's fields and password minimum, as its document shows them
+  // (our routes validate bodies with a minimum of 1: the service answers with its own code).
+  for (const schema of Object.values(config.userModels.documented)) app.addSchema(schema)
   const events = createEventBus((err, event) => app.log.error({ err, event }, 'fastify-users: an event listener failed'))
   const { store, ready } = await setupStore(app, config)
   const { tokens, keys } = await setupTokens(config, app.log)
-  const manager = setupUserService(config, events, tokens, setupMail(app, config))
+  const manager = setupUserService(app, config, events, tokens, setupMail(app, config))
   await setupJwt(app, config, tokens)
   const scopes = createScopePolicy({ known: config.scopes, superuserScopes: config.superuserScopes, defaults: config.defaultScopes, allowedFor: config.allowedScopes })
   const { grants, sessions } = setupGrants(config, tokens, events, scopes)

@@ -1,6 +1,9 @@
 import { Value } from '@sinclair/typebox/value'
 import { FastifyUsersOptionsSchema, type DocsOptions, type FastifyUsersOptions, type PasswordHashingOptions, type RateLimitOptions } from '../schemas/options.js'
-import type { User } from '../schemas/user.js'
+import { RESERVED_USER_FIELDS, userSchemas, type User } from '../schemas/user.js'
+
+type UserModels = ReturnType<typeof userSchemas>
+import { Type, type TObject } from '@sinclair/typebox'
 import type { MailerOptions } from '../schemas/mail.js'
 import { createClientRegistry, type Client } from '../services/clients.js'
 import type { PasswordPolicy } from '../services/password.js'
@@ -50,6 +53,10 @@ export interface UsersConfig {
   clients: ReadonlyMap<string, Client>
   docs: false | { path: string, title: string, version: string, description?: string, license?: DocsOptions['license'] }
   passwordPolicy: PasswordPolicy
+  /** The app's own user fields (an empty object without the option). */
+  userFields: TObject
+  /** Our user models with those fields: as documented (the app's password minimum) and as validated. */
+  userModels: { documented: UserModels, validated: UserModels }
   onAfterRegister?: (user: User) => void | Promise<void>
   registration: boolean
   bodyLimit: number
@@ -99,6 +106,10 @@ export function resolveConfig (raw: unknown): UsersConfig {
   const issuer = options.issuer.replace(/\/+$/, '')
   const prefix = options.prefix ?? ''
   const paths = routePaths(prefix)
+  const passwordMinLength = options.passwordMinLength ?? 8
+  const userFields = options.userFields ?? Type.Object({})
+  const reserved = Object.keys(userFields.properties).filter((name) => RESERVED_USER_FIELDS.includes(name))
+  if (reserved.length > 0) throw new Error(`fastify-users: userFields: ${reserved.join(', ')} ${reserved.length > 1 ? 'are names' : 'is a name'} of ours; name the field otherwise`)
   const docs = options.docs === undefined || options.docs === false
     ? false as const
     : { path: options.docs.path ?? '/docs', title: options.docs.title ?? 'API', version: options.docs.version ?? '1.0.0', description: options.docs.description, license: options.docs.license }
@@ -169,7 +180,9 @@ export function resolveConfig (raw: unknown): UsersConfig {
     signingAlgorithm: options.signingAlgorithm ?? 'EdDSA',
     clients: createClientRegistry(clientOptions),
     docs,
-    passwordPolicy: { minLength: options.passwordMinLength ?? 8, validate: options.validatePassword },
+    passwordPolicy: { minLength: passwordMinLength, validate: options.validatePassword },
+    userFields,
+    userModels: { documented: userSchemas({ passwordMinLength, fields: userFields }), validated: userSchemas({ passwordMinLength: 1, fields: userFields }) },
     onAfterRegister: options.onAfterRegister,
     registration: options.registration ?? true,
     bodyLimit: options.bodyLimit ?? 64 * 1024,

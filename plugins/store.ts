@@ -29,7 +29,7 @@ export async function setupStore (app: FastifyInstance, config: UsersConfig) {
 }
 
 /** The user service on the store: passwords, mailed links (with a notifier), events. */
-export function setupUserService (config: UsersConfig, events: UsersEventBus, tokens: TokenService, notify?: AccountNotifier) {
+export function setupUserService (app: FastifyInstance, config: UsersConfig, events: UsersEventBus, tokens: TokenService, notify?: AccountNotifier) {
   const { store, passwordPolicy, onAfterRegister, recentSignInMaxAge, passwordHashing, issuer, paths } = config
   const actionTokens = createActionTokens({
     issuer,
@@ -50,6 +50,8 @@ export function setupUserService (config: UsersConfig, events: UsersEventBus, to
     links: { verify: link(paths.verifyPage), reset: link(paths.resetPasswordPage) },
     notify,
     verifyOnRegister: config.verifyOnRegister,
+    userFields: config.userFields,
+    reportFailure: (err, what) => { app.log.error({ err }, `fastify-users: ${what} failed; the change it followed stands`) },
     async signOutEverywhere (userId) {
       const now = new Date()
       await store.revokeGrantFamilies({ userId }, now)

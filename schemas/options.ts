@@ -1,4 +1,4 @@
-import { Type, type Static } from '@sinclair/typebox'
+import { Type, type Static, type TObject } from '@sinclair/typebox'
 import { MailerOptionsSchema } from './mail.js'
 import { ProviderOptionSchema } from './providers.js'
 import type { AccessTokenClaimsHook, OAuthLoginInfo } from './hooks.js'
@@ -169,6 +169,13 @@ export const FastifyUsersOptionsSchema = Type.Object({
   validatePassword: Type.Optional(fn<(password: string, user: { email: string }) => string | undefined | Promise<string | undefined>>('Returns a message when the password is refused')),
   onAfterRegister: Type.Optional(fn<(user: User) => void | Promise<void>>('Called after a user registered')),
   registration: Type.Optional(Type.Boolean({ description: 'Expose POST /auth/register (default true)' })),
+  userFields: Type.Optional(Type.Unsafe<TObject>(Type.Object({
+    type: Type.Literal('object'),
+    properties: Type.Record(Type.String({ pattern: '^[A-Za-z_][A-Za-z0-9_]{0,63}$' }), Type.Object({}, { additionalProperties: true }))
+  }, {
+    additionalProperties: true,
+    description: 'The app\'s own user fields, a TypeBox object (Type.Object({ displayName: Type.Optional(Type.String()) })); a field marked readOnly is for administrators to set'
+  }))),
   bodyLimit: Type.Optional(Type.Integer({ minimum: 1024, maximum: 1048576, description: 'Bytes accepted by our routes' })),
   providers: Type.Optional(Type.Array(ProviderOptionSchema, { description: 'Upstream login providers: a button each on the login page, routes under /auth/<name>/' })),
   oauthTokenKey: Type.Optional(Type.String({

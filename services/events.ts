@@ -21,7 +21,7 @@ export interface UsersEvents {
    * The user was changed: by themselves (PATCH /users/me, the manager's update), or by an
    * administrator (PATCH /users/{id}; `by` is the administrator's id).
    */
-  userUpdated: { user: User, changed: ('email' | 'password' | 'isActive' | 'isVerified' | 'isSuperuser' | 'permissions')[], by?: string }
+  userUpdated: { user: User, changed: ('email' | 'password' | 'isActive' | 'isVerified' | 'isSuperuser' | 'permissions' | 'fields')[], by?: string }
   /**
    * A verification link was made for the user's address (registration, a new email, or
    * POST /auth/request-verify-token). Without a mailer, this is where the app sends it.

@@ -1,3 +1,5 @@
+import type { TObject } from '@sinclair/typebox'
+import { Value } from '@sinclair/typebox/value'
 import type { User, UserAdminUpdate, UserCreate, UserUpdate } from '../schemas/user.js'
 import { EmailAlreadyExistsError, normalizeEmail, type StoredUser, type UserChanges, type UserStore } from '../stores/types.js'
 import { signedInWithin } from './tokens.js'
@@ -56,6 +58,10 @@ export interface UserServiceOptions {
   verifyOnRegister: boolean
   /** Ends every session and refresh token of a user (after a password reset). */
   signOutEverywhere (userId: string): Promise<void>
+  /** The app's own user fields (TypeBox): defaults and checks for what the app's code passes in. */
+  userFields: TObject
+  /** Reports what failed after the change was made (an onAfterRegister hook that threw): the change stands. */
+  reportFailure (err: unknown, what: string): void
 }
 
 /** What the caller proved beyond holding a token: when the user signed in (auth_time, seconds). */
@@ -107,6 +113,8 @@ export interface UserService {
 /** The public view of a user: everything but secrets, dates as ISO strings. */
 export function toPublicUser (user: StoredUser): User {
   return {
+    // The app's own fields first, so that ours win whatever a store holds (stores return copies: no clone).
+    ...user.fields,
     id: user.id,
     email: user.email,
     isActive: user.isActive,
@@ -115,12 +123,34 @@ export function toPublicUser (user: StoredUser): User {
     permissions: [...user.permissions],
     createdAt: user.createdAt.toISOString(),
     updatedAt: user.updatedAt.toISOString()
-  }
+  } as User
 }
 
 export function createUserService (options: UserServiceOptions): UserService {
   const { store, passwordPolicy, onAfterRegister, recentSignInMaxAge, hasher, events, actionTokens, links, notify } = options
   const load = (id: string) => store.getUserById(id)
+  const ours = new Set(['email', 'password', 'currentPassword', 'isActive', 'isVerified', 'isSuperuser', 'permissions'])
+  /** The app's fields among a body's properties. */
+  const fieldsOf = (input: object): Record<string, unknown> =>
+    Object.fromEntries(Object.entries(input).filter(([name, value]) => !ours.has(name) && value !== undefined))
+  /**
+   * The user's fields after a change, with the schema's defaults, checked: our routes have
+   * validated them already, the app's own code (app.users.manager) has not.
+   */
+  function withFields (current: Record<string, unknown>, changes: Record<string, unknown>): Record<string, unknown> {
+    const fields = Value.Default(options.userFields, { ...structuredClone(current), ...structuredClone(changes) }) as Record<string, unknown>
+    const error = Value.Errors(options.userFields, fields).First()
+    if (error) throw new TypeError(`fastify-users: user field ${error.path || '/'}: ${error.message}`)
+    return fields
+  }
+
+  async function changeFields (user: StoredUser, changes: UserChanges): Promise<User> {
+    const updated = await store.updateUser(user.id, changes)
+    if (!updated) throw new UserNotFoundError()
+    const result = toPublicUser(updated)
+    events.emit('userUpdated', { user: result, changed: ['fields'] })
+    return result
+  }
 
   async function sendVerification (user: StoredUser) {
     const token = await actionTokens.issue('verify', user)
@@ -130,7 +160,9 @@ export function createUserService (options: UserServiceOptions): UserService {
   }
 
   return {
-    async register ({ email, password }, flags = {}) {
+    async register (input, flags = {}) {
+      const { email, password } = input
+      const fields = withFields({}, fieldsOf(input))
       const refusal = await checkPasswordPolicy(passwordPolicy, password, { email })
       if (refusal) throw new RegisterInvalidPasswordError(refusal)
       // A cheap pre-check spares an argon2 hash for the common duplicate; the unique
@@ -139,7 +171,7 @@ export function createUserService (options: UserServiceOptions): UserService {
       const hashedPassword = await hasher.hash(password)
       let stored: StoredUser
       try {
-        stored = await store.createUser({ email, hashedPassword, ...flags })
+        stored = await store.createUser({ email, hashedPassword, ...flags, fields })
       } catch (err) {
         if (err instanceof EmailAlreadyExistsError) throw new UserAlreadyExistsError()
         throw err
@@ -147,7 +179,12 @@ export function createUserService (options: UserServiceOptions): UserService {
       const user = toPublicUser(stored)
       events.emit('userCreated', { user, method: 'password' })
       if (options.verifyOnRegister && notify && !stored.isVerified) await sendVerification(stored)
-      await onAfterRegister?.(user)
+      // The user exists now: a failing hook is reported, and the registration stands whole.
+      try {
+        await onAfterRegister?.(user)
+      } catch (err) {
+        options.reportFailure(err, 'onAfterRegister')
+      }
       return user
     },
 
@@ -164,13 +201,20 @@ export function createUserService (options: UserServiceOptions): UserService {
       return user
     },
 
-    async update (userId, { email, password, currentPassword }, proof = {}) {
+    async update (userId, input, proof = {}) {
+      const { email, password, currentPassword } = input
       // The stored record, not the public one: the proof needs the password hash.
       const user = await store.getUserById(userId)
       if (!user) throw new UserNotFoundError()
       const changes: UserChanges = {}
+      const fieldChanges = fieldsOf(input)
+      // The app's fields need no proof: readOnly ones are refused before (the body's schema has none of them).
+      if (Object.keys(fieldChanges).length > 0) changes.fields = withFields(user.fields, fieldChanges)
       const emailChange = email !== undefined && email.trim() !== user.email
-      if (password === undefined && !emailChange) return toPublicUser(user)
+      if (password === undefined && !emailChange) {
+        if (changes.fields === undefined) return toPublicUser(user)
+        return changeFields(user, changes)
+      }
 
       // The proof is checked before anything else: a stolen token alone learns nothing more.
       const recent = signedInWithin({ auth_time: proof.authTime }, recentSignInMaxAge)
@@ -208,7 +252,7 @@ export function createUserService (options: UserServiceOptions): UserService {
       if (changes.isVerified === false) await sendVerification(updated)
       if (changes.hashedPassword !== undefined) notify?.passwordChanged(updated)
       const result = toPublicUser(updated)
-      events.emit('userUpdated', { user: result, changed: [...(emailChange ? ['email' as const] : []), ...(password !== undefined ? ['password' as const] : [])] })
+      events.emit('userUpdated', { user: result, changed: [...(emailChange ? ['email' as const] : []), ...(password !== undefined ? ['password' as const] : []), ...(changes.fields ? ['fields' as const] : [])] })
       return result
     },
 
@@ -273,7 +317,8 @@ export function createUserService (options: UserServiceOptions): UserService {
       return toPublicUser(user)
     },
 
-    async administer (actorId, userId, { email, password, isActive, isVerified, isSuperuser, permissions }) {
+    async administer (actorId, userId, input) {
+      const { email, password, isActive, isVerified, isSuperuser, permissions } = input
       const user = await store.getUserById(userId)
       if (!user) throw new UserNotFoundError()
       if (actorId === userId && isSuperuser === false && user.isSuperuser) throw new SelfAdministrationError('You cannot remove your own superuser flag')
@@ -284,6 +329,8 @@ export function createUserService (options: UserServiceOptions): UserService {
       if (isActive !== undefined) changes.isActive = isActive
       if (isSuperuser !== undefined) changes.isSuperuser = isSuperuser
       if (permissions !== undefined) changes.permissions = [...permissions]
+      const fieldChanges = fieldsOf(input)
+      if (Object.keys(fieldChanges).length > 0) changes.fields = withFields(user.fields, fieldChanges)
       const emailChange = email !== undefined && email.trim() !== user.email
       if (emailChange) {
         changes.email = email

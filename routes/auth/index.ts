@@ -27,7 +27,7 @@ const authRoutes: FastifyPluginAsyncTypebox<{ ctx: UsersContext }> = async (app,
         }
       },
       // The password policy's minimum is the service's to check, with its own error code.
-      validatorCompiler: validateWith(UserCreateSchema),
+      validatorCompiler: validateWith(ctx.config.userModels.validated.UserCreate),
       preHandler: async (request) => ctx.limits.hit('register', request)
     }, async (request, reply) => {
       const user = await ctx.manager.register(request.body)

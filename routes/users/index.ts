@@ -41,7 +41,7 @@ const usersRoutes: FastifyPluginAsyncTypebox<{ ctx: UsersContext }> = async (app
       }
     },
     // The password policy's minimum is the service's to check, with its own error code.
-    validatorCompiler: validateWith(UserUpdateSchema)
+    validatorCompiler: validateWith(ctx.config.userModels.validated.UserUpdate)
   }, async (request) => {
     return ctx.manager.update((request.auth?.user as User).id, request.body, { authTime: request.auth?.claims.auth_time })
   })
@@ -148,7 +148,7 @@ const adminRoutes: FastifyPluginAsyncTypebox<{ ctx: UsersContext }> = async (app
       }
     },
     // The password policy's minimum is the service's to check, with its own error code.
-    validatorCompiler: validateWith(UserAdminUpdateSchema)
+    validatorCompiler: validateWith(ctx.config.userModels.validated.UserAdminUpdate)
   }, async (request) => ctx.manager.administer(actor(request), request.params.id, request.body))
 
   app.delete('/:id', {
