@@ -67,7 +67,7 @@ export async function packedConsumer (): Promise<Consumer> {
   const { stdout } = await run('npm', ['pack', '--json', '--ignore-scripts=false', '--pack-destination', dir], { cwd: source, maxBuffer: 16 << 20 })
   const [packed] = JSON.parse(stdout.slice(stdout.indexOf('['))) as [{ filename: string, files: { path: string }[] }]
   await writeFile(join(dir, 'package.json'), JSON.stringify({ name: 'consumer', private: true, type: 'module' }))
-  const deps = await Promise.all(['fastify', 'mongodb', 'jose', 'typescript', '@types/node', 'tstyche'].map(async (name) => `${name}@${await ourVersion(name)}`))
+  const deps = await Promise.all(['fastify', '@sinclair/typebox', 'mongodb', 'jose', 'typescript', '@types/node', 'tstyche'].map(async (name) => `${name}@${await ourVersion(name)}`))
   await run('npm', ['install', `./${packed.filename}`, ...deps, '--prefer-offline', '--no-audit', '--no-fund', '--loglevel=error'], { cwd: dir, maxBuffer: 16 << 20 })
   return { dir, tarball: packed.filename, files: packed.files.map((f) => f.path) }
 }
@@ -156,7 +156,7 @@ test('npm pack ships the built package, its declarations pass the type tests, an
   assert.deepEqual(consumer.files.filter((f) => /^dist\/(test|bench|demo)\//.test(f) || (/\.ts$/.test(f) && !/\.d\.ts$/.test(f))), [], 'no tests, demo or sources')
 
   const { files, snippets } = await readmeExamples()
-  assert.deepEqual([...files.keys()].sort(), ['app.ts', 'superuser.ts'])
+  assert.deepEqual([...files.keys()].sort(), ['app.ts', 'superuser.ts', 'user-fields.ts'])
   assert.ok(snippets.size >= 4, `the README's other TypeScript blocks: ${snippets.size}`)
   await compile(consumer.dir, { ...Object.fromEntries(files), ...Object.fromEntries(snippets), 'contract.test.ts': CONTRACT })
   await typeTests(consumer.dir)
