@@ -288,10 +288,8 @@ export function createUserService (options: UserServiceOptions): UserService {
       const refusal = await checkPasswordPolicy(passwordPolicy, password, { email: user.email })
       if (refusal) throw new ResetPasswordInvalidPasswordError(refusal)
       const hashedPassword = await hasher.hash(password)
-      // Two uses of one link at once: the second must find the hash the first replaced.
-      const current = await store.getUserById(user.id)
-      if (current?.hashedPassword !== user.hashedPassword) throw new ResetPasswordBadTokenError()
-      const updated = await store.updateUser(user.id, { hashedPassword })
+      // Only from the hash the link was made for: of two uses of one link at once, one wins.
+      const updated = await store.updateUser(user.id, { hashedPassword }, { hashedPassword: user.hashedPassword })
       if (!updated) throw new ResetPasswordBadTokenError()
       await options.signOutEverywhere(user.id)
       notify?.passwordChanged(updated)

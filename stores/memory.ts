@@ -130,9 +130,10 @@ export function memoryStore (): UserStore {
       return user ? copyUser(user) : null
     },
 
-    async updateUser (id, changes: UserChanges) {
+    async updateUser (id, changes: UserChanges, expected) {
       const user = users.get(id)
       if (!user) return null
+      if (expected && user.hashedPassword !== expected.hashedPassword) return null
       const next: StoredUser = { ...user, ...copy(definedOnly(changes)), updatedAt: new Date() }
       if (changes.email !== undefined) {
         next.email = changes.email.trim()

@@ -183,7 +183,7 @@ export function mongoStore (options: MongoStoreOptions): UserStore {
       return doc ? toUser(doc) : null
     },
 
-    async updateUser (id, changes: UserChanges) {
+    async updateUser (id, changes: UserChanges, expected) {
       const _id = objectId(id)
       if (!_id) return null
       const set: Partial<UserDoc> = { updatedAt: new Date() }
@@ -195,7 +195,9 @@ export function mongoStore (options: MongoStoreOptions): UserStore {
         set.normalizedEmail = normalizeEmail(changes.email)
       }
       try {
-        const doc = await users().findOneAndUpdate({ _id }, { $set: set }, { returnDocument: 'after' })
+        // The precondition is part of the filter: one document write, atomic on the server.
+        const filter = expected ? { _id, hashedPassword: expected.hashedPassword } : { _id }
+        const doc = await users().findOneAndUpdate(filter, { $set: set }, { returnDocument: 'after' })
         return doc ? toUser(doc) : null
       } catch (err) {
         if (isDuplicateKey(err)) throw new EmailAlreadyExistsError()

@@ -170,10 +170,13 @@ export interface UserStore {
   /** Looks up by normalized email. */
   getUserByEmail(email: string): Promise<StoredUser | null>
   /**
-   * Applies the changes and bumps updatedAt; null when no such user.
+   * Applies the changes and bumps updatedAt; null when no such user. With `expected`, only
+   * while the stored password hash is still that one (null when there is none), atomically:
+   * of concurrent changes made from the same hash, one wins and the others resolve null
+   * (two uses of one password reset link at once).
    * @throws EmailAlreadyExistsError when the new email belongs to another user
    */
-  updateUser(id: string, changes: UserChanges): Promise<StoredUser | null>
+  updateUser(id: string, changes: UserChanges, expected?: { hashedPassword: string | null }): Promise<StoredUser | null>
   /**
    * true when a user was deleted. Everything of the user goes with it: OAuth accounts,
    * grant families and their grants, sessions, and upstream states of purpose 'associate'.

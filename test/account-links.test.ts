@@ -195,3 +195,14 @@ test('mail requests are limited per client address (429) and per recipient (sile
   assert.equal(other.statusCode, 202)
   assert.equal(seen.length, 2)
 })
+
+test('one reset link used twice at once: one new password wins, the other use is refused', async (t) => {
+  const { app } = await setup(t)
+  const pending = nextLink(app, 'forgotPassword')
+  await post(app, '/auth/forgot-password', { email: 'ada@example.com' })
+  const { token } = await pending
+  const results = await Promise.all(['first new password', 'second new password'].map((password) => post(app, '/auth/reset-password', { token, password })))
+  assert.deepEqual(results.map((r) => r.statusCode).sort(), [204, 400])
+  const winner = results[0]?.statusCode === 204 ? 'first new password' : 'second new password'
+  assert.ok(await app.users.manager.authenticate('ada@example.com', winner))
+})

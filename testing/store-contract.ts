@@ -93,6 +93,21 @@ export function storeContract (name: string, make: () => Promise<UserStore>) {
     assert.equal(await store.updateUser('no-such-id', { isActive: false }), null)
   })
 
+  test(`${name}: updateUser with an expected password hash: applied only from that hash, once among concurrent changes`, async (t) => {
+    const store = await fresh(t)
+    const user = await store.createUser({ email: 'ada@example.com', hashedPassword: 'h1' })
+    assert.equal(await store.updateUser(user.id, { hashedPassword: 'x' }, { hashedPassword: 'other' }), null)
+    assert.equal((await store.getUserById(user.id))?.hashedPassword, 'h1')
+    const results = await Promise.all(Array.from({ length: 20 }, (_, i) => store.updateUser(user.id, { hashedPassword: `new-${i}` }, { hashedPassword: 'h1' })))
+    const winners = results.filter((r) => r !== null)
+    assert.equal(winners.length, 1)
+    assert.equal((await store.getUserById(user.id))?.hashedPassword, winners[0]?.hashedPassword)
+    // No password yet: null is a hash to expect too.
+    const providerOnly = await store.createUser({ email: 'bob@example.com', hashedPassword: null })
+    assert.equal((await store.updateUser(providerOnly.id, { hashedPassword: 'first' }, { hashedPassword: null }))?.hashedPassword, 'first')
+    assert.equal(await store.updateUser(providerOnly.id, { hashedPassword: 'second' }, { hashedPassword: null }), null)
+  })
+
   test(`${name}: changing the email moves the unique key; taking another user's email is refused`, async (t) => {
     const store = await fresh(t)
     const ada = await store.createUser({ email: 'ada@example.com', hashedPassword: 'h' })
