@@ -144,9 +144,21 @@ export function createUserService (options: UserServiceOptions): UserService {
     return fields
   }
 
-  async function changeFields (user: StoredUser, changes: UserChanges): Promise<User> {
-    const updated = await store.updateUser(user.id, changes)
+  /** Stores a change of the user; the store's refusal of a taken address is the change's error. */
+  async function applyChanges (userId: string, changes: UserChanges): Promise<StoredUser> {
+    let updated: StoredUser | null
+    try {
+      updated = await store.updateUser(userId, changes)
+    } catch (err) {
+      if (err instanceof EmailAlreadyExistsError) throw new UpdateEmailAlreadyExistsError()
+      throw err
+    }
     if (!updated) throw new UserNotFoundError()
+    return updated
+  }
+
+  async function changeFields (user: StoredUser, changes: UserChanges): Promise<User> {
+    const updated = await applyChanges(user.id, changes)
     const result = toPublicUser(updated)
     events.emit('userUpdated', { user: result, changed: ['fields'] })
     return result
@@ -239,14 +251,7 @@ export function createUserService (options: UserServiceOptions): UserService {
         // A new address has not been proven to belong to the user; a change of case is no new address.
         if (normalizeEmail(email) !== normalizeEmail(user.email)) changes.isVerified = false
       }
-      let updated: StoredUser | null
-      try {
-        updated = await store.updateUser(user.id, changes)
-      } catch (err) {
-        if (err instanceof EmailAlreadyExistsError) throw new UpdateEmailAlreadyExistsError()
-        throw err
-      }
-      if (!updated) throw new UserNotFoundError()
+      const updated = await applyChanges(user.id, changes)
       // The old address hears of the change (it may not be its owner's doing); the new one is to be proven.
       if (emailChange) notify?.emailChanged(user.email, updated)
       if (changes.isVerified === false) await sendVerification(updated)
@@ -340,14 +345,7 @@ export function createUserService (options: UserServiceOptions): UserService {
         if (refusal) throw new UpdateInvalidPasswordError(refusal)
         changes.hashedPassword = await hasher.hash(password)
       }
-      let updated: StoredUser | null
-      try {
-        updated = await store.updateUser(user.id, changes)
-      } catch (err) {
-        if (err instanceof EmailAlreadyExistsError) throw new UpdateEmailAlreadyExistsError()
-        throw err
-      }
-      if (!updated) throw new UserNotFoundError()
+      const updated = await applyChanges(user.id, changes)
       // Whoever holds this user's sessions or refresh tokens is out; access tokens fail at the guard's next look.
       if (isActive === false || password !== undefined) await options.signOutEverywhere(user.id)
       if (emailChange) notify?.emailChanged(user.email, updated)

@@ -47,23 +47,24 @@ const authRoutes: FastifyPluginAsyncTypebox<{ ctx: UsersContext }> = async (app,
     ...unexpected()
   }
 
-  app.post('/request-verify-token', {
-    schema: {
-      tags: ['auth'],
-      operationId: 'requestVerifyToken',
-      security: [],
-      summary: 'Mail a link that verifies the address',
-      description: 'Sent when the address belongs to an active user whose address is not verified yet; the link leads to a page that verifies it (or POST /auth/verify with its token). ' +
-        'Always 202, in the same time, whatever the case.',
-      body: emailBody,
-      response: mailResponses
-    },
-    preHandler: async (request) => ctx.limits.hit('accountMail', request)
-  }, async (request, reply) => {
-    const { email } = request.body
-    if (await ctx.limits.mayMail(request, email)) await ctx.manager.requestVerify(email)
-    return reply.code(202).send()
-  })
+  // Two routes of one shape: each mails a link when the address qualifies, and answers alike whatever it is.
+  for (const [url, operationId, summary, description, send] of [
+    ['/request-verify-token', 'requestVerifyToken', 'Mail a link that verifies the address',
+      'Sent when the address belongs to an active user whose address is not verified yet; the link leads to a page that verifies it (or POST /auth/verify with its token).',
+      ctx.manager.requestVerify],
+    ['/forgot-password', 'forgotPassword', 'Mail a link to set a new password',
+      'Sent when the address belongs to an active user; the link leads to a page where a new password is set (or POST /auth/reset-password with its token).',
+      ctx.manager.forgotPassword]
+  ] as const) {
+    app.post(url, {
+      schema: { tags: ['auth'], operationId, security: [], summary, description: `${description} Always 202, in the same time, whatever the case.`, body: emailBody, response: mailResponses },
+      preHandler: async (request) => ctx.limits.hit('accountMail', request)
+    }, async (request, reply) => {
+      const { email } = request.body
+      if (await ctx.limits.mayMail(request, email)) await send(email)
+      return reply.code(202).send()
+    })
+  }
 
   app.post('/verify', {
     schema: {
@@ -81,24 +82,6 @@ const authRoutes: FastifyPluginAsyncTypebox<{ ctx: UsersContext }> = async (app,
       }
     }
   }, async (request) => ctx.manager.verify(request.body.token))
-
-  app.post('/forgot-password', {
-    schema: {
-      tags: ['auth'],
-      operationId: 'forgotPassword',
-      security: [],
-      summary: 'Mail a link to set a new password',
-      description: 'Sent when the address belongs to an active user; the link leads to a page where a new password is set (or POST /auth/reset-password with its token). ' +
-        'Always 202, in the same time, whatever the case.',
-      body: emailBody,
-      response: mailResponses
-    },
-    preHandler: async (request) => ctx.limits.hit('accountMail', request)
-  }, async (request, reply) => {
-    const { email } = request.body
-    if (await ctx.limits.mayMail(request, email)) await ctx.manager.forgotPassword(email)
-    return reply.code(202).send()
-  })
 
   const resetBody = (passwordMinLength: number) => Type.Object({
     token: tokenField,
