@@ -154,6 +154,9 @@ test('npm pack ships the built package, its declarations pass the type tests, an
   assert.ok(consumer.files.includes('dist/index.js') && consumer.files.includes('dist/index.d.ts'), 'dist is packed')
   assert.deepEqual(consumer.files.filter((f) => !f.startsWith('dist/') && !['package.json', 'README.md'].includes(f)), [])
   assert.deepEqual(consumer.files.filter((f) => /^dist\/(test|bench|demo)\//.test(f) || (/\.ts$/.test(f) && !/\.d\.ts$/.test(f))), [], 'no tests, demo or sources')
+  // The operator's CLI as `npx fastify-users` finds it: linked, executable, loading the built package.
+  const help = await run(join(consumer.dir, 'node_modules/.bin/fastify-users'), ['--help'], { cwd: consumer.dir, env: ENV })
+  assert.match(help.stdout, /^Usage: fastify-users <command>[\s\S]*create-superuser[\s\S]*rotate-keys/)
 
   const { files, snippets } = await readmeExamples()
   assert.deepEqual([...files.keys()].sort(), ['app.ts', 'superuser.ts', 'user-fields.ts'])
