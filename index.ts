@@ -22,6 +22,7 @@ import { redactingLogSerializers } from './plugins/log-redaction.js'
 import wellKnownRoutes from './routes/well-known/index.js'
 import oauthRoutes from './routes/oauth/index.js'
 import authRoutes from './routes/auth/index.js'
+import accountRoutes from './routes/account/index.js'
 import providerRoutes from './routes/auth/provider.js'
 import usersRoutes, { adminRoutes } from './routes/users/index.js'
 import {
@@ -152,6 +153,7 @@ const fastifyUsers: FastifyPluginAsync<FastifyUsersOptions> = async (app, option
     await scope.register(wellKnownRoutes, { prefix: paths.wellKnown, ctx })
     await scope.register(oauthRoutes, { prefix: paths.oauth, ctx })
     await scope.register(authRoutes, { prefix: paths.auth, ctx })
+    await scope.register(accountRoutes, { prefix: paths.account, ctx })
     for (const provider of providers.values()) {
       await scope.register(providerRoutes, { prefix: paths.provider(provider.name).base, provider, ctx })
     }

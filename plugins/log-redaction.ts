@@ -2,11 +2,12 @@ import type { FastifyRequest } from 'fastify'
 
 // Query parameters that carry credentials or personal data in the URLs of our browser routes:
 // authorization answers (our provider callbacks, Swagger UI's redirect page), authorization
-// requests (state, nonce, login_hint: an email) and the pending request a provider-login
-// start carries whole (authorize_query).
+// requests (state, nonce, login_hint: an email), the pending request a provider-login start
+// and the account pages carry whole (authorize_query), and mailed links (token: whoever reads
+// it sets the password).
 const SECRET_PARAMS = new Set([
   'code', 'state', 'id_token', 'access_token', 'refresh_token', 'session_state',
-  'nonce', 'login_hint', 'authorize_query'
+  'nonce', 'login_hint', 'authorize_query', 'token'
 ])
 
 export function redactUrl (url: string): string {

@@ -7,6 +7,7 @@ export function routePaths (prefix: string) {
   const wellKnown = `${prefix}/.well-known`
   const oauth = `${prefix}/oauth`
   const auth = `${prefix}/auth`
+  const account = `${prefix}/account`
   return {
     wellKnown,
     jwks: `${wellKnown}/jwks.json`,
@@ -19,9 +20,13 @@ export function routePaths (prefix: string) {
     introspect: `${oauth}/introspect`,
     userinfo: `${oauth}/userinfo`,
     auth,
-    /** Where mailed links lead: pages (GET) beside the API routes of the same path (POST). */
-    verifyPage: `${auth}/verify`,
-    resetPasswordPage: `${auth}/reset-password`,
+    /** The account pages: for people in a browser, beside the JSON API under /auth. */
+    account,
+    registerPage: `${account}/register`,
+    forgotPasswordPage: `${account}/forgot-password`,
+    /** Where mailed links lead. */
+    verifyPage: `${account}/verify`,
+    resetPasswordPage: `${account}/reset-password`,
     users: `${prefix}/users`,
     /** One provider's routes, under /auth/<name>. */
     provider (name: string) {

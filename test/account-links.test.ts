@@ -42,7 +42,7 @@ test('request-verify-token: 202 for any address; a link only for an unverified a
   }
   assert.equal(seen.length, 1)
   const link = new URL(seen[0] as string)
-  assert.equal(`${link.origin}${link.pathname}`, 'http://localhost:3000/auth/verify')
+  assert.equal(`${link.origin}${link.pathname}`, 'http://localhost:3000/account/verify')
   const token = link.searchParams.get('token') as string
 
   const verified = await post(app, '/auth/verify', { token })
@@ -117,7 +117,7 @@ test('forgot and reset: the new password works, the old does not; the link is si
   }
   assert.equal(seen.length, 1)
   const link = new URL(seen[0] as string)
-  assert.equal(`${link.origin}${link.pathname}`, 'http://localhost:3000/auth/reset-password')
+  assert.equal(`${link.origin}${link.pathname}`, 'http://localhost:3000/account/reset-password')
   const token = link.searchParams.get('token') as string
 
   const short = await post(app, '/auth/reset-password', { token, password: 'short' })

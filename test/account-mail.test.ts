@@ -49,7 +49,7 @@ test('register → a verification mail → its link verifies the address', async
   const mail = await server.nextMail((m) => m.envelope.to.includes('ada@example.com'))
   assert.match(mail.subject ?? '', /Verify your email address/)
   assert.equal(mail.from?.value[0]?.address, 'no-reply@example.com')
-  const token = tokenOf(mail, '/auth/verify')
+  const token = tokenOf(mail, '/account/verify')
   assert.ok(typeof mail.html === 'string' && mail.html.includes(token), 'the link is in the HTML part too')
 
   const verified = await app.inject({ method: 'POST', url: '/auth/verify', payload: { token } })
@@ -70,7 +70,7 @@ test('forgot → a reset mail → a new password; the old one is refused, the li
   const mail = await server.nextMail()
   assert.deepEqual(mail.envelope.to, ['ada@example.com'])
   assert.match(mail.subject ?? '', /Reset your password/)
-  const token = tokenOf(mail, '/auth/reset-password')
+  const token = tokenOf(mail, '/account/reset-password')
 
   const reset = await app.inject({ method: 'POST', url: '/auth/reset-password', payload: { token, password: 'a brand new password' } })
   assert.equal(reset.statusCode, 204, reset.body)
@@ -98,7 +98,7 @@ test('an email change verifies the new address and tells the old one', async (t)
   assert.match(notice.subject ?? '', /email address was changed/)
   assert.match(notice.text ?? '', /lovelace@example\.com/)
   const verification = await server.nextMail((m) => m.envelope.to.includes('lovelace@example.com'))
-  const verified = await app.inject({ method: 'POST', url: '/auth/verify', payload: { token: tokenOf(verification, '/auth/verify') } })
+  const verified = await app.inject({ method: 'POST', url: '/auth/verify', payload: { token: tokenOf(verification, '/account/verify') } })
   assert.equal(verified.json().isVerified, true)
 })
 

@@ -7,12 +7,11 @@ import { validateWith } from '../../plugins/validation.js'
 import { RETRY_AFTER } from '../../schemas/problem.js'
 import { canonicalQuery, parseCarriedQuery, validateAuthorizeRequest, type AuthorizeRequest } from '../../services/authorize.js'
 import { OAuthError } from '../../errors.js'
-import { mac, randomToken, safeEqual } from '../../services/secrets.js'
 import { consentPage, errorPage, loginPage } from '../../views/pages.js'
 import { sendFailurePage, sendPage } from '../pages.js'
+import { pageCsrf } from '../csrf.js'
+import { accountLinks } from '../account/links.js'
 import { resumeAuthorizeUrl, signInBrowser } from './session.js'
-
-const BROWSER_COOKIE_TTL = 86400
 
 /** An HTML answer, for the OpenAPI document (pages are strings, sent as they are). */
 const htmlPage = (description: string, headers?: object) => ({ description, ...(headers && { headers }), content: { 'text/html': { schema: { type: 'string' } } } })
@@ -31,21 +30,8 @@ const authorizeRoutes: FastifyPluginAsyncTypebox<{ ctx: UsersContext }> = async 
 
   const pageContext = (redirectUri?: string) => ({ issuer: config.issuer, formActions: redirectUri ? [new URL(redirectUri).origin] : [] })
 
-  function csrfToken (purpose: string, binding: string, authorizeQuery: string) {
-    return mac(cookies.secrets[0] as Buffer, purpose, binding, authorizeQuery)
-  }
-  function csrfValid (request: FastifyRequest, purpose: string, binding: string | undefined, authorizeQuery: string, token: string) {
-    if (binding === undefined || !cookies.fromOwnOrigin(request)) return false
-    return cookies.secrets.some((secret) => safeEqual(mac(secret, purpose, binding, authorizeQuery), token))
-  }
-
-  function browserId (request: FastifyRequest, reply: FastifyReply): string {
-    const existing = cookies.read(request, COOKIES.browser)
-    if (existing !== undefined) return existing
-    const id = randomToken()
-    cookies.write(reply, COOKIES.browser, id, BROWSER_COOKIE_TTL)
-    return id
-  }
+  const csrf = pageCsrf(cookies)
+  const links = accountLinks(config)
 
   const signedIn = (request: FastifyRequest) => authorization.signedIn(cookies.read(request, COOKIES.session))
 
@@ -61,10 +47,11 @@ const authorizeRoutes: FastifyPluginAsyncTypebox<{ ctx: UsersContext }> = async 
       action: loginAction,
       clientName: req.client.name,
       authorizeQuery,
-      csrfToken: csrfToken('login', browserId(request, reply), authorizeQuery),
+      csrfToken: csrf.token('login', csrf.browserId(request, reply), authorizeQuery),
       email: email ?? req.loginHint,
       error,
-      providers: ctx.loginProviders(authorizeQuery)
+      providers: ctx.loginProviders(authorizeQuery),
+      links: links(authorizeQuery)
     }))
   }
 
@@ -123,7 +110,7 @@ const authorizeRoutes: FastifyPluginAsyncTypebox<{ ctx: UsersContext }> = async 
           userEmail: decision.signedIn.user.email,
           scopes: decision.scopes.map((name) => ({ name, description: config.scopes[name] ?? '' })),
           authorizeQuery,
-          csrfToken: csrfToken('consent', decision.signedIn.session.idHash, authorizeQuery)
+          csrfToken: csrf.token('consent', decision.signedIn.session.idHash, authorizeQuery)
         }))
       case 'code':
         return reply.redirect(await authorization.codeRedirect(req, decision.signedIn, decision.scopes), 302)
@@ -134,9 +121,9 @@ const authorizeRoutes: FastifyPluginAsyncTypebox<{ ctx: UsersContext }> = async 
     schema: { hide: true, body: LoginFormSchema },
     errorHandler: pageErrors
   }, async (request, reply) => {
-    const { authorize_query: authorizeQuery, csrf_token: csrf, email, password } = request.body
+    const { authorize_query: authorizeQuery, csrf_token: csrfField, email, password } = request.body
     const req = validateAuthorizeRequest(config.clients, ctx.scopes, parseCarriedQuery(authorizeQuery))
-    if (!csrfValid(request, 'login', cookies.read(request, COOKIES.browser), authorizeQuery, csrf)) {
+    if (!csrf.validForBrowser(request, 'login', authorizeQuery, csrfField)) {
       return sendPage(reply, 403, pageContext(), errorPage(site, 'Sign-in form expired',
         'This sign-in form has expired or was not sent from this browser. Go back to the application and start again.'))
     }
@@ -151,13 +138,13 @@ const authorizeRoutes: FastifyPluginAsyncTypebox<{ ctx: UsersContext }> = async 
     schema: { hide: true, body: ConsentFormSchema },
     errorHandler: pageErrors
   }, async (request, reply) => {
-    const { authorize_query: authorizeQuery, csrf_token: csrf, decision } = request.body
+    const { authorize_query: authorizeQuery, csrf_token: csrfField, decision } = request.body
     const carried = parseCarriedQuery(authorizeQuery)
     const req = validateAuthorizeRequest(config.clients, ctx.scopes, carried)
     const current = await signedIn(request)
     // Re-encoded from the parsed form: the raw field must never reach a Location header.
     if (!current) return reply.redirect(`${authorizePath}?${canonicalQuery(carried)}`, 303)
-    if (!csrfValid(request, 'consent', current.session.idHash, authorizeQuery, csrf)) {
+    if (!csrf.valid(request, 'consent', current.session.idHash, authorizeQuery, csrfField)) {
       return sendPage(reply, 403, pageContext(), errorPage(site, 'Consent form expired',
         'This form has expired or was not sent from this browser. Go back to the application and start again.'))
     }
