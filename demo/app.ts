@@ -40,7 +40,8 @@ function logTransport (log: (msg: string) => void) {
     send (mail: { data: { to?: unknown, subject?: unknown, text?: unknown } }, callback: (err: Error | null, info: object) => void) {
       const { to, subject, text } = mail.data
       const links = String(text ?? '').match(/https?:\/\/\S+/g) ?? []
-      log(`Mail to ${JSON.stringify(to)}: ${String(subject)}${links.length > 0 ? ` — ${[...new Set(links)].join(' ')}` : ''}`)
+      const recipients = [to].flat().map((r) => typeof r === 'object' && r !== null && 'address' in r ? String(r.address) : String(r))
+      log(`Mail to ${recipients.join(', ')}: ${String(subject)}${links.length > 0 ? ` — ${[...new Set(links)].join(' ')}` : ''}`)
       callback(null, { messageId: `<demo-${Date.now()}@localhost>` })
     }
   }
@@ -119,7 +120,8 @@ export async function buildDemo ({ issuer, store, logger = false, serviceSecret,
         { clientId: 'demo-service', name: 'Demo service', clientSecret: secret, grantTypes: ['client_credentials'], introspection: true, scopes: DEMO_SCOPES }
       ],
       providers,
-      mailer: { transport: smtpUrl ?? logTransport((msg) => app.log.info(msg)), from: '"fastify-users demo" <no-reply@example.com>' },
+      // An empty SMTP_URL (an unset variable in a compose file) is no URL: mail is logged then.
+      mailer: { transport: smtpUrl || logTransport((msg) => app.log.info(msg)), from: '"fastify-users demo" <no-reply@example.com>' },
       ...(recentSignInMaxAge !== undefined ? { recentSignInMaxAge } : {})
     })
   } catch (err) {
