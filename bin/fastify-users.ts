@@ -176,9 +176,10 @@ async function rotateKeys (values: { algorithm?: string }): Promise<void> {
   const { algorithm } = values
   if (algorithm !== undefined && !(ALGORITHMS as readonly string[]).includes(algorithm)) throw usageError(`--algorithm is one of ${ALGORITHMS.join(', ')}, not ${algorithm}`)
   const { app, close } = await connect({}, async (store) => {
-    // The app's algorithm is not known here; the store's newest key tells which one it chose.
+    // The app's algorithm is not known here; the store's newest access-token key tells which one
+    // it chose (RSA keys there sign id_tokens, beside it).
     await store.init()
-    const newest = (await store.listSigningKeys())[0]?.alg
+    const newest = (await store.listSigningKeys()).find((k) => (ALGORITHMS as readonly string[]).includes(k.alg))?.alg
     const chosen = algorithm ?? (ALGORITHMS as readonly string[]).find((a) => a === newest)
     return chosen === undefined ? {} : { signingAlgorithm: chosen as Algorithm }
   })

@@ -26,15 +26,27 @@ export async function setupTokens (config: UsersConfig, log: FastifyBaseLogger) 
     keySet = (await Promise.all(signingKeys.map(importSigningKey))).map(toSigningKey)
   } else {
     keySet = await storedKeys(store)
-    if (keySet.length === 0) {
-      await store.addSigningKey(await generateSigningKey(signingAlgorithm))
+    // A key for access tokens, and an RSA key for id_tokens: RS256 is the one algorithm every
+    // OpenID Connect relying party knows (OIDC Core §15.1), whatever signs our access tokens.
+    for (const alg of new Set([signingAlgorithm, 'RS256' as const])) {
+      if (keySet.some((k) => k.alg === alg)) continue
+      await store.addSigningKey(await generateSigningKey(alg))
       // Read back: when instances start together, all of them settle on the newest key.
       keySet = await storedKeys(store)
-      log.info({ kid: keySet[0]?.kid }, 'fastify-users: generated a signing key and kept it in the store')
+      log.info({ kid: keySet.find((k) => k.alg === alg)?.kid, alg }, 'fastify-users: generated a signing key and kept it in the store')
     }
     reloadKeys = () => storedKeys(store)
   }
-  const tokens = createTokenService({ issuer, audience, accessTokenTtl, keys: keySet, reloadKeys })
+  const tokens = createTokenService({ issuer, audience, accessTokenTtl, keys: keySet, reloadKeys, ...(!signingKeys && { accessTokenAlgorithm: signingAlgorithm }) })
+  const idAlgorithms = tokens.idTokenAlgorithms()
+  for (const client of config.clients.values()) {
+    if (client.idTokenAlg !== undefined && !idAlgorithms.includes(client.idTokenAlg)) {
+      throw new Error(`fastify-users: client ${client.clientId} asks for ${client.idTokenAlg} id_tokens, but no signing key has that algorithm`)
+    }
+  }
+  if (!idAlgorithms.includes('RS256')) {
+    log.warn('fastify-users: no RSA signing key among signingKeys: id_tokens are signed with the signing key\'s algorithm, which some OpenID Connect clients do not know (add an RSA key for RS256)')
+  }
 
   const fromOptions = () => new Error('fastify-users: signing keys come from options; rotate them there')
   const keys: UsersKeys = {

@@ -72,6 +72,9 @@ export const ClientOptionSchema = Type.Object({
   })),
   requirePkce: Type.Optional(Type.Boolean({ description: 'Default true; only a confidential client may turn it off' })),
   introspection: Type.Optional(Type.Boolean({ description: 'May call the introspection endpoint (RFC 7662); confidential clients only' })),
+  idTokenSigningAlg: Type.Optional(Type.Union([Type.Literal('RS256'), Type.Literal('ES256'), Type.Literal('EdDSA')], {
+    description: 'The algorithm of its id_tokens (OpenID Connect id_token_signed_response_alg); default RS256'
+  })),
   scopes: Type.Optional(Type.Array(ScopeName, { uniqueItems: true, description: 'Scopes the client may obtain; default all' })),
   redirectUris: Type.Optional(Type.Array(Type.String({ pattern: '^[A-Za-z][A-Za-z0-9+.-]*:[^#]+$', maxLength: 2048 }), {
     uniqueItems: true,

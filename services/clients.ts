@@ -17,6 +17,8 @@ export interface Client {
   grantTypes: ReadonlySet<GrantTypeName>
   scopes?: readonly string[]
   redirectUris: readonly string[]
+  /** The algorithm of its id_tokens (id_token_signed_response_alg); undefined: RS256. */
+  idTokenAlg?: 'RS256' | 'ES256' | 'EdDSA'
 }
 
 const sha256 = (value: string) => createHash('sha256').update(value).digest()
@@ -45,6 +47,7 @@ export function createClientRegistry (clients: ClientOption[]): Map<string, Clie
       secretHash: confidential ? sha256(c.clientSecret as string) : undefined,
       firstParty: c.firstParty ?? false,
       requirePkce: c.requirePkce ?? true,
+      ...(c.idTokenSigningAlg !== undefined && { idTokenAlg: c.idTokenSigningAlg }),
       introspection: c.introspection ?? false,
       grantTypes: new Set(grantTypes),
       scopes: c.scopes,

@@ -115,7 +115,8 @@ export function createGrantService (options: GrantServiceOptions) {
         nonce: family?.nonce,
         authTime,
         accessToken: token,
-        claims: options.userClaims(user, scopes)
+        claims: options.userClaims(user, scopes),
+        ...(client.idTokenAlg !== undefined && { alg: client.idTokenAlg })
       })
     }
     options.events.emit('tokenIssued', { userId: user.id, clientId: client.clientId, scopes, grantType })

@@ -15,8 +15,8 @@ export interface SigningKey {
   publicJwk: PublicJwk
 }
 
-export async function generateSigningKey (alg: 'EdDSA' | 'ES256'): Promise<StoredSigningKey> {
-  const { privateKey } = await generateKeyPair(alg, { extractable: true, crv: alg === 'EdDSA' ? 'Ed25519' : undefined })
+export async function generateSigningKey (alg: SigningAlgorithm): Promise<StoredSigningKey> {
+  const { privateKey } = await generateKeyPair(alg, { extractable: true, crv: alg === 'EdDSA' ? 'Ed25519' : undefined, modulusLength: alg === 'RS256' ? 2048 : undefined })
   const privateJwk = await exportJWK(privateKey)
   return { kid: await thumbprint(privateJwk), alg, privateJwk: { ...privateJwk }, createdAt: new Date() }
 }

@@ -1,7 +1,7 @@
 import { createHash, hkdfSync, randomUUID } from 'node:crypto'
 import { createSigner, createVerifier, TokenError } from 'fast-jwt'
 import type { PublicJwk } from '../schemas/oauth.js'
-import type { SigningKey } from './keys.js'
+import type { SigningAlgorithm, SigningKey } from './keys.js'
 import { InvalidTokenError } from '../errors.js'
 
 /** The claims of our access tokens (RFC 9068). */
@@ -34,6 +34,8 @@ export interface IdTokenInput {
   /** The access token issued with it, for at_hash. */
   accessToken: string
   claims: Record<string, unknown>
+  /** The client's id_token algorithm (default RS256, OpenID Connect's mandatory one). */
+  alg?: SigningAlgorithm
 }
 
 export interface TokenServiceOptions {
@@ -41,8 +43,10 @@ export interface TokenServiceOptions {
   audience: string
   /** seconds */
   accessTokenTtl: number
-  /** The first key signs; every key verifies. */
+  /** The first key (of accessTokenAlgorithm, when given) signs access tokens; every key verifies. */
   keys: SigningKey[]
+  /** Which key signs access tokens: the first of this algorithm; default the first key. */
+  accessTokenAlgorithm?: SigningAlgorithm
   /** Reads the current key set again (e.g. from the store) when a token names an unknown kid. */
   reloadKeys?: () => Promise<SigningKey[]>
 }
@@ -71,8 +75,10 @@ export interface TokenService {
   publicKeyFor (header: JwtHeader): Promise<string>
   /** Replaces the key set: the first key signs from now on, every key verifies. */
   setKeys (keys: SigningKey[]): void
-  /** The kid that signs now. */
+  /** The kid that signs access tokens now. */
   activeKid (): string
+  /** The algorithms id_tokens can be signed with: those of the keys. */
+  idTokenAlgorithms (): SigningAlgorithm[]
   /**
    * Secrets for another purpose (cookie signing), derived from the signing keys with HKDF,
    * the active key's first: instances that share keys share them, and nothing else to configure.
@@ -113,7 +119,8 @@ export function createTokenService (options: TokenServiceOptions): TokenService 
   let lastReload = 0
   let active: SigningKey
   let signAccess: (payload: Record<string, unknown>) => string
-  let signId: (payload: Record<string, unknown>) => string
+  // One signer per algorithm, with the newest key of it: id_tokens are signed as each client asks.
+  let signId: Map<SigningAlgorithm, { key: SigningKey, sign: (payload: Record<string, unknown>) => string }>
   let verifier: (token: string) => Promise<unknown>
   // Verified tokens, keyed by the token itself, until they expire: the hot path then skips
   // the signature check. fast-jwt's own cache hashes every token with SHA-512 to make its
@@ -147,10 +154,14 @@ export function createTokenService (options: TokenServiceOptions): TokenService 
   function setKeys (next: SigningKey[]) {
     if (next.length === 0) throw new Error('at least one signing key is required')
     keys = new Map(next.map((k) => [k.kid, k]))
-    active = next[0] as SigningKey
+    active = next.find((k) => k.alg === options.accessTokenAlgorithm) ?? next[0] as SigningKey
     const common = { key: active.privatePem, algorithm: active.alg, kid: active.kid, iss: options.issuer }
     signAccess = createSigner({ ...common, aud: options.audience, expiresIn: ttlMs, header: { alg: active.alg, typ: 'at+jwt' } })
-    signId = createSigner({ ...common, expiresIn: ttlMs })
+    signId = new Map()
+    for (const key of next) {
+      if (signId.has(key.alg)) continue
+      signId.set(key.alg, { key, sign: createSigner({ key: key.privatePem, algorithm: key.alg, kid: key.kid, iss: options.issuer, expiresIn: ttlMs }) })
+    }
     // A new verifier, so that its cache forgets tokens of a key that was just retired.
     verifier = createVerifier({
       ...accessTokenRules(options.issuer, options.audience),
@@ -168,11 +179,18 @@ export function createTokenService (options: TokenServiceOptions): TokenService 
       return { token: signAccess(payload), expiresIn: options.accessTokenTtl }
     },
 
-    signIdToken ({ sub, clientId, nonce, authTime, accessToken, claims }) {
-      const payload: Record<string, unknown> = { ...claims, sub, aud: clientId, at_hash: atHash(accessToken, active.alg) }
+    signIdToken ({ sub, clientId, nonce, authTime, accessToken, claims, alg = 'RS256' }) {
+      // The configuration makes sure of a key for every client's algorithm (plugins/tokens.ts);
+      // keys from options may lack RS256, and the signing key's algorithm serves then.
+      const signer = signId.get(alg) ?? signId.get(active.alg) as { key: SigningKey, sign: (payload: Record<string, unknown>) => string }
+      const payload: Record<string, unknown> = { ...claims, sub, aud: clientId, at_hash: atHash(accessToken, signer.key.alg) }
       if (nonce !== undefined) payload.nonce = nonce
       if (authTime !== undefined) payload.auth_time = Math.floor(authTime.getTime() / 1000)
-      return signId(payload)
+      return signer.sign(payload)
+    },
+
+    idTokenAlgorithms () {
+      return [...signId.keys()]
     },
 
     async verifyAccessToken (token) {
@@ -198,7 +216,8 @@ export function createTokenService (options: TokenServiceOptions): TokenService 
     publicKeyFor,
 
     jwks () {
-      return { keys: [...keys.values()].map((k) => k.publicJwk) }
+      // The key that signs access tokens first: verifiers that take the first key get the right one.
+      return { keys: [active, ...[...keys.values()].filter((k) => k !== active)].map((k) => k.publicJwk) }
     },
 
     setKeys,

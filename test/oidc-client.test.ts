@@ -62,7 +62,8 @@ test('oauth4webapi, as a third-party OpenID Connect client, runs the whole code 
   assert.deepEqual(as.code_challenge_methods_supported, ['S256'])
   assert.equal(as.authorization_response_iss_parameter_supported, true)
 
-  const client: oauth.Client = { client_id: 'demo-cli', token_endpoint_auth_method: 'none', require_auth_time: true }
+  // A relying party that knows RS256 only, OpenID Connect's mandatory algorithm.
+  const client: oauth.Client = { client_id: 'demo-cli', token_endpoint_auth_method: 'none', require_auth_time: true, id_token_signed_response_alg: 'RS256' }
   const clientAuth = oauth.None()
   const service: oauth.Client = { client_id: 'demo-service', token_endpoint_auth_method: 'client_secret_basic' }
   const serviceAuth = oauth.ClientSecretBasic(app.demoServiceSecret)
@@ -94,8 +95,11 @@ test('oauth4webapi, as a third-party OpenID Connect client, runs the whole code 
     assert.ok(params.get('code'))
 
     const response = await oauth.authorizationCodeGrantRequest(as, client, clientAuth, params, REDIRECT_URI, codeVerifier, insecure)
-    // Validates the token response and the id_token's claims: iss, aud, exp, iat, nonce, auth_time.
+    // Validates the token response and the id_token's claims (iss, aud, exp, iat, nonce,
+    // auth_time) and its alg (RS256, as the client registered)...
     const tokens = await oauth.processAuthorizationCodeResponse(as, client, response, { expectedNonce: nonce, requireIdToken: true })
+    // ...and its signature against the discovered JWKS.
+    await oauth.validateApplicationLevelSignature(as, response, insecure)
     const claims = oauth.getValidatedIdTokenClaims(tokens)
     assert.ok(claims)
     assert.equal(claims.nonce, nonce)
@@ -117,7 +121,8 @@ test('oauth4webapi, as a third-party OpenID Connect client, runs the whole code 
   const idToken = tokens.id_token as string
   const verified = await jwtVerify(idToken, jwks, { issuer, audience: client.client_id, algorithms: as.id_token_signing_alg_values_supported })
   assert.equal(verified.payload.sub, claims.sub)
-  assert.ok(as.id_token_signing_alg_values_supported?.includes(decodeProtectedHeader(idToken).alg as string))
+  assert.equal(decodeProtectedHeader(idToken).alg, 'RS256')
+  assert.equal(as.id_token_signing_alg_values_supported?.[0], 'RS256')
 
   // Userinfo: the same subject; email because of the email scope.
   const userinfo = await oauth.processUserInfoResponse(as, client, claims.sub,

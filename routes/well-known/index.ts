@@ -42,7 +42,7 @@ const wellKnownRoutes: FastifyPluginAsyncTypebox<{ ctx: UsersContext }> = async 
       introspection_endpoint_auth_methods_supported: ['client_secret_basic', 'client_secret_post'],
       scopes_supported: Object.keys(config.scopes),
       subject_types_supported: ['public'],
-      id_token_signing_alg_values_supported: [...new Set(ctx.tokens.jwks().keys.map((k) => k.alg))],
+      id_token_signing_alg_values_supported: ctx.tokens.idTokenAlgorithms(),
       claims_supported: ['sub', 'iss', 'aud', 'exp', 'iat', 'auth_time', 'nonce', 'at_hash', 'email', 'email_verified', 'updated_at'],
       prompt_values_supported: ['none', 'login', 'consent'],
       authorization_response_iss_parameter_supported: true,
