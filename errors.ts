@@ -30,7 +30,8 @@ export const ERROR_CODES = {
   InvalidCursorError: 'FST_USERS_INVALID_CURSOR',
   SelfAdministrationError: 'FST_USERS_ADMIN_SELF_CHANGE',
   LastSuperuserError: 'FST_USERS_ADMIN_LAST_SUPERUSER',
-  DeleteRefusedError: 'FST_USERS_ADMIN_DELETE_REFUSED'
+  DeleteRefusedError: 'FST_USERS_ADMIN_DELETE_REFUSED',
+  ClientAuthorizationNotFoundError: 'FST_USERS_CLIENT_AUTHORIZATION_NOT_FOUND'
 } as const
 
 export type ErrorCode = typeof ERROR_CODES[keyof typeof ERROR_CODES] | `FST_USERS_OAUTH_${Uppercase<OAuthErrorCode>}`
@@ -206,6 +207,12 @@ export class LastSuperuserError extends UsersError {
 export class DeleteRefusedError extends UsersError {
   declare readonly code: typeof ERROR_CODES.DeleteRefusedError
   constructor (message: string, options?: ErrorOptions) { super(ERROR_CODES.DeleteRefusedError, 409, message, options) }
+}
+
+/** The user has not authorized this client (or revoked it already). */
+export class ClientAuthorizationNotFoundError extends UsersError {
+  declare readonly code: typeof ERROR_CODES.ClientAuthorizationNotFoundError
+  constructor () { super(ERROR_CODES.ClientAuthorizationNotFoundError, 404, 'You have not authorized this client') }
 }
 
 /** RFC 6749 §5.2 error codes (token endpoint, and their use at the others). */

@@ -24,7 +24,7 @@ import oauthRoutes from './routes/oauth/index.js'
 import authRoutes from './routes/auth/index.js'
 import accountRoutes from './routes/account/index.js'
 import providerRoutes from './routes/auth/provider.js'
-import usersRoutes, { adminRoutes } from './routes/users/index.js'
+import usersRoutes, { adminRoutes, clientAuthorizationRoutes } from './routes/users/index.js'
 import {
   AuthorizationServerMetadataSchema,
   IntrospectionRequestSchema,
@@ -37,7 +37,7 @@ import {
   UserInfoSchema
 } from './schemas/oauth.js'
 import { ProblemSchema } from './schemas/problem.js'
-import { OAuthAccountSchema, UserPageSchema } from './schemas/user.js'
+import { ClientAuthorizationSchema, OAuthAccountSchema, UserPageSchema } from './schemas/user.js'
 import type { FastifyUsersOptions } from './schemas/options.js'
 
 export type { FastifyUsersOptions, ClientOption, SigningKeyOption } from './schemas/options.js'
@@ -67,7 +67,7 @@ export {
   CrossOriginRequestError, TooManyRequestsError, ServiceBusyError, InvalidTokenError, UpstreamLoginError,
   EmailAlreadyExistsError, OAuthAccountExistsError, StoreUnavailableError,
   VerifyUserBadTokenError, VerifyUserAlreadyVerifiedError, ResetPasswordBadTokenError, ResetPasswordInvalidPasswordError,
-  InvalidCursorError, SelfAdministrationError, LastSuperuserError, DeleteRefusedError
+  InvalidCursorError, SelfAdministrationError, LastSuperuserError, DeleteRefusedError, ClientAuthorizationNotFoundError
 } from './errors.js'
 export type { ErrorCode, OAuthErrorCode } from './errors.js'
 export type { StoredOAuthAccount, OAuthAccountChanges, StoredUpstreamState, UserListQuery, UserPage, UserListPosition, ParsedUserListQuery } from './stores/types.js'
@@ -79,7 +79,7 @@ export { COOKIES } from './plugins/cookies.js'
 export { SWAGGER_UI_CLIENT_ID } from './plugins/openapi.js'
 
 const sharedSchemas = [
-  UserPageSchema, OAuthAccountSchema, ProblemSchema,
+  UserPageSchema, OAuthAccountSchema, ClientAuthorizationSchema, ProblemSchema,
   TokenResponseSchema, OAuthErrorSchema, JwksSchema, AuthorizationServerMetadataSchema,
   IntrospectionResponseSchema, UserInfoSchema, TokenRequestSchema, RevocationRequestSchema, IntrospectionRequestSchema
 ]
@@ -159,6 +159,7 @@ const fastifyUsers: FastifyPluginAsync<FastifyUsersOptions> = async (app, option
     }
     await scope.register(usersRoutes, { prefix: paths.users, ctx })
     await scope.register(adminRoutes, { prefix: paths.users, ctx })
+    await scope.register(clientAuthorizationRoutes, { prefix: paths.users, ctx })
   })
 }
 

@@ -19,6 +19,7 @@ import {
   UserAlreadyExistsError,
   UserNotFoundError,
   InvalidTokenError,
+  ClientAuthorizationNotFoundError,
   DeleteRefusedError,
   InvalidCursorError,
   LastSuperuserError,
@@ -79,7 +80,8 @@ const SAMPLE_ERRORS: Record<Stripped<typeof ERROR_CODES[keyof typeof ERROR_CODES
   INVALID_CURSOR: new InvalidCursorError(),
   ADMIN_SELF_CHANGE: new SelfAdministrationError('You cannot remove your own superuser flag'),
   ADMIN_LAST_SUPERUSER: new LastSuperuserError(),
-  ADMIN_DELETE_REFUSED: new DeleteRefusedError('The account has an unpaid invoice')
+  ADMIN_DELETE_REFUSED: new DeleteRefusedError('The account has an unpaid invoice'),
+  CLIENT_AUTHORIZATION_NOT_FOUND: new ClientAuthorizationNotFoundError()
 }
 
 const PROBLEMS: Record<ProblemCode, { status: number, detail: string }> = {

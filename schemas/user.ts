@@ -129,6 +129,15 @@ export type UserUpdate = Static<typeof UserUpdateSchema> & Partial<UserFields>
 export const UserAdminUpdateSchema = models.UserAdminUpdate
 export type UserAdminUpdate = Static<typeof UserAdminUpdateSchema> & Partial<UserFields>
 
+/** A client the user authorized (GET /users/me/authorizations). */
+export const ClientAuthorizationSchema = Type.Object({
+  clientId: Type.String(),
+  clientName: Type.String(),
+  scopes: Type.Array(Type.String(), { description: 'What the user approved; asking for no more, the client gets no consent page' }),
+  createdAt: Type.String({ format: 'date-time' }),
+  updatedAt: Type.String({ format: 'date-time' })
+}, { $id: 'fastify-users.ClientAuthorization', title: 'ClientAuthorization', additionalProperties: false })
+
 /** One page of users (GET /users). */
 export const UserPageSchema = Type.Object({
   users: Type.Array(Type.Ref(UserSchema)),

@@ -37,6 +37,12 @@ export function createAuthorization ({ store, sessions, grants, scopes, issuer, 
   const toClient = (req: AuthorizeRequest, error: OAuthErrorCode, description: string) =>
     new OAuthError(error, description, { uri: req.redirectUri, state: req.state })
 
+  /** Whether the user approved the client for every one of these scopes before. */
+  async function approvedBefore (userId: string, clientId: string, wanted: string[]): Promise<boolean> {
+    const consent = await store.getConsent(userId, clientId)
+    return consent !== null && wanted.every((scope) => consent.scopes.includes(scope))
+  }
+
   return {
     toClient,
 
@@ -63,6 +69,10 @@ export function createAuthorization ({ store, sessions, grants, scopes, issuer, 
       }
       const granted = await scopes.forAuthorization(req.client, toPublicUser(current.user), req.scopes)
       if (!req.client.firstParty || req.prompt.has('consent')) {
+        // A third-party client the user approved for these scopes before goes on without asking again.
+        if (!req.client.firstParty && !req.prompt.has('consent') && await approvedBefore(current.user.id, req.client.clientId, granted)) {
+          return { next: 'code', signedIn: current, scopes: granted }
+        }
         if (req.prompt.has('none')) throw toClient(req, 'consent_required', 'The user has not approved this client')
         return { next: 'consent', signedIn: current, scopes: granted }
       }
@@ -84,9 +94,13 @@ export function createAuthorization ({ store, sessions, grants, scopes, issuer, 
       return authorizationResponseUrl(req.redirectUri, issuer, { code, state: req.state })
     },
 
-    /** The user approved on the consent page: the code, for what the request may have now. */
+    /**
+     * The user approved on the consent page: remembered for this client and these scopes, and
+     * the code, for what the request may have now.
+     */
     async approved (req: AuthorizeRequest, signedIn: SignedIn): Promise<string> {
       const granted = await scopes.forAuthorization(req.client, toPublicUser(signedIn.user), req.scopes)
+      await store.grantConsent(signedIn.user.id, req.client.clientId, granted, now())
       return this.codeRedirect(req, signedIn, granted)
     },
 

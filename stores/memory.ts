@@ -9,6 +9,7 @@ import {
   type StoredOAuthAccount,
   type StoredUpstreamState,
   type FamilySelector,
+  type StoredConsent,
   type NewUser,
   type StoredGrant,
   type StoredGrantFamily,
@@ -81,7 +82,13 @@ export function memoryStore (): UserStore {
   const matches = (family: StoredGrantFamily, selector: FamilySelector) =>
     'familyId' in selector
       ? family.familyId === selector.familyId
-      : 'sessionId' in selector ? family.sessionId === selector.sessionId : family.userId === selector.userId
+      : 'sessionId' in selector
+        ? family.sessionId === selector.sessionId
+        : family.userId === selector.userId && (!('clientId' in selector) || family.clientId === selector.clientId)
+  // Keyed by user and client, as the unique index of the MongoDB collection.
+  const consents = new Map<string, StoredConsent>()
+  const consentKey = (userId: string, clientId: string) => JSON.stringify([userId, clientId])
+  const copyConsent = (c: StoredConsent): StoredConsent => ({ ...c, scopes: [...c.scopes], createdAt: new Date(c.createdAt), updatedAt: new Date(c.updatedAt) })
 
   // Callers never share our objects. Users are read on every guarded request, so they
   // get a hand-made copy, cheaper than structuredClone of the whole user; only the app's
@@ -159,6 +166,7 @@ export function memoryStore (): UserStore {
       grants.deleteWhere((grant) => grant.userId === id)
       sessions.deleteWhere((session) => session.userId === id)
       upstreamStates.deleteWhere((state) => state.purpose === 'associate' && state.userId === id)
+      for (const [key, consent] of consents) if (consent.userId === id) consents.delete(key)
       return true
     },
 
@@ -239,6 +247,29 @@ export function memoryStore (): UserStore {
         }
       }
       return count
+    },
+
+    async getConsent (userId, clientId) {
+      const consent = consents.get(consentKey(userId, clientId))
+      return consent ? copyConsent(consent) : null
+    },
+
+    async grantConsent (userId, clientId, scopes, now) {
+      const key = consentKey(userId, clientId)
+      const current = consents.get(key)
+      const next: StoredConsent = current
+        ? { ...current, scopes: [...new Set([...current.scopes, ...scopes])], updatedAt: new Date(now) }
+        : { userId, clientId, scopes: [...new Set(scopes)], createdAt: new Date(now), updatedAt: new Date(now) }
+      consents.set(key, next)
+      return copyConsent(next)
+    },
+
+    async listConsents (userId) {
+      return [...consents.values()].filter((c) => c.userId === userId).sort((a, b) => a.createdAt.getTime() - b.createdAt.getTime()).map(copyConsent)
+    },
+
+    async deleteConsent (userId, clientId) {
+      return consents.delete(consentKey(userId, clientId))
     },
 
     async createSession (session) {

@@ -11,6 +11,7 @@ import {
   StoreUnavailableError,
   userCursor,
   type FamilySelector,
+  type StoredConsent,
   type OAuthAccountChanges,
   type StoredOAuthAccount,
   type StoredUpstreamState,
@@ -109,6 +110,7 @@ export function mongoStore (options: MongoStoreOptions): UserStore {
   const sessions = () => collection<StoredSession>('sessions')
   const oauthAccounts = () => collection<StoredOAuthAccount>('oauth_accounts')
   const upstreamStates = () => collection<StoredUpstreamState>('upstream_states')
+  const consents = () => collection<StoredConsent>('consents')
 
   const store: UserStore = {
     async init () {
@@ -139,6 +141,7 @@ export function mongoStore (options: MongoStoreOptions): UserStore {
       await upstreamStates().createIndex({ expiresAt: 1 }, { expireAfterSeconds: 0, name: 'expiresAt_ttl' })
       // Only associate states name a user.
       await upstreamStates().createIndex({ userId: 1 }, { name: 'userId', sparse: true })
+      await consents().createIndex({ userId: 1, clientId: 1 }, { unique: true, name: 'userId_clientId_unique' })
     },
 
     async close () {
@@ -216,6 +219,7 @@ export function mongoStore (options: MongoStoreOptions): UserStore {
         families().deleteMany({ userId: id }),
         grants().deleteMany({ userId: id }),
         sessions().deleteMany({ userId: id }),
+        consents().deleteMany({ userId: id }),
         upstreamStates().deleteMany({ userId: id, purpose: 'associate' })
       ])
       return (await users().deleteOne({ _id })).deletedCount === 1
@@ -306,6 +310,29 @@ export function mongoStore (options: MongoStoreOptions): UserStore {
     async revokeGrantFamilies (selector: FamilySelector, now) {
       const result = await families().updateMany({ ...selector, revokedAt: null }, { $set: { revokedAt: now } })
       return result.modifiedCount
+    },
+
+    async getConsent (userId, clientId) {
+      return await consents().findOne({ userId, clientId }, NO_ID)
+    },
+
+    async grantConsent (userId, clientId, scopes, now) {
+      // One atomic upsert: concurrent grants add to one document, each scope once.
+      const consent = await consents().findOneAndUpdate(
+        { userId, clientId },
+        { $addToSet: { scopes: { $each: scopes } }, $set: { updatedAt: now }, $setOnInsert: { createdAt: now } },
+        { ...NO_ID, upsert: true, returnDocument: 'after' }
+      )
+      if (!consent) throw new Error('mongoStore: the consent upsert returned nothing')
+      return consent
+    },
+
+    async listConsents (userId) {
+      return await consents().find({ userId }, NO_ID).sort({ createdAt: 1 }).toArray()
+    },
+
+    async deleteConsent (userId, clientId) {
+      return (await consents().deleteOne({ userId, clientId })).deletedCount === 1
     },
 
     async createSession (session) {

@@ -155,8 +155,20 @@ export interface StoredUpstreamState {
   expiresAt: Date
 }
 
-/** Which families to revoke. */
-export type FamilySelector = { familyId: string } | { sessionId: string } | { userId: string }
+/** Which families to revoke: one, a session's, a user's, or what a user authorized one client to do. */
+export type FamilySelector = { familyId: string } | { sessionId: string } | { userId: string } | { userId: string, clientId: string }
+
+/**
+ * What a user approved a third-party client to do, remembered so that the consent page is not
+ * shown again for those scopes: (userId, clientId) is unique.
+ */
+export interface StoredConsent {
+  userId: string
+  clientId: string
+  scopes: string[]
+  createdAt: Date
+  updatedAt: Date
+}
 
 export interface UserStore {
   /** Creates indexes and connects; called once when the plugin starts. Idempotent. */
@@ -225,6 +237,18 @@ export interface UserStore {
   extendGrantFamily(familyId: string, expiresAt: Date, now: Date): Promise<StoredGrantFamily | null>
   /** Sets revokedAt on every matching family not yet revoked; resolves how many. */
   revokeGrantFamilies(selector: FamilySelector, now: Date): Promise<number>
+
+  /** The user's consent for the client, or null. */
+  getConsent(userId: string, clientId: string): Promise<StoredConsent | null>
+  /**
+   * Adds scopes to the user's consent for the client, creating it: the union is kept, and
+   * concurrent grants lose none of their scopes. Resolves the consent as it is then.
+   */
+  grantConsent(userId: string, clientId: string, scopes: string[], now: Date): Promise<StoredConsent>
+  /** The clients the user approved, oldest first. */
+  listConsents(userId: string): Promise<StoredConsent[]>
+  /** true when a consent was removed. */
+  deleteConsent(userId: string, clientId: string): Promise<boolean>
 
   createSession(session: StoredSession): Promise<void>
   /** null when unknown or expired at `now`. */

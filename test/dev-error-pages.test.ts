@@ -10,8 +10,8 @@ const WRONG_HOST = 'http://127.0.0.1:3000/docs/static/oauth2-redirect.html'
 
 const swaggerRegistered = (issuer: string) => `${issuer}/docs/static/oauth2-redirect.html`
 
-function codeRequest (clientId: string, redirectUri: string | undefined) {
-  return authorizePath({ response_type: 'code', client_id: clientId, redirect_uri: redirectUri, state: 'xyz', code_challenge: pkce().challenge, code_challenge_method: 'S256' })
+function codeRequest (clientId: string, redirectUri: string | undefined, extra: Record<string, string> = {}) {
+  return authorizePath({ response_type: 'code', client_id: clientId, redirect_uri: redirectUri, state: 'xyz', code_challenge: pkce().challenge, code_challenge_method: 'S256', ...extra })
 }
 
 /** The 400 page of an untrusted request, with the sentence it must say. */
@@ -93,7 +93,8 @@ test('loopback issuer: the login and consent forms, carrying an unregistered red
   expectDetails(login, 'login')
 
   const { browser } = await authorizeCode(app, { clientId: 'spa' })
-  const allow = consentForm(await browser.get(codeRequest('spa', SPA_REDIRECT)), 'allow')
+  // Approved once, the client would go on without a page: prompt=consent brings it back.
+  const allow = consentForm(await browser.get(codeRequest('spa', SPA_REDIRECT, { prompt: 'consent' })), 'allow')
   const tampered = new URLSearchParams(allow.authorize_query)
   tampered.set('redirect_uri', 'https://evil.example.com/cb')
   expectDetails(await browser.post('/oauth/consent', { ...allow, authorize_query: tampered.toString() }), 'consent')

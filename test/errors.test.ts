@@ -28,7 +28,8 @@ const samples: Record<keyof typeof ERROR_CODES, () => Error> = {
   InvalidCursorError: () => new api.InvalidCursorError(),
   SelfAdministrationError: () => new api.SelfAdministrationError('not yourself'),
   LastSuperuserError: () => new api.LastSuperuserError(),
-  DeleteRefusedError: () => new api.DeleteRefusedError('no')
+  DeleteRefusedError: () => new api.DeleteRefusedError('no'),
+  ClientAuthorizationNotFoundError: () => new api.ClientAuthorizationNotFoundError()
 }
 
 test('every error class is exported, a UsersError with its own code and an HTTP status, named after itself', () => {

@@ -10,7 +10,8 @@ import { fuzzApp } from './support/fuzz.js'
 // route of ours. No answer may be a 5xx; every 4xx has the shape its route promises.
 // `npm run fuzz` runs FUZZ_RUNS (default 10,000) with a random seed (FUZZ_SEED to replay one).
 
-const RUNS = Number(process.env.FUZZ_RUNS ?? 1000)
+// About 40 a route: each gets enough valid requests with a valid token to reach its handler.
+const RUNS = Number(process.env.FUZZ_RUNS ?? 1500)
 const SEED = process.env.FUZZ_SEED === 'random' ? Date.now() % 2 ** 31 : Number(process.env.FUZZ_SEED ?? 20261130)
 
 for (const limits of [false, true]) {

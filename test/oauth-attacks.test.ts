@@ -261,7 +261,8 @@ test('redirect URI tricks through the forms: a carried request with a bad redire
   assert.ok(!setsSession(login))
 
   const signedIn = (await authorizeCode(app, { clientId: 'spa' })).browser
-  const consent = await signedIn.get(codeRequest('spa', SPA_REDIRECT))
+  // Approved once, the client would go on without a page: prompt=consent brings it back.
+  const consent = await signedIn.get(codeRequest('spa', SPA_REDIRECT, { prompt: 'consent' }))
   const allow = consentForm(consent, 'allow')
   const carried = new URLSearchParams(allow.authorize_query)
   carried.set('redirect_uri', 'https://evil.com/cb')
@@ -281,7 +282,7 @@ test('a loopback redirect URI with a port out of range is refused on a page, not
       assertPage(await browser.get(codeRequest('native', uri, { response_type: 'token' })), 400, `${uri} response_type=token`)
     }
   }
-  const page = await signedIn.get(codeRequest('native', 'http://127.0.0.1:5000/callback'))
+  const page = await signedIn.get(codeRequest('native', 'http://127.0.0.1:5000/callback', { prompt: 'consent' }))
   const allow = consentForm(page, 'allow')
   const carried = new URLSearchParams(allow.authorize_query)
   carried.set('redirect_uri', 'http://127.0.0.1:99999/callback')

@@ -89,7 +89,8 @@ test('oauth4webapi, as a third-party OpenID Connect client, runs the whole code 
 
     const { callback, loggedIn, consented } = await signIn(browser, issuer, authorizationUrl)
     assert.equal(loggedIn, expectLogin, 'login page shown only without a session')
-    assert.ok(consented, 'a third-party client gets the consent page')
+    // A third-party client gets the consent page the first time; approved, it is remembered.
+    assert.equal(consented, expectLogin, 'the consent page the first time only')
     // Checks state and the RFC 9207 iss parameter against the discovered issuer.
     const params = oauth.validateAuthResponse(as, client, callback, state)
     assert.ok(params.get('code'))
@@ -144,7 +145,7 @@ test('oauth4webapi, as a third-party OpenID Connect client, runs the whole code 
   assert.equal(refreshedClaims.aud, client.client_id)
   assert.equal(refreshedClaims.auth_time, claims.auth_time)
 
-  // A second authorization (the browser session is kept; the consent page comes again): its tokens stay live below.
+  // A second authorization (the browser session is kept, the consent remembered: no page at all): its tokens stay live below.
   const second = await authorize(false)
   assert.equal(second.claims.sub, claims.sub)
 

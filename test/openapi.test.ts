@@ -91,6 +91,8 @@ test('every operation of ours has a stable, unique operationId; provider linking
     'PATCH /users/me': 'updateCurrentUser',
     'GET /users/me/oauth-accounts': 'listLinkedAccounts',
     'DELETE /users/me/oauth-accounts/{provider}': 'unlinkAccount',
+    'GET /users/me/authorizations': 'listClientAuthorizations',
+    'DELETE /users/me/authorizations/{clientId}': 'revokeClientAuthorization',
     'GET /users': 'listUsers',
     'GET /users/{id}': 'getUser',
     'PATCH /users/{id}': 'updateUser',

@@ -2,9 +2,9 @@ import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import type { UsersContext } from '../../plugins/context.js'
 import { Type } from '@sinclair/typebox'
 import { jsonBodyProblems, problemResponse, REQUEST_400, unavailable, unexpected } from '../../schemas/problem.js'
-import { OAuthAccountSchema, UserAdminUpdateSchema, UserPageSchema, UserSchema, UserUpdateSchema, type User } from '../../schemas/user.js'
+import { ClientAuthorizationSchema, OAuthAccountSchema, UserAdminUpdateSchema, UserPageSchema, UserSchema, UserUpdateSchema, type User } from '../../schemas/user.js'
 import { SUPERUSER_SCOPE } from '../../services/scopes.js'
-import { UserNotFoundError } from '../../errors.js'
+import { ClientAuthorizationNotFoundError, UserNotFoundError } from '../../errors.js'
 import { validateWith } from '../../plugins/validation.js'
 
 const usersRoutes: FastifyPluginAsyncTypebox<{ ctx: UsersContext }> = async (app, { ctx }) => {
@@ -80,6 +80,54 @@ const usersRoutes: FastifyPluginAsyncTypebox<{ ctx: UsersContext }> = async (app
     const stored = await ctx.store.getUserById((request.auth?.user as User).id)
     if (!stored) throw new UserNotFoundError()
     await ctx.oauth.unlink(stored, request.params.provider)
+    return reply.code(204).send(null)
+  })
+}
+
+/** The third-party clients a user authorized: what each may do, and taking it back. */
+const clientAuthorizationRoutes: FastifyPluginAsyncTypebox<{ ctx: UsersContext }> = async (app, { ctx }) => {
+  app.get('/me/authorizations', {
+    config: { auth: { account: true } },
+    schema: {
+      tags: ['users'],
+      operationId: 'listClientAuthorizations',
+      summary: 'Clients the current user authorized',
+      description: 'Each third-party client the user approved on a consent page, with the scopes approved: asking for no more, it gets no consent page.',
+      response: { 200: Type.Array(Type.Ref(ClientAuthorizationSchema), { description: 'Oldest first' }), ...unexpected() }
+    }
+  }, async (request) => {
+    const consents = await ctx.store.listConsents((request.auth?.user as User).id)
+    return consents.map((c) => ({
+      clientId: c.clientId,
+      clientName: ctx.config.clients.get(c.clientId)?.name ?? c.clientId,
+      scopes: c.scopes,
+      createdAt: c.createdAt.toISOString(),
+      updatedAt: c.updatedAt.toISOString()
+    }))
+  })
+
+  app.delete('/me/authorizations/:clientId', {
+    config: { auth: { account: true } },
+    schema: {
+      tags: ['users'],
+      operationId: 'revokeClientAuthorization',
+      summary: 'Revoke what the current user authorized a client to do',
+      description: 'The client asks for consent again next time, and every refresh token it holds for this user stops working at once.',
+      params: Type.Object({ clientId: Type.String({ minLength: 1, maxLength: 128 }) }),
+      response: {
+        204: Type.Null({ description: 'Revoked' }),
+        400: problemResponse('An invalid request', REQUEST_400),
+        404: problemResponse('The user has not authorized this client', ['CLIENT_AUTHORIZATION_NOT_FOUND']),
+        ...jsonBodyProblems(),
+        ...unexpected()
+      }
+    }
+  }, async (request, reply) => {
+    const userId = (request.auth?.user as User).id
+    const { clientId } = request.params
+    // The tokens first: should the consent's removal fail, nothing the client holds still works.
+    await ctx.store.revokeGrantFamilies({ userId, clientId }, new Date())
+    if (!await ctx.store.deleteConsent(userId, clientId)) throw new ClientAuthorizationNotFoundError()
     return reply.code(204).send(null)
   })
 }
@@ -174,5 +222,5 @@ const adminRoutes: FastifyPluginAsyncTypebox<{ ctx: UsersContext }> = async (app
   })
 }
 
-export { adminRoutes }
+export { adminRoutes, clientAuthorizationRoutes }
 export default usersRoutes
