@@ -106,10 +106,12 @@ const fastifyUsers: FastifyPluginAsync<FastifyUsersOptions> = async (app, option
   const { providers, oauth, loginProviders, logins } = await setupProviders(config, events)
 
   // The mailer's transport may hold SMTP credentials.
-  const { cookieSecret: _cookieSecret, oauthTokenKey: _oauthTokenKey, signingKeys: _signingKeys, mailer: _mailer, ...rest } = config
+  const { cookieSecret: _cookieSecret, oauthTokenKey: _oauthTokenKey, signingKeys: _signingKeys, mailer: _mailer, resourceServer, ...rest } = config
   const publicConfig: PublicUsersConfig = {
     ...rest,
     providers: config.providers.map(({ clientSecret: _secret, ...provider }) => provider),
+    // The introspection credentials stay ours.
+    ...(resourceServer && { resourceServer: { issuers: resourceServer.issuers.map(({ introspection, ...issuer }) => ({ ...issuer, ...(introspection && { introspection: { clientId: introspection.clientId } }) })) } }),
     clients: new Map([...config.clients].map(([id, { secretHash: _hash, ...client }]) => [id, client]))
   }
   app.decorate('users', {

@@ -3,7 +3,8 @@ import { PERMISSION_PATTERN, type User } from '../schemas/user.js'
 import type { StoredUser, UserStore } from '../stores/types.js'
 import type { AccessTokenClaims, TokenService } from '../services/tokens.js'
 import { signedInWithin } from '../services/tokens.js'
-import { InvalidTokenError, StoreUnavailableError } from '../errors.js'
+import { InvalidTokenError, ServiceBusyError, StoreUnavailableError } from '../errors.js'
+import { createExternalTokenVerifier, type ExternalToken, type ExternalTokenVerifier } from '../services/external-tokens.js'
 import { toPublicUser } from '../services/users.js'
 import { ACCOUNT_SCOPE } from '../services/scopes.js'
 import type { UsersConfig } from './config.js'
@@ -46,11 +47,16 @@ export type AuthRequirement = true | {
 
 /** What a guarded route knows of its caller, at request.auth. */
 export interface RequestAuth {
-  /** The user the token acts for; null for a token a client got for itself (client_credentials). */
+  /**
+   * The user the token acts for; null for a token a client got for itself (client_credentials),
+   * and for an external issuer's token (resourceServer), whose subject is not a user of ours.
+   */
   readonly user: User | null
   readonly claims: Readonly<AccessTokenClaims>
   readonly scopes: ReadonlySet<string>
   readonly clientId: string
+  /** Who issued the token: our issuer, or one of resourceServer's. */
+  readonly issuer: string
 }
 
 /**
@@ -63,10 +69,12 @@ class GuardedRequestAuth implements RequestAuth {
   readonly claims: Readonly<AccessTokenClaims>
   readonly scopes: ReadonlySet<string>
   readonly clientId: string
+  readonly issuer: string
   constructor (claims: Readonly<AccessTokenClaims>, scopes: ReadonlySet<string>, stored: StoredUser | null) {
     this.claims = claims
     this.scopes = scopes
     this.clientId = claims.client_id
+    this.issuer = claims.iss
     this.#stored = stored
   }
 
@@ -117,7 +125,7 @@ function normalize (requirement: AuthRequirement | undefined, where: string, rec
 }
 
 /** What the guard of a requirement may answer, for the route's OpenAPI operation. */
-function guardResponses (need: Need) {
+function guardResponses (need: Need, external: boolean) {
   return {
     401: problemResponse(
       need.maxAuthAge === undefined ? 'No access token, or one that is invalid, expired or revoked' : 'No valid access token, or a sign-in that is not recent enough',
@@ -127,7 +135,8 @@ function guardResponses (need: Need) {
       'The token lacks a scope, or its user a right, that this route needs',
       ['INSUFFICIENT_SCOPE', ...(need.verified ? ['USER_NOT_VERIFIED' as const] : []), ...(need.permissions.length > 0 ? ['INSUFFICIENT_PERMISSIONS' as const] : [])]
     ),
-    ...unavailable()
+    // An external issuer that cannot be asked is a 503 too.
+    ...unavailable(external ? ['STORE_UNAVAILABLE', 'SERVICE_BUSY'] : ['STORE_UNAVAILABLE'])
   }
 }
 
@@ -157,6 +166,39 @@ export function setupAuth (app: FastifyInstance, config: UsersConfig, store: Use
       .send(problem(request, status, detail, error === undefined ? 'AUTHENTICATION_REQUIRED' : CODES[error]))
   }
 
+  // Tokens of external issuers (resourceServer): verified against their keys or by introspection.
+  const external = config.resourceServer && createExternalTokenVerifier(config.resourceServer.issuers)
+
+  /**
+   * An external issuer's token: its subject is no user of ours, so only routes that take
+   * tokens without a user (clients: true) accept it, with the same scope rules. An issuer that
+   * cannot be asked is a 503, never a 401: the token may be good.
+   */
+  async function guardExternal (request: FastifyRequest, reply: FastifyReply, token: string, need: Need) {
+    let verified: ExternalToken
+    try {
+      verified = await (external as ExternalTokenVerifier).verify(token)
+    } catch (err) {
+      if (err instanceof ServiceBusyError) {
+        request.log.warn({ err: err.cause ?? err }, 'fastify-users: a token issuer could not be asked')
+        return reply.code(503).header('retry-after', String(err.retryAfter)).type('application/problem+json')
+          .send(problem(request, 503, err.message, 'SERVICE_BUSY'))
+      }
+      return deny(request, reply, 401, 'invalid_token', err instanceof InvalidTokenError ? err.message : 'The access token is invalid', need.scopes)
+    }
+    if (!need.clients) return deny(request, reply, 403, 'insufficient_scope', `This route acts for a user of this server; the token is ${verified.issuer}'s`)
+    const granted = new Set(verified.scopes)
+    const missing = need.scopes.filter((s) => !granted.has(s))
+    if (missing.length > 0) return deny(request, reply, 403, 'insufficient_scope', `Missing scope: ${missing.join(' ')}`, need.scopes)
+    request.auth = {
+      user: null,
+      claims: verified.claims as AccessTokenClaims,
+      scopes: granted,
+      clientId: verified.clientId ?? verified.subject,
+      issuer: verified.issuer
+    }
+  }
+
   function guard (requirement?: AuthRequirement): onRequestAsyncHookHandler {
     if (looksLikeRequest(requirement)) throw new Error(`fastify-users: ${UNCALLED}`)
     const need = normalize(requirement, 'app.users.guard()', config.recentSignInMaxAge)
@@ -171,6 +213,7 @@ export function setupAuth (app: FastifyInstance, config: UsersConfig, store: Use
         }
         const token = BEARER.exec(header)?.[1]
         if (!token) return deny(request, reply, 401, 'invalid_token', 'Malformed bearer token', need.scopes)
+        if (external?.handles(token)) return guardExternal(request, reply, token, need)
         try {
           verified = await tokens.verifyAccessToken(token)
         } catch (err) {
@@ -264,7 +307,7 @@ export function setupAuth (app: FastifyInstance, config: UsersConfig, store: Use
       // Machine-readable, for tools and generated clients (an OpenAPI extension).
       ...(need.permissions.length > 0 && { 'x-permissions': need.permissions }),
       security: schema.security ?? [{ oauth2: need.scopes }],
-      response: { ...guardResponses(need), ...(schema.response as object | undefined) }
+      response: { ...guardResponses(need, external !== undefined), ...(schema.response as object | undefined) }
     }
   })
   return guard

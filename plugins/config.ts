@@ -5,6 +5,7 @@ import { RESERVED_USER_FIELDS, userSchemas, type User } from '../schemas/user.js
 type UserModels = ReturnType<typeof userSchemas>
 import { Type, type TObject } from '@sinclair/typebox'
 import type { MailerOptions } from '../schemas/mail.js'
+import type { ExternalIssuerOptions } from '../services/external-tokens.js'
 import { createClientRegistry, type Client } from '../services/clients.js'
 import type { PasswordPolicy } from '../services/password.js'
 import { ACCOUNT_SCOPE, OIDC_SCOPES, SUPERUSER_SCOPE } from '../services/scopes.js'
@@ -41,6 +42,8 @@ export interface UsersConfig {
   /** Seconds a sign-in counts as recent for sensitive account changes (RFC 9470 max_age). */
   recentSignInMaxAge: number
   mailer?: MailerOptions
+  /** External issuers whose access tokens are accepted too. */
+  resourceServer?: { issuers: ExternalIssuerOptions[] }
   verifyTokenTtl: number
   resetPasswordTokenTtl: number
   verifyOnRegister: boolean
@@ -108,6 +111,10 @@ export function resolveConfig (raw: unknown): UsersConfig {
   const paths = routePaths(prefix)
   const passwordMinLength = options.passwordMinLength ?? 8
   const userFields = options.userFields ?? Type.Object({})
+  // Our own tokens are told from external ones by their iss: it must be ours alone.
+  if (options.resourceServer?.issuers.some((i) => i.issuer.replace(/\/+$/, '') === issuer)) {
+    throw new Error('fastify-users: resourceServer: an external issuer cannot be our own issuer')
+  }
   const reserved = Object.keys(userFields.properties).filter((name) => RESERVED_USER_FIELDS.includes(name))
   if (reserved.length > 0) throw new Error(`fastify-users: userFields: ${reserved.join(', ')} ${reserved.length > 1 ? 'are names' : 'is a name'} of ours; name the field otherwise`)
   const docs = options.docs === undefined || options.docs === false
@@ -168,6 +175,7 @@ export function resolveConfig (raw: unknown): UsersConfig {
     defaultScopes: (allowed) => options.defaultScopes?.filter((s) => allowed.includes(s)) ?? allowed.filter((s) => !Object.hasOwn(OIDC_SCOPES, s) && s !== ACCOUNT_SCOPE),
     recentSignInMaxAge: options.recentSignInMaxAge ?? 300,
     ...(options.mailer !== undefined && { mailer: options.mailer }),
+    ...(options.resourceServer !== undefined && { resourceServer: options.resourceServer as { issuers: ExternalIssuerOptions[] } }),
     verifyTokenTtl: options.verifyTokenTtl ?? 86400,
     resetPasswordTokenTtl: options.resetPasswordTokenTtl ?? 1800,
     verifyOnRegister: options.verifyOnRegister ?? true,

@@ -6,6 +6,7 @@ import type { UsersKeys } from './tokens.js'
 import type { UsersLimits } from './rate-limit.js'
 import type { ProviderButton } from '../views/pages.js'
 import type { GrantService } from '../services/grants.js'
+import type { ExternalIssuerOptions } from '../services/external-tokens.js'
 import type { OAuthAccountService } from '../services/oauth-accounts.js'
 import type { UpstreamProvider } from '../services/providers/index.js'
 import type { SessionService } from '../services/sessions.js'
@@ -29,7 +30,8 @@ export type PublicClient = Omit<Client, 'secretHash'>
  * The options as resolved, without the secrets among them: cookie secrets, the token key,
  * signing keys, providers' client secrets and clients' secret hashes.
  */
-export type PublicUsersConfig = Readonly<Omit<UsersConfig, 'cookieSecret' | 'oauthTokenKey' | 'signingKeys' | 'mailer' | 'providers' | 'clients'> & {
+export type PublicUsersConfig = Readonly<Omit<UsersConfig, 'cookieSecret' | 'oauthTokenKey' | 'signingKeys' | 'mailer' | 'resourceServer' | 'providers' | 'clients'> & {
+  resourceServer?: { issuers: (Omit<ExternalIssuerOptions, 'introspection'> & { introspection?: { clientId: string } })[] }
   providers: readonly PublicProviderOption[]
   clients: ReadonlyMap<string, PublicClient>
 }>

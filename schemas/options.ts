@@ -176,6 +176,23 @@ export const FastifyUsersOptionsSchema = Type.Object({
   validatePassword: Type.Optional(fn<(password: string, user: { email: string }) => string | undefined | Promise<string | undefined>>('Returns a message when the password is refused')),
   onAfterRegister: Type.Optional(fn<(user: User) => void | Promise<void>>('Called after a user registered')),
   registration: Type.Optional(Type.Boolean({ description: 'Expose POST /auth/register (default true)' })),
+  resourceServer: Type.Optional(Type.Object({
+    issuers: Type.Array(Type.Object({
+      issuer: Type.String({ pattern: '^https?://[^?#]+$', description: 'The external issuer\'s exact iss; its metadata comes from discovery' }),
+      audience: Type.Union([Type.String({ minLength: 1 }), Type.Array(Type.String({ minLength: 1 }), { minItems: 1 })], { description: 'What aud must contain (one of these)' }),
+      algorithms: Type.Optional(Type.Array(Type.String({ pattern: '^(RS|PS|ES)(256|384|512)$|^EdDSA$' }), { minItems: 1, description: 'Accepted signing algorithms (asymmetric only); default RS256, ES256, EdDSA, PS256' })),
+      introspection: Type.Optional(Type.Object({
+        clientId: Type.String({ minLength: 1 }),
+        clientSecret: Type.String({ minLength: 1 })
+      }, { additionalProperties: false, description: 'Credentials to introspect opaque tokens (RFC 7662)' })),
+      scopeClaim: Type.Optional(fn<(claims: Record<string, unknown>) => string[]>('(claims) => scopes: where the issuer puts them (default scope, else scp)')),
+      requireTyp: Type.Optional(Type.Boolean({ description: 'Refuse JWTs not typed at+jwt (RFC 9068); default false' })),
+      cache: Type.Optional(Type.Object({
+        maxEntries: Type.Optional(Type.Integer({ minimum: 1, maximum: 1_000_000 })),
+        maxSeconds: Type.Optional(Type.Integer({ minimum: 0, maximum: 3600 }))
+      }, { additionalProperties: false, description: 'Introspection results: how many, how long at most (default 10 000, 60 s)' }))
+    }, { additionalProperties: false }), { minItems: 1 })
+  }, { additionalProperties: false, description: 'Also accept access tokens of these external issuers (JWTs by their JWKS, opaque ones by introspection) on routes that take tokens without a user of ours (config.auth.clients)' })),
   userFields: Type.Optional(Type.Unsafe<TObject>(Type.Object({
     type: Type.Literal('object'),
     properties: Type.Record(Type.String({ pattern: '^[A-Za-z_][A-Za-z0-9_]{0,63}$' }), Type.Object({}, { additionalProperties: true }))

@@ -1,0 +1,95 @@
+// Resource-server mode: routes accept access tokens of an external issuer (oidc-provider on
+// loopback), JWTs by its keys and opaque ones by introspection, with our scopes and answers.
+import { test, type TestContext } from 'node:test'
+import assert from 'node:assert/strict'
+import { build, passwordToken, register } from './support/app.js'
+import { API, OTHER_API, startExternalIssuer, type ExternalIssuer } from './support/external-issuer.js'
+
+async function issuer (t: TestContext, format: 'jwt' | 'opaque') {
+  const external = await startExternalIssuer({ format })
+  t.after(() => external.close())
+  return external
+}
+
+async function api (t: TestContext, external: ExternalIssuer, introspect = false) {
+  return build(t, {
+    resourceServer: { issuers: [{ issuer: external.issuer, audience: API, ...(introspect && { introspection: external.introspector }) }] },
+    routes: (app) => {
+      app.get('/items', { config: { auth: { scopes: ['items:read'], clients: true } } }, async (request) => ({ issuer: request.auth?.issuer, client: request.auth?.clientId, user: request.auth?.user }))
+      app.post('/items', { config: { auth: { scopes: ['items:write'], clients: true } } }, async () => ({ ok: true }))
+      app.get('/mine', { config: { auth: true } }, async () => ({ ok: true }))
+    }
+  })
+}
+
+const bearer = (token: string) => ({ authorization: `Bearer ${token}` })
+
+test('an external issuer\'s JWT access token passes the guard with its scopes; a missing scope is 403', async (t) => {
+  const external = await issuer(t, 'jwt')
+  const app = await api(t, external)
+  const token = await external.token({ scope: 'items:read' })
+  const res = await app.inject({ url: '/items', headers: bearer(token) })
+  assert.equal(res.statusCode, 200, res.body)
+  assert.deepEqual(res.json(), { issuer: external.issuer, client: 'worker', user: null })
+  const write = await app.inject({ method: 'POST', url: '/items', headers: bearer(token) })
+  assert.equal(write.statusCode, 403)
+  assert.equal(write.json().code, 'INSUFFICIENT_SCOPE')
+  assert.match(String(write.headers['www-authenticate']), /error="insufficient_scope"/)
+  // Its subject is no user of ours: routes that act for a user refuse it, ours included.
+  for (const url of ['/mine', '/users/me']) {
+    const refused = await app.inject({ url, headers: bearer(token) })
+    assert.equal(refused.statusCode, 403, url)
+  }
+  // Our own tokens still work beside it.
+  await register(app, 'ada@example.com')
+  assert.equal((await app.inject({ url: '/mine', headers: bearer((await passwordToken(app, 'ada@example.com')).access_token) })).statusCode, 200)
+})
+
+test('a token for another audience, of an issuer not configured, or forged is 401', async (t) => {
+  const external = await issuer(t, 'jwt')
+  const stranger = await issuer(t, 'jwt')
+  const app = await api(t, external)
+  const forged = (() => {
+    const part = (o: object) => Buffer.from(JSON.stringify(o)).toString('base64url')
+    return `${part({ alg: 'none', typ: 'at+jwt' })}.${part({ iss: external.issuer, sub: 'x', aud: API, scope: 'items:read', exp: Math.floor(Date.now() / 1000) + 60 })}.`
+  })()
+  for (const [what, token] of [
+    ['another audience', await external.token({ resource: OTHER_API })],
+    ['another issuer', await stranger.token()],
+    ['alg none', forged]
+  ] as const) {
+    const res = await app.inject({ url: '/items', headers: bearer(token) })
+    assert.equal(res.statusCode, 401, `${what}: ${res.body}`)
+    assert.equal(res.json().code, 'INVALID_TOKEN', what)
+  }
+})
+
+test('an opaque token is judged by introspection; revoked, it is 401', async (t) => {
+  const external = await issuer(t, 'opaque')
+  const app = await api(t, external, true)
+  const token = await external.token({ scope: 'items:read' })
+  assert.equal((await app.inject({ url: '/items', headers: bearer(token) })).statusCode, 200)
+  const revoked = await external.token({ scope: 'items:read' })
+  await external.revoke(revoked)
+  const res = await app.inject({ url: '/items', headers: bearer(revoked) })
+  assert.equal(res.statusCode, 401, res.body)
+})
+
+test('the issuer out of reach is 503 with Retry-After, not 401', async (t) => {
+  const external = await issuer(t, 'jwt')
+  const app = await api(t, external)
+  const token = await external.token({ scope: 'items:read' })
+  await external.close()
+  const res = await app.inject({ url: '/items', headers: bearer(token) })
+  assert.equal(res.statusCode, 503, res.body)
+  assert.equal(res.json().code, 'SERVICE_BUSY')
+  assert.ok(Number(res.headers['retry-after']) > 0)
+})
+
+test('the introspection secret is not in app.users.config; our own issuer cannot be an external one', async (t) => {
+  const external = await issuer(t, 'opaque')
+  const app = await api(t, external, true)
+  assert.ok(!JSON.stringify(app.users.config).includes(external.introspector.clientSecret))
+  assert.equal(app.users.config.resourceServer?.issuers[0]?.introspection?.clientId, external.introspector.clientId)
+  await assert.rejects(build(t, { resourceServer: { issuers: [{ issuer: 'http://localhost:3000', audience: API }] } }), /cannot be our own issuer/)
+})
