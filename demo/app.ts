@@ -68,6 +68,25 @@ function providersFromEnv (env: NodeJS.ProcessEnv): ProviderOption[] {
 
 const DEMO_SCOPES = ['openid', 'email', 'profile', 'items:read', 'items:write']
 
+/**
+ * An external authorization server whose access tokens the demo accepts too (resource-server
+ * mode), from EXTERNAL_ISSUER and EXTERNAL_AUDIENCE; opaque tokens need
+ * EXTERNAL_INTROSPECTION_CLIENT_ID and _SECRET.
+ */
+function externalIssuerFromEnv (env: NodeJS.ProcessEnv) {
+  const issuer = env.EXTERNAL_ISSUER
+  if (!issuer) return undefined
+  const id = env.EXTERNAL_INTROSPECTION_CLIENT_ID
+  const secret = env.EXTERNAL_INTROSPECTION_CLIENT_SECRET
+  return {
+    issuers: [{
+      issuer,
+      audience: env.EXTERNAL_AUDIENCE ?? issuer,
+      ...(id && secret ? { introspection: { clientId: id, clientSecret: secret } } : {})
+    }]
+  }
+}
+
 const ItemSchema = Type.Object({ id: Type.Integer(), name: Type.String() }, { $id: 'Item', title: 'Item' })
 
 /** The demo application: what `npm start` serves, and what the browser tests drive. */
@@ -120,6 +139,7 @@ export async function buildDemo ({ issuer, store, logger = false, serviceSecret,
         { clientId: 'demo-service', name: 'Demo service', clientSecret: secret, grantTypes: ['client_credentials'], introspection: true, scopes: DEMO_SCOPES }
       ],
       providers,
+      ...(externalIssuerFromEnv(process.env) && { resourceServer: externalIssuerFromEnv(process.env) }),
       // An empty SMTP_URL (an unset variable in a compose file) is no URL: mail is logged then.
       mailer: { transport: smtpUrl || logTransport((msg) => app.log.info(msg)), from: '"fastify-users demo" <no-reply@example.com>' },
       ...(recentSignInMaxAge !== undefined ? { recentSignInMaxAge } : {})
@@ -148,8 +168,10 @@ export async function buildDemo ({ issuer, store, logger = false, serviceSecret,
     schema: { tags: ['demo'], operationId: 'getHealth', summary: 'Is the service up', security: [], response: { 200: Type.Object({ status: Type.Literal('ok') }, { description: 'It is' }) } }
   }, async () => ({ status: 'ok' as const }))
 
+  // Reading needs no user: a backend service (demo-service, client_credentials) or an external
+  // issuer's token (EXTERNAL_ISSUER) may list the items too.
   app.get('/items', {
-    config: { auth: { scopes: ['items:read'] } },
+    config: { auth: { scopes: ['items:read'], clients: true } },
     schema: { tags: ['demo'], operationId: 'listItems', summary: 'List items', response: { 200: Type.Array(Type.Ref(ItemSchema), { description: 'Every item' }) } }
   }, async () => items)
 

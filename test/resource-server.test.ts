@@ -93,3 +93,23 @@ test('the introspection secret is not in app.users.config; our own issuer cannot
   assert.equal(app.users.config.resourceServer?.issuers[0]?.introspection?.clientId, external.introspector.clientId)
   await assert.rejects(build(t, { resourceServer: { issuers: [{ issuer: 'http://localhost:3000', audience: API }] } }), /cannot be our own issuer/)
 })
+
+test('the demo takes the external issuer from EXTERNAL_ISSUER and EXTERNAL_AUDIENCE: GET /items with its token', async (t) => {
+  const external = await issuer(t, 'jwt')
+  const saved = { issuer: process.env.EXTERNAL_ISSUER, audience: process.env.EXTERNAL_AUDIENCE }
+  process.env.EXTERNAL_ISSUER = external.issuer
+  process.env.EXTERNAL_AUDIENCE = API
+  t.after(() => {
+    for (const [name, value] of [['EXTERNAL_ISSUER', saved.issuer], ['EXTERNAL_AUDIENCE', saved.audience]] as const) {
+      if (value === undefined) delete process.env[name]
+      else process.env[name] = value
+    }
+  })
+  const { buildDemo } = await import('../demo/app.js')
+  const demo = await buildDemo({ issuer: 'http://localhost:3000', idpPort: false })
+  t.after(() => demo.close())
+  const res = await demo.inject({ url: '/items', headers: bearer(await external.token({ scope: 'items:read' })) })
+  assert.equal(res.statusCode, 200, res.body)
+  const write = await demo.inject({ method: 'POST', url: '/items', headers: bearer(await external.token({ scope: 'items:read items:write' })), payload: { name: 'x' } })
+  assert.equal(write.statusCode, 403, 'creating items acts for a user of ours')
+})
