@@ -31,7 +31,8 @@ export const ERROR_CODES = {
   SelfAdministrationError: 'FST_USERS_ADMIN_SELF_CHANGE',
   LastSuperuserError: 'FST_USERS_ADMIN_LAST_SUPERUSER',
   DeleteRefusedError: 'FST_USERS_ADMIN_DELETE_REFUSED',
-  ClientAuthorizationNotFoundError: 'FST_USERS_CLIENT_AUTHORIZATION_NOT_FOUND'
+  ClientAuthorizationNotFoundError: 'FST_USERS_CLIENT_AUTHORIZATION_NOT_FOUND',
+  SessionNotFoundError: 'FST_USERS_SESSION_NOT_FOUND'
 } as const
 
 export type ErrorCode = typeof ERROR_CODES[keyof typeof ERROR_CODES] | `FST_USERS_OAUTH_${Uppercase<OAuthErrorCode>}`
@@ -213,6 +214,12 @@ export class DeleteRefusedError extends UsersError {
 export class ClientAuthorizationNotFoundError extends UsersError {
   declare readonly code: typeof ERROR_CODES.ClientAuthorizationNotFoundError
   constructor () { super(ERROR_CODES.ClientAuthorizationNotFoundError, 404, 'You have not authorized this client') }
+}
+
+/** No live session of this user has this id. */
+export class SessionNotFoundError extends UsersError {
+  declare readonly code: typeof ERROR_CODES.SessionNotFoundError
+  constructor () { super(ERROR_CODES.SessionNotFoundError, 404, 'No session of yours has this id') }
 }
 
 /** RFC 6749 §5.2 error codes (token endpoint, and their use at the others). */

@@ -24,6 +24,7 @@ import oauthRoutes from './routes/oauth/index.js'
 import authRoutes from './routes/auth/index.js'
 import accountRoutes from './routes/account/index.js'
 import providerRoutes from './routes/auth/provider.js'
+import sessionRoutes from './routes/session/index.js'
 import usersRoutes, { adminRoutes, clientAuthorizationRoutes } from './routes/users/index.js'
 import {
   AuthorizationServerMetadataSchema,
@@ -67,7 +68,7 @@ export {
   CrossOriginRequestError, TooManyRequestsError, ServiceBusyError, InvalidTokenError, UpstreamLoginError,
   EmailAlreadyExistsError, OAuthAccountExistsError, StoreUnavailableError,
   VerifyUserBadTokenError, VerifyUserAlreadyVerifiedError, ResetPasswordBadTokenError, ResetPasswordInvalidPasswordError,
-  InvalidCursorError, SelfAdministrationError, LastSuperuserError, DeleteRefusedError, ClientAuthorizationNotFoundError
+  InvalidCursorError, SelfAdministrationError, LastSuperuserError, DeleteRefusedError, ClientAuthorizationNotFoundError, SessionNotFoundError
 } from './errors.js'
 export type { ErrorCode, OAuthErrorCode } from './errors.js'
 export type { StoredOAuthAccount, OAuthAccountChanges, StoredUpstreamState, UserListQuery, UserPage, UserListPosition, ParsedUserListQuery } from './stores/types.js'
@@ -101,7 +102,7 @@ const fastifyUsers: FastifyPluginAsync<FastifyUsersOptions> = async (app, option
   const scopes = createScopePolicy({ known: config.scopes, superuserScopes: config.superuserScopes, defaults: config.defaultScopes, allowedFor: config.allowedScopes })
   const { grants, sessions } = setupGrants(config, tokens, events, scopes)
   const cookies = await setupCookies(app, config, tokens)
-  const guard = setupAuth(app, config, store, tokens)
+  const guard = setupAuth(app, config, store, tokens, { cookies, sessions, scopes })
   await setupOpenapi(app, config)
   const { providers, oauth, loginProviders, logins } = await setupProviders(config, events)
 
@@ -159,6 +160,7 @@ const fastifyUsers: FastifyPluginAsync<FastifyUsersOptions> = async (app, option
     for (const provider of providers.values()) {
       await scope.register(providerRoutes, { prefix: paths.provider(provider.name).base, provider, ctx })
     }
+    await scope.register(sessionRoutes, { prefix: config.prefix, ctx })
     await scope.register(usersRoutes, { prefix: paths.users, ctx })
     await scope.register(adminRoutes, { prefix: paths.users, ctx })
     await scope.register(clientAuthorizationRoutes, { prefix: paths.users, ctx })

@@ -199,6 +199,17 @@ export async function buildDemo ({ issuer, store, logger = false, serviceSecret,
     return reply.code(201).send(item)
   })
 
+  // A page of the app itself: a signed-in browser (GET /login?return_to=/privileged) or a bearer token.
+  app.get('/privileged', {
+    config: { auth: { scopes: ['items:read'], session: true } },
+    schema: {
+      tags: ['demo'],
+      operationId: 'getPrivileged',
+      summary: 'Who is signed in (session cookie or bearer token)',
+      response: { 200: Type.Object({ email: Type.String(), via: Type.String() }, { description: 'The signed-in user' }) }
+    }
+  }, async (request) => ({ email: (request.auth?.user as { email: string }).email, via: request.auth?.clientId ?? '' }))
+
   app.delete('/items/:id', {
     config: { auth: { scopes: ['items:write'], permissions: ['admin'] } },
     schema: {

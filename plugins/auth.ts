@@ -3,7 +3,10 @@ import { PERMISSION_PATTERN, type User } from '../schemas/user.js'
 import type { StoredUser, UserStore } from '../stores/types.js'
 import type { AccessTokenClaims, TokenService } from '../services/tokens.js'
 import { signedInWithin } from '../services/tokens.js'
-import { InvalidTokenError, ServiceBusyError, StoreUnavailableError } from '../errors.js'
+import { CrossOriginRequestError, InvalidTokenError, ServiceBusyError, StoreUnavailableError } from '../errors.js'
+import { COOKIES, type UsersCookies } from './cookies.js'
+import type { SessionService } from '../services/sessions.js'
+import type { ScopePolicy } from '../services/scopes.js'
 import { createExternalTokenVerifier, type ExternalToken, type ExternalTokenVerifier } from '../services/external-tokens.js'
 import { toPublicUser } from '../services/users.js'
 import { ACCOUNT_SCOPE } from '../services/scopes.js'
@@ -32,6 +35,12 @@ export type AuthRequirement = true | {
   account?: boolean
   /** Only tokens issued to a first-party client (the app's own, Swagger UI): administration, say. */
   firstParty?: boolean
+  /**
+   * Also accept our browser session cookie (GET /login) when the request has no Authorization
+   * header: request.auth.clientId is then 'session', the scopes every one the user may have.
+   * Requests that change something must come from a page of this site (CSRF).
+   */
+  session?: boolean
   /**
    * Every one of these permissions must be among the user's (stored with the user, given by
    * an administrator or the app's code). Superusers get none implicitly.
@@ -97,15 +106,16 @@ interface Need {
   clients: boolean
   account: boolean
   firstParty: boolean
+  session: boolean
   permissions: string[]
   /** Seconds; undefined: any sign-in will do. */
   maxAuthAge?: number
 }
 
 function normalize (requirement: AuthRequirement | undefined, where: string, recentSignInMaxAge: number): Need {
-  if (requirement === true || requirement === undefined) return { scopes: [], verified: false, superuser: false, clients: false, account: false, firstParty: false, permissions: [] }
+  if (requirement === true || requirement === undefined) return { scopes: [], verified: false, superuser: false, clients: false, account: false, firstParty: false, session: false, permissions: [] }
   if (typeof requirement !== 'object' || requirement === null) throw new Error(`fastify-users: ${where}: config.auth must be true or an object`)
-  const { scopes = [], verified = false, superuser = false, clients = false, account = false, firstParty = false, permissions = [], recentSignIn = false, ...rest } = requirement
+  const { scopes = [], verified = false, superuser = false, clients = false, account = false, firstParty = false, session = false, permissions = [], recentSignIn = false, ...rest } = requirement
   const unknown = Object.keys(rest)
   if (unknown.length > 0) throw new Error(`fastify-users: ${where}: unknown config.auth field ${unknown.join(', ')}`)
   if (!Array.isArray(scopes) || scopes.some((s) => typeof s !== 'string' || !/^[\x21\x23-\x5B\x5D-\x7E]+$/.test(s))) {
@@ -121,7 +131,7 @@ function normalize (requirement: AuthRequirement | undefined, where: string, rec
     throw new Error(`fastify-users: ${where}: config.auth.recentSignIn must be true or a positive number of seconds`)
   }
   const maxAuthAge = recentSignIn === true ? recentSignInMaxAge : recentSignIn === false ? undefined : recentSignIn
-  return { scopes, verified, superuser, clients, account, firstParty, permissions: [...permissions], maxAuthAge }
+  return { scopes, verified, superuser, clients, account, firstParty, session, permissions: [...permissions], maxAuthAge }
 }
 
 /** What the guard of a requirement may answer, for the route's OpenAPI operation. */
@@ -133,7 +143,13 @@ function guardResponses (need: Need, external: boolean) {
     ),
     403: problemResponse(
       'The token lacks a scope, or its user a right, that this route needs',
-      ['INSUFFICIENT_SCOPE', ...(need.verified ? ['USER_NOT_VERIFIED' as const] : []), ...(need.permissions.length > 0 ? ['INSUFFICIENT_PERMISSIONS' as const] : [])]
+      [
+        'INSUFFICIENT_SCOPE',
+        ...(need.verified ? ['USER_NOT_VERIFIED' as const] : []),
+        ...(need.permissions.length > 0 ? ['INSUFFICIENT_PERMISSIONS' as const] : []),
+        // With a session cookie, a request from a page of another site.
+        ...(need.session ? ['CROSS_ORIGIN_REQUEST' as const] : [])
+      ]
     ),
     // An external issuer that cannot be asked is a 503 too.
     ...unavailable(external ? ['STORE_UNAVAILABLE', 'SERVICE_BUSY'] : ['STORE_UNAVAILABLE'])
@@ -151,7 +167,17 @@ const UNCALLED = 'app.users.guard is a factory: call it, onRequest: [app.users.g
  * config.auth on every route: an onRoute hook puts the guard in front of the route and its
  * requirement into the route's OpenAPI security. Returns the guard factory, for hand wiring.
  */
-export function setupAuth (app: FastifyInstance, config: UsersConfig, store: UserStore, tokens: TokenService) {
+/** What a session's guard needs of the browser side: its cookie, the session store, the user's scopes. */
+export interface BrowserSessions {
+  cookies: Pick<UsersCookies, 'read' | 'fromOwnOrigin'>
+  sessions: Pick<SessionService, 'find'>
+  scopes: Pick<ScopePolicy, 'allowed'>
+}
+
+/** request.auth.clientId of a request authenticated by our session cookie. */
+export const SESSION_CLIENT = 'session'
+
+export function setupAuth (app: FastifyInstance, config: UsersConfig, store: UserStore, tokens: TokenService, browser: BrowserSessions) {
   if (app.hasRequestDecorator('auth')) throw new Error('fastify-users: request.auth is taken by another plugin; fastify-users keeps the verified token and its user there')
   app.decorateRequest('auth', null)
 
@@ -207,6 +233,7 @@ export function setupAuth (app: FastifyInstance, config: UsersConfig, store: Use
       // A token seen before skips the parsing and the signature check (services/tokens.ts).
       let verified = header !== undefined && header.startsWith('Bearer ') ? tokens.knownAccessToken(header.slice(7)) : undefined
       if (verified === undefined) {
+        if (header === undefined && need.session) return admitSession(request, reply, need)
         if (header === undefined || !/^Bearer(?: |$)/i.test(header)) {
           // RFC 6750 §3.1: no credentials, no error code.
           return deny(request, reply, 401, undefined, 'Authentication required', need.scopes)
@@ -240,28 +267,64 @@ export function setupAuth (app: FastifyInstance, config: UsersConfig, store: Use
           .send(problem(request, 503, err.message, 'STORE_UNAVAILABLE'))
       }
       if (!user || !user.isActive) return deny(request, reply, 401, 'invalid_token', 'The user of this token is inactive or gone', need.scopes)
-      const missing = need.scopes.filter((s) => !granted.has(s))
-      if (missing.length > 0) return deny(request, reply, 403, 'insufficient_scope', `Missing scope: ${missing.join(' ')}`, need.scopes)
-      if (need.superuser && !user.isSuperuser) return deny(request, reply, 403, 'insufficient_scope', 'Superusers only')
-      const firstParty = config.clients.get(claims.client_id)?.firstParty === true
-      if (need.firstParty && !firstParty) return deny(request, reply, 403, 'insufficient_scope', 'This route takes tokens of the app\'s own clients only')
-      if (need.account && !granted.has(ACCOUNT_SCOPE) && !firstParty) {
-        return deny(request, reply, 403, 'insufficient_scope', `Managing the account needs a token of a first-party client or the ${ACCOUNT_SCOPE} scope`, [ACCOUNT_SCOPE])
-      }
-      if (need.maxAuthAge !== undefined && !signedInWithin(claims, need.maxAuthAge)) {
-        return deny(request, reply, 401, 'insufficient_user_authentication', 'This change needs a recent sign-in: sign in again', [], need.maxAuthAge)
-      }
-      if (need.permissions.length > 0) {
-        const lacking = need.permissions.filter((p) => !user.permissions.includes(p))
-        if (lacking.length > 0) {
-          return reply.code(403).type('application/problem+json').send(problem(request, 403, `Missing permission: ${lacking.join(' ')}`, 'INSUFFICIENT_PERMISSIONS'))
-        }
-      }
-      if (need.verified && !user.isVerified) {
-        return reply.code(403).type('application/problem+json').send(problem(request, 403, 'The email address is not verified', 'USER_NOT_VERIFIED'))
-      }
-      request.auth = new GuardedRequestAuth(claims, granted, user)
+      return admit(request, reply, need, claims, granted, user, config.clients.get(claims.client_id)?.firstParty === true)
     }
+  }
+
+  /** What a user's credentials (a token of ours, or a session) must also satisfy: the route's requirement. */
+  function admit (request: FastifyRequest, reply: FastifyReply, need: Need, claims: AccessTokenClaims, granted: ReadonlySet<string>, user: StoredUser, firstParty: boolean) {
+    const missing = need.scopes.filter((s) => !granted.has(s))
+    if (missing.length > 0) return deny(request, reply, 403, 'insufficient_scope', `Missing scope: ${missing.join(' ')}`, need.scopes)
+    if (need.superuser && !user.isSuperuser) return deny(request, reply, 403, 'insufficient_scope', 'Superusers only')
+    if (need.firstParty && !firstParty) return deny(request, reply, 403, 'insufficient_scope', 'This route takes tokens of the app\'s own clients only')
+    if (need.account && !granted.has(ACCOUNT_SCOPE) && !firstParty) {
+      return deny(request, reply, 403, 'insufficient_scope', `Managing the account needs a token of a first-party client or the ${ACCOUNT_SCOPE} scope`, [ACCOUNT_SCOPE])
+    }
+    if (need.maxAuthAge !== undefined && !signedInWithin(claims, need.maxAuthAge)) {
+      return deny(request, reply, 401, 'insufficient_user_authentication', 'This change needs a recent sign-in: sign in again', [], need.maxAuthAge)
+    }
+    if (need.permissions.length > 0) {
+      const lacking = need.permissions.filter((p) => !user.permissions.includes(p))
+      if (lacking.length > 0) {
+        return reply.code(403).type('application/problem+json').send(problem(request, 403, `Missing permission: ${lacking.join(' ')}`, 'INSUFFICIENT_PERMISSIONS'))
+      }
+    }
+    if (need.verified && !user.isVerified) {
+      return reply.code(403).type('application/problem+json').send(problem(request, 403, 'The email address is not verified', 'USER_NOT_VERIFIED'))
+    }
+    request.auth = new GuardedRequestAuth(claims, granted, user)
+  }
+
+  const SAFE_METHODS = new Set(['GET', 'HEAD', 'OPTIONS'])
+
+  /**
+   * A browser's session (config.auth.session), when the request carries no Authorization: the
+   * user, with every scope they may have (the session is our own site's, first-party). A
+   * request that changes something must come from a page of this site (CSRF): the browser's
+   * Sec-Fetch-Site or Origin says so, as for our own forms.
+   */
+  async function admitSession (request: FastifyRequest, reply: FastifyReply, need: Need) {
+    const id = browser.cookies.read(request, COOKIES.session)
+    const session = id === undefined ? null : await browser.sessions.find(id)
+    const user = session ? await store.getUserById(session.userId) : null
+    if (!session || !user?.isActive) return deny(request, reply, 401, undefined, 'Authentication required: sign in, or send a bearer token', need.scopes)
+    if (!SAFE_METHODS.has(request.method) && !browser.cookies.fromOwnOrigin(request)) {
+      return reply.code(403).type('application/problem+json').send(problem(request, 403, new CrossOriginRequestError().message, 'CROSS_ORIGIN_REQUEST'))
+    }
+    const granted = new Set(await browser.scopes.allowed(toPublicUser(user)))
+    const signedIn = Math.floor(session.createdAt.getTime() / 1000)
+    const claims: AccessTokenClaims = {
+      iss: config.issuer,
+      sub: user.id,
+      aud: config.audience,
+      exp: Math.floor(session.expiresAt.getTime() / 1000),
+      iat: signedIn,
+      jti: session.idHash,
+      client_id: SESSION_CLIENT,
+      scope: [...granted].join(' '),
+      auth_time: signedIn
+    }
+    return admit(request, reply, need, claims, granted, user, true)
   }
 
   // Fail closed: a route declared before this plugin finished loading (app.get right
@@ -306,7 +369,7 @@ export function setupAuth (app: FastifyInstance, config: UsersConfig, store: Use
       ...(needs.length > 0 && { description: [schema.description, `Needs ${needs.join(', ')}.`].filter(Boolean).join(' ') }),
       // Machine-readable, for tools and generated clients (an OpenAPI extension).
       ...(need.permissions.length > 0 && { 'x-permissions': need.permissions }),
-      security: schema.security ?? [{ oauth2: need.scopes }],
+      security: schema.security ?? [{ oauth2: need.scopes }, ...(need.session ? [{ sessionCookie: [] }] : [])],
       response: { ...guardResponses(need, external !== undefined), ...(schema.response as object | undefined) }
     }
   })

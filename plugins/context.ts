@@ -112,7 +112,7 @@ export interface UsersContext {
   providers: ReadonlyMap<string, UpstreamProvider>
   oauth: OAuthAccountService
   /** The login page's provider buttons, each carrying the pending authorization request. */
-  loginProviders: (authorizeQuery: string) => ProviderButton[]
+  loginProviders: (authorizeQuery: string, carried?: 'authorize_query' | 'return_to') => ProviderButton[]
   limits: UsersLimits
   /** Which scopes each grant gets (services/scopes.ts). */
   scopes: ScopePolicy

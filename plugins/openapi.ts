@@ -3,6 +3,7 @@ import swagger from '@fastify/swagger'
 import swaggerUi from '@fastify/swagger-ui'
 import { redactingLogSerializers } from './log-redaction.js'
 import { isLoopbackHostname, type UsersConfig } from './config.js'
+import { COOKIES } from './cookies.js'
 
 /** Swagger UI's built-in OAuth client, public and first-party. */
 export const SWAGGER_UI_CLIENT_ID = 'swagger-ui'
@@ -49,7 +50,9 @@ function oauth2Scheme (config: UsersConfig) {
 function securitySchemes (config: UsersConfig) {
   return {
     oauth2: oauth2Scheme(config),
-    clientBasic: { type: 'http' as const, scheme: 'basic', description: 'Client authentication (RFC 6749 §2.3.1, client_secret_basic): client id and secret. Public clients send their client_id in the form instead.' }
+    clientBasic: { type: 'http' as const, scheme: 'basic', description: 'Client authentication (RFC 6749 §2.3.1, client_secret_basic): client id and secret. Public clients send their client_id in the form instead.' },
+    // Routes with config.auth.session: a browser signed in at /login (the cookie is HttpOnly: browsers send it themselves).
+    sessionCookie: { type: 'apiKey' as const, in: 'cookie', name: COOKIES.session, description: `The browser session of ${config.paths.sessionLogin}; requests that change something must come from a page of this site` }
   }
 }
 

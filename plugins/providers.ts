@@ -17,10 +17,11 @@ export async function setupProviders (config: UsersConfig, events: UsersEventBus
     onOAuthLogin: config.onOAuthLogin,
     events
   })
-  const loginProviders = (authorizeQuery: string): ProviderButton[] => providers.map((p) => ({
+  /** The login page's buttons, carrying the pending authorization request, or (sign-in without a client) where to go back. */
+  const loginProviders = (authorizeQuery: string, carried: 'authorize_query' | 'return_to' = 'authorize_query'): ProviderButton[] => providers.map((p) => ({
     name: p.name,
     label: p.label,
-    url: `${config.paths.provider(p.name).authorize}?${new URLSearchParams({ authorize_query: authorizeQuery }).toString()}`
+    url: `${config.paths.provider(p.name).authorize}?${new URLSearchParams({ [carried]: authorizeQuery }).toString()}`
   }))
   // Each provider's login flow, and its upstream token refresh for the linked accounts.
   const logins = new Map<string, ProviderLogin>()

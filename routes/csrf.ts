@@ -5,7 +5,7 @@ import { mac, randomToken, safeEqual } from '../services/secrets.js'
 const BROWSER_COOKIE_TTL = 86400
 
 /** What a form is for: a token made for one is worth nothing on another. */
-export type CsrfPurpose = 'login' | 'consent' | 'register' | 'forgot-password' | 'reset-password' | 'verify'
+export type CsrfPurpose = 'login' | 'session-login' | 'consent' | 'register' | 'forgot-password' | 'reset-password' | 'verify'
 
 export interface PageCsrf {
   /** The browser cookie's id, set now when the browser has none: what login and account forms are bound to. */

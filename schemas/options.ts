@@ -37,6 +37,7 @@ const storeMethods = Object.keys({
   getSession: true,
   deleteSession: true,
   deleteUserSessions: true,
+  listUserSessions: true,
   createOAuthAccount: true,
   getOAuthAccount: true,
   listOAuthAccounts: true,

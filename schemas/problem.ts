@@ -26,6 +26,7 @@ import {
   ResetPasswordBadTokenError,
   ResetPasswordInvalidPasswordError,
   SelfAdministrationError,
+  SessionNotFoundError,
   VerifyUserAlreadyVerifiedError,
   VerifyUserBadTokenError,
   type UsersError
@@ -81,7 +82,8 @@ const SAMPLE_ERRORS: Record<Stripped<typeof ERROR_CODES[keyof typeof ERROR_CODES
   ADMIN_SELF_CHANGE: new SelfAdministrationError('You cannot remove your own superuser flag'),
   ADMIN_LAST_SUPERUSER: new LastSuperuserError(),
   ADMIN_DELETE_REFUSED: new DeleteRefusedError('The account has an unpaid invoice'),
-  CLIENT_AUTHORIZATION_NOT_FOUND: new ClientAuthorizationNotFoundError()
+  CLIENT_AUTHORIZATION_NOT_FOUND: new ClientAuthorizationNotFoundError(),
+  SESSION_NOT_FOUND: new SessionNotFoundError()
 }
 
 const PROBLEMS: Record<ProblemCode, { status: number, detail: string }> = {

@@ -20,6 +20,8 @@ export function routePaths (prefix: string) {
     introspect: `${oauth}/introspect`,
     userinfo: `${oauth}/userinfo`,
     auth,
+    /** Sign-in for the app's own pages, without an OAuth client: GET shows the page, POST signs in. */
+    sessionLogin: `${prefix}/login`,
     /** The account pages: for people in a browser, beside the JSON API under /auth. */
     account,
     registerPage: `${account}/register`,
@@ -47,3 +49,16 @@ export function routePaths (prefix: string) {
 }
 
 export type RoutePaths = ReturnType<typeof routePaths>
+
+/**
+ * The same-site path a browser may be sent back to after signing in, or undefined: a path of
+ * the issuer's origin only, never another origin, a scheme-relative `//host` or a backslash
+ * form that browsers read as one (no open redirect).
+ */
+export function sameSitePath (value: string, issuer: string): string | undefined {
+  // eslint-disable-next-line no-control-regex -- control characters are what this refuses
+  if (value.length > 2048 || !value.startsWith('/') || value.startsWith('//') || /[\\\u0000-\u001f\u007f]/.test(value)) return undefined
+  const origin = new URL(issuer).origin
+  const url = new URL(value, origin)
+  return url.origin === origin ? `${url.pathname}${url.search}` : undefined
+}

@@ -79,7 +79,7 @@ export function createProviderLogin ({ provider, store, callbacks, now = () => n
 
   return {
     /** Stores a state for this flow and builds the provider's authorization URL. */
-    async start (purpose: UpstreamPurpose, fields: Pick<StoredUpstreamState, 'authorizeQuery' | 'userId'>): Promise<StartedUpstreamLogin> {
+    async start (purpose: UpstreamPurpose, fields: Pick<StoredUpstreamState, 'authorizeQuery' | 'userId' | 'returnTo'>): Promise<StartedUpstreamLogin> {
       const state = randomToken()
       const codeVerifier = randomToken()
       const nonce = provider.oidc ? randomToken() : undefined

@@ -76,6 +76,11 @@ export function createScopePolicy ({ known, superuserScopes, defaults, allowedFo
     },
 
     /** What a code is issued for: the request (or the defaults the client may have), of what the user may have. */
+    /** Every scope the user may have. */
+    async allowed (user: User): Promise<string[]> {
+      return [...await allowedFor(user)]
+    },
+
     async forAuthorization (client: Client, user: User, requested: string[]): Promise<string[]> {
       const allowed = await allowedFor(user)
       const wanted = requested.length > 0 ? requested : defaults(allowed).filter((s) => clientMayHave(client, s))

@@ -35,12 +35,24 @@ export function createSessionService ({ store, ttl, events, now = () => new Date
 
     /** Ends the session and revokes the grant families authorized from it. */
     async end (id: string): Promise<void> {
-      const idHash = hashToken(id)
+      await this.endByHash(hashToken(id))
+    },
+
+    /** end(), for a session known by its stored hash (the id a person sees in their list of sessions). */
+    async endByHash (idHash: string): Promise<void> {
       const session = await store.getSession(idHash, now())
       await store.revokeGrantFamilies({ sessionId: idHash }, now())
       await store.deleteSession(idHash)
       if (session) events.emit('logout', { userId: session.userId })
-    }
+    },
+
+    /** The user's live sessions, oldest first. */
+    async list (userId: string): Promise<StoredSession[]> {
+      return store.listUserSessions(userId, now())
+    },
+
+    /** The stored hash of a browser's session id, as list() names sessions. */
+    hashOf: (id: string) => hashToken(id)
   }
 }
 

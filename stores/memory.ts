@@ -288,6 +288,13 @@ export function memoryStore (): UserStore {
       return sessions.deleteWhere((session) => session.userId === userId)
     },
 
+    async listUserSessions (userId, now) {
+      return [...sessions.rows.values()]
+        .filter((session) => session.userId === userId && session.expiresAt > now)
+        .sort((a, b) => a.createdAt.getTime() - b.createdAt.getTime())
+        .map((session) => copy(session))
+    },
+
     async createOAuthAccount (account) {
       const key = accountKey(account.provider, account.accountId)
       if (oauthAccounts.has(key)) throw new OAuthAccountExistsError()

@@ -351,6 +351,10 @@ export function mongoStore (options: MongoStoreOptions): UserStore {
       return (await sessions().deleteMany({ userId })).deletedCount
     },
 
+    async listUserSessions (userId, now) {
+      return await sessions().find({ userId, expiresAt: { $gt: now } }, NO_ID).sort({ createdAt: 1 }).toArray()
+    },
+
     async createOAuthAccount (account) {
       try {
         await oauthAccounts().insertOne({ ...account })

@@ -147,6 +147,8 @@ export interface StoredUpstreamState {
   purpose: 'login' | 'associate'
   /** login: the pending /oauth/authorize request, as carried through our forms. */
   authorizeQuery?: string
+  /** login without a client (/login): the same-site path the browser goes back to. */
+  returnTo?: string
   /** associate: the user the account is to be linked to. */
   userId?: string
   /** OIDC: the nonce sent, to be found in the id_token. */
@@ -257,6 +259,8 @@ export interface UserStore {
   deleteSession(idHash: string): Promise<boolean>
   /** Deletes every session of the user (as when the user is deactivated); resolves how many. */
   deleteUserSessions(userId: string): Promise<number>
+  /** The user's sessions not expired at `now`, oldest first. */
+  listUserSessions(userId: string, now: Date): Promise<StoredSession[]>
 
   /** @throws OAuthAccountExistsError when (provider, accountId) is linked already */
   createOAuthAccount(account: StoredOAuthAccount): Promise<void>

@@ -35,7 +35,7 @@ async function withOwnSwagger (t: TestContext, docs: false | { path: string }) {
 
 async function checkDocument (doc: Doc) {
   assert.equal(doc.info.title, 'The app', 'the document stays the app\'s')
-  assert.deepEqual(Object.keys(doc.components.securitySchemes).sort(), ['apiKey', 'clientBasic', 'oauth2'])
+  assert.deepEqual(Object.keys(doc.components.securitySchemes).sort(), ['apiKey', 'clientBasic', 'oauth2', 'sessionCookie'])
   assert.equal(doc.components.securitySchemes.oauth2?.type, 'oauth2')
   for (const path of ['/oauth/token', '/users/me', '/auth/register', '/items', '/keyed']) assert.ok(doc.paths[path], path)
   assert.deepEqual(doc.paths['/items']?.get?.security, [{ oauth2: ['items:read'] }])

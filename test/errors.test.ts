@@ -29,7 +29,8 @@ const samples: Record<keyof typeof ERROR_CODES, () => Error> = {
   SelfAdministrationError: () => new api.SelfAdministrationError('not yourself'),
   LastSuperuserError: () => new api.LastSuperuserError(),
   DeleteRefusedError: () => new api.DeleteRefusedError('no'),
-  ClientAuthorizationNotFoundError: () => new api.ClientAuthorizationNotFoundError()
+  ClientAuthorizationNotFoundError: () => new api.ClientAuthorizationNotFoundError(),
+  SessionNotFoundError: () => new api.SessionNotFoundError()
 }
 
 test('every error class is exported, a UsersError with its own code and an HTTP status, named after itself', () => {

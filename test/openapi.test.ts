@@ -68,7 +68,7 @@ test('every operation of ours has a stable, unique operationId; provider linking
   t.after(() => app.close())
   const doc = (await app.inject({ url: '/docs/json' })).json() as { paths: Record<string, Record<string, { operationId?: string }>> }
   const ours = Object.entries(doc.paths)
-    .filter(([path]) => !['/items', '/items/{id}', '/health'].includes(path))
+    .filter(([path]) => !['/items', '/items/{id}', '/health', '/privileged'].includes(path))
     .flatMap(([path, methods]) => Object.entries(methods).map(([method, op]) => [`${method.toUpperCase()} ${path}`, op.operationId]))
   assert.deepEqual(Object.fromEntries(ours), {
     'GET /.well-known/jwks.json': 'getJwks',
@@ -82,6 +82,9 @@ test('every operation of ours has a stable, unique operationId; provider linking
     'GET /oauth/authorize': 'authorize',
     'POST /auth/register': 'registerUser',
     'POST /auth/logout': 'logout',
+    'GET /auth/sessions': 'listSessions',
+    'DELETE /auth/sessions/{id}': 'endSession',
+    'DELETE /auth/sessions': 'endAllSessions',
     'POST /auth/request-verify-token': 'requestVerifyToken',
     'POST /auth/verify': 'verifyEmail',
     'POST /auth/forgot-password': 'forgotPassword',
@@ -112,7 +115,7 @@ test('problem responses are application/problem+json; each lists its codes, an e
   for (const [path, methods] of Object.entries(doc.paths)) {
     for (const [method, op] of Object.entries(methods)) {
       const where = `${method} ${path}`
-      if (!['getHealth', 'listItems', 'createItem', 'deleteItem'].includes(op.operationId) && op.responses.default === undefined) missing.push(`${where}: no default`)
+      if (!['getHealth', 'listItems', 'createItem', 'deleteItem', 'getPrivileged'].includes(op.operationId) && op.responses.default === undefined) missing.push(`${where}: no default`)
       for (const [status, response] of Object.entries(op.responses)) {
         if (status === '401' && response.headers?.['WWW-Authenticate'] === undefined) missing.push(`${where} ${status}: no WWW-Authenticate`)
         if ((status === '429' || status === '503') && response.headers?.['Retry-After'] === undefined) missing.push(`${where} ${status}: no Retry-After`)

@@ -995,6 +995,20 @@ export function storeContract (name: string, make: () => Promise<UserStore>) {
     assert.ok(await store.getConsent('bob', 'spa'), 'another user\'s consent stays')
   })
 
+  test(`${name}: listUserSessions lists the user's live sessions, oldest first, and only theirs`, async (t) => {
+    const store = await fresh(t)
+    const now = new Date()
+    const shift = (ms: number) => new Date(now.getTime() + ms)
+    await store.createSession(sampleSession({ idHash: 'newer', userId: 'ada', createdAt: shift(-1000), expiresAt: shift(HOUR) }))
+    await store.createSession(sampleSession({ idHash: 'older', userId: 'ada', createdAt: shift(-5000), expiresAt: shift(HOUR) }))
+    await store.createSession(sampleSession({ idHash: 'expired', userId: 'ada', createdAt: shift(-9000), expiresAt: shift(-1) }))
+    await store.createSession(sampleSession({ idHash: 'bobs', userId: 'bob', createdAt: shift(-2000), expiresAt: shift(HOUR) }))
+    const listed = await store.listUserSessions('ada', now)
+    assert.deepEqual(listed.map((s) => s.idHash), ['older', 'newer'])
+    assert.equal(listed[0]?.userId, 'ada')
+    assert.deepEqual(await store.listUserSessions('nobody', now), [])
+  })
+
   test(`${name}: revokeGrantFamilies by user and client revokes that client's families of that user only`, async (t) => {
     const store = await fresh(t)
     await store.createGrantFamily(sampleFamily({ familyId: 'ada-spa', userId: 'ada', clientId: 'spa' }))

@@ -83,7 +83,9 @@ export interface AccountLinks {
 export interface LoginPage {
   action: string
   clientName: string
+  /** What the form carries: the pending authorization request, or (sign-in without a client) the path to go back to. */
   authorizeQuery: string
+  carriedAs?: 'authorize_query' | 'return_to'
   csrfToken: string
   email?: string
   error?: string
@@ -101,7 +103,7 @@ export function loginPage (site: string, page: LoginPage): string {
 ${page.error ? `<p class="error" role="alert">${escapeHtml(page.error)}</p>` : ''}
 ${providers}
 <form method="post" action="${escapeHtml(page.action)}">
-${hidden('authorize_query', page.authorizeQuery)}${hidden('csrf_token', page.csrfToken)}
+${hidden(page.carriedAs ?? 'authorize_query', page.authorizeQuery)}${hidden('csrf_token', page.csrfToken)}
 <label for="email">Email</label><input id="email" name="email" type="email" autocomplete="username" required value="${escapeHtml(page.email ?? '')}">
 <label for="password">Password</label><input id="password" name="password" type="password" autocomplete="current-password" required>
 <button type="submit">Sign in</button>

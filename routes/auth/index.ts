@@ -1,10 +1,11 @@
+import formbody from '@fastify/formbody'
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import type { UsersContext } from '../../plugins/context.js'
 import { Type } from '@sinclair/typebox'
 import { jsonBodyProblems, problemResponse, REQUEST_400, unavailable, unexpected } from '../../schemas/problem.js'
-import { EmailSchema, UserCreateSchema, UserSchema } from '../../schemas/user.js'
+import { EmailSchema, UserCreateSchema, UserSchema, type User } from '../../schemas/user.js'
 import { COOKIES } from '../../plugins/cookies.js'
-import { CrossOriginRequestError } from '../../errors.js'
+import { CrossOriginRequestError, SessionNotFoundError } from '../../errors.js'
 import { flowCookies } from './flow-cookies.js'
 import { validateWith } from '../../plugins/validation.js'
 
@@ -110,30 +111,94 @@ const authRoutes: FastifyPluginAsyncTypebox<{ ctx: UsersContext }> = async (app,
     return reply.code(204).send()
   })
 
-  app.post('/logout', {
+  // A page's sign-out button is a form: its (empty) body is parsed here, as JSON elsewhere.
+  await app.register(async function logoutRoute (scope) {
+    if (!scope.hasContentTypeParser('application/x-www-form-urlencoded')) await scope.register(formbody)
+    scope.post('/logout', {
+      schema: {
+        tags: ['auth'],
+        operationId: 'logout',
+        security: [],
+        summary: 'End the browser login session',
+        description: 'Ends the session of the session cookie and revokes the refresh tokens of every authorization made from it. Idempotent. ' +
+          'Refused (403) when a browser says the request comes from another origin.',
+        response: {
+          204: Type.Null({ description: 'Signed out, or there was no session' }),
+          400: problemResponse('A body was sent that cannot be parsed (none is needed)', ['BAD_REQUEST']),
+          403: problemResponse('The request came from another origin', ['CROSS_ORIGIN_REQUEST']),
+          ...jsonBodyProblems(),
+          ...unavailable(),
+          ...unexpected()
+        }
+      }
+    }, async (request, reply) => {
+      // The session cookie is SameSite=Lax: a page elsewhere on the same site could log us out.
+      if (!ctx.cookies.fromOwnOrigin(request)) throw new CrossOriginRequestError()
+      const id = ctx.cookies.read(request, COOKIES.session)
+      if (id !== undefined) await ctx.sessions.end(id)
+      ctx.cookies.clear(reply, COOKIES.session)
+      return reply.code(204).header('cache-control', 'no-store').send(null)
+    })
+  })
+
+  // A person's browser sessions: which are live, and ending one or all (each revokes what was authorized from it).
+  const SessionSchema = Type.Object({
+    id: Type.String({ description: 'The session\'s identifier (a hash of its cookie, never the cookie)' }),
+    createdAt: Type.String({ format: 'date-time', description: 'When the browser signed in' }),
+    expiresAt: Type.String({ format: 'date-time' }),
+    current: Type.Boolean({ description: 'The session of the browser that asks' })
+  }, { additionalProperties: false })
+  const mine = { session: true, account: true }
+  app.get('/sessions', {
+    config: { auth: mine },
     schema: {
       tags: ['auth'],
-      operationId: 'logout',
-      security: [],
-      summary: 'End the browser login session',
-      description: 'Ends the session of the session cookie and revokes the refresh tokens of every authorization made from it. Idempotent. ' +
-        'Refused (403) when a browser says the request comes from another origin.',
+      operationId: 'listSessions',
+      summary: 'The signed-in user\'s browser sessions',
+      response: { 200: Type.Array(SessionSchema, { description: 'Oldest first' }), ...unexpected() }
+    }
+  }, async (request) => {
+    const cookie = ctx.cookies.read(request, COOKIES.session)
+    const current = cookie === undefined ? undefined : ctx.sessions.hashOf(cookie)
+    const sessions = await ctx.sessions.list((request.auth?.user as User).id)
+    return sessions.map((s) => ({ id: s.idHash, createdAt: s.createdAt.toISOString(), expiresAt: s.expiresAt.toISOString(), current: s.idHash === current }))
+  })
+
+  app.delete('/sessions/:id', {
+    config: { auth: mine },
+    schema: {
+      tags: ['auth'],
+      operationId: 'endSession',
+      summary: 'End one of the user\'s browser sessions',
+      params: Type.Object({ id: Type.String({ minLength: 1, maxLength: 128 }) }),
       response: {
-        204: Type.Null({ description: 'Signed out, or there was no session' }),
-        400: problemResponse('A body was sent that cannot be parsed (none is needed)', ['BAD_REQUEST']),
-        403: problemResponse('The request came from another origin', ['CROSS_ORIGIN_REQUEST']),
+        204: Type.Null({ description: 'Ended, with what was authorized from it' }),
+        400: problemResponse('An invalid request', REQUEST_400),
+        404: problemResponse('No live session of this user has this id', ['SESSION_NOT_FOUND']),
         ...jsonBodyProblems(),
-        ...unavailable(),
         ...unexpected()
       }
     }
   }, async (request, reply) => {
-    // The session cookie is SameSite=Lax: a page elsewhere on the same site could log us out.
-    if (!ctx.cookies.fromOwnOrigin(request)) throw new CrossOriginRequestError()
-    const id = ctx.cookies.read(request, COOKIES.session)
-    if (id !== undefined) await ctx.sessions.end(id)
+    const sessions = await ctx.sessions.list((request.auth?.user as User).id)
+    // Only one of the user's own: an id of someone else's session is as unknown as a wrong one.
+    if (!sessions.some((s) => s.idHash === request.params.id)) throw new SessionNotFoundError()
+    await ctx.sessions.endByHash(request.params.id)
+    return reply.code(204).send(null)
+  })
+
+  app.delete('/sessions', {
+    config: { auth: mine },
+    schema: {
+      tags: ['auth'],
+      operationId: 'endAllSessions',
+      summary: 'End every browser session of the user, this one included',
+      response: { 204: Type.Null({ description: 'Ended, with what was authorized from them' }), 400: problemResponse('An invalid request', REQUEST_400), ...jsonBodyProblems(), ...unexpected() }
+    }
+  }, async (request, reply) => {
+    for (const session of await ctx.sessions.list((request.auth?.user as User).id)) await ctx.sessions.endByHash(session.idHash)
     ctx.cookies.clear(reply, COOKIES.session)
-    return reply.code(204).header('cache-control', 'no-store').send(null)
+    return reply.code(204).send(null)
   })
 
   // One route for every provider, so that its operation and its name in the OpenAPI document do

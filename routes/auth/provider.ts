@@ -3,6 +3,7 @@ import type { UsersContext } from '../../plugins/context.js'
 import { Type } from '@sinclair/typebox'
 import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify'
 import { canonicalQuery, parseCarriedQuery, validateAuthorizeRequest } from '../../services/authorize.js'
+import { sameSitePath } from '../../services/paths.js'
 import type { UpstreamProvider } from '../../services/providers/index.js'
 import type { ProviderLogin, UpstreamPurpose } from '../../services/provider-login.js'
 import { flowCookies } from './flow-cookies.js'
@@ -24,9 +25,11 @@ const CallbackQuerySchema = Type.Object({
   iss: Type.Optional(Type.String({ maxLength: 2048 }))
 }, { additionalProperties: true })
 
-const StartQuerySchema = Type.Object({
-  authorize_query: Type.String({ minLength: 1, maxLength: 8192 })
-}, { additionalProperties: false })
+// One of the two: the pending authorization request, or (sign-in without a client) where to go back.
+const StartQuerySchema = Type.Union([
+  Type.Object({ authorize_query: Type.String({ minLength: 1, maxLength: 8192 }) }, { additionalProperties: false }),
+  Type.Object({ return_to: Type.String({ minLength: 1, maxLength: 2048 }) }, { additionalProperties: false })
+])
 
 /**
  * One upstream provider's routes, registered once per provider under /auth/<name>: login
@@ -70,10 +73,18 @@ const providerRoutes: FastifyPluginAsyncTypebox<ProviderRoutesOptions> = async (
   }, async (request, reply) => {
     // Each start stores a state for ten minutes: how many one address may leave is bounded.
     await ctx.limits.hit('providerStart', request)
-    const carried = parseCarriedQuery(request.query.authorize_query)
-    // The pending request is checked now, so that a bad one is not carried through the provider.
-    validateAuthorizeRequest(config.clients, ctx.scopes, carried)
-    const started = await login.start('login', { authorizeQuery: canonicalQuery(carried) })
+    const query = request.query
+    let started
+    if ('return_to' in query) {
+      const path = sameSitePath(query.return_to, config.issuer)
+      if (path === undefined) throw new UpstreamLoginError(400, 'Sign-in failed', 'The page to go back to is not one of this site.')
+      started = await login.start('login', { returnTo: path })
+    } else {
+      const carried = parseCarriedQuery(query.authorize_query)
+      // The pending request is checked now, so that a bad one is not carried through the provider.
+      validateAuthorizeRequest(config.clients, ctx.scopes, carried)
+      started = await login.start('login', { authorizeQuery: canonicalQuery(carried) })
+    }
     cookies.set(reply, started)
     return reply.redirect(started.url, 302)
   })
@@ -88,6 +99,8 @@ const providerRoutes: FastifyPluginAsyncTypebox<ProviderRoutesOptions> = async (
       const { token, profile } = await login.finish(record, request.query, codeVerifier)
       const user = await ctx.oauth.login(provider, profile, token)
       await signInBrowser(ctx, request, reply, user.id)
+      // Checked when the flow began; a state is ours alone, and single use.
+      if (record.returnTo !== undefined) return reply.redirect(record.returnTo, 302)
       return reply.redirect(resumeAuthorizeUrl(ctx.config, pending), 302)
     } catch (err) {
       return failurePage(err as FastifyError, request, reply, pending ? { href: `${config.paths.authorize}?${pending}`, label: 'Back to sign-in' } : undefined)
