@@ -3,7 +3,7 @@ import { PERMISSION_PATTERN, type User } from '../schemas/user.js'
 import type { StoredUser, UserStore } from '../stores/types.js'
 import type { AccessTokenClaims, TokenService } from '../services/tokens.js'
 import { signedInWithin } from '../services/tokens.js'
-import { CrossOriginRequestError, InvalidTokenError, ServiceBusyError, StoreUnavailableError } from '../errors.js'
+import { CrossOriginRequestError, EmailAlreadyExistsError, InvalidTokenError, OAuthAccountExistsError, ServiceBusyError, StoreUnavailableError } from '../errors.js'
 import { COOKIES, type UsersCookies } from './cookies.js'
 import type { SessionService } from '../services/sessions.js'
 import type { ScopePolicy } from '../services/scopes.js'
@@ -194,6 +194,38 @@ export function setupAuth (app: FastifyInstance, config: UsersConfig, store: Use
 
   // Tokens of external issuers (resourceServer): verified against their keys or by introspection.
   const external = config.resourceServer && createExternalTokenVerifier(config.resourceServer.issuers)
+  const issuerOptions = new Map((config.resourceServer?.issuers ?? []).map((i) => [i.issuer, i]))
+
+  /**
+   * The user of ours for an external subject (users: link): the one linked to it, else a new
+   * one made from the token's email claim and linked. Never an existing user of that email:
+   * whoever controls an account at the issuer would take the local account over. A string
+   * says why there is none.
+   */
+  async function linkedUser (name: string, token: ExternalToken, retried = false): Promise<StoredUser | string> {
+    const account = await store.getOAuthAccount(name, token.subject)
+    if (account) return await store.getUserById(account.userId) ?? 'The user linked to this token is gone'
+    const email = typeof token.claims.email === 'string' ? token.claims.email : undefined
+    if (email === undefined) return 'The token names no email: no user of ours can be made for it'
+    let user: StoredUser
+    try {
+      user = await store.createUser({ email, hashedPassword: null, isVerified: token.claims.email_verified === true })
+    } catch (err) {
+      if (!(err instanceof EmailAlreadyExistsError)) throw err
+      // A request of the same subject may have made it a moment ago; else it is someone else's.
+      if (!retried) return linkedUser(name, token, true)
+      return 'A user of ours has this email already, not linked to this account of the issuer'
+    }
+    const now = new Date()
+    try {
+      await store.createOAuthAccount({ provider: name, accountId: token.subject, userId: user.id, accountEmail: email, accessToken: null, refreshToken: null, expiresAt: null, createdAt: now, updatedAt: now })
+    } catch (err) {
+      if (!(err instanceof OAuthAccountExistsError)) throw err
+      await store.deleteUser(user.id)
+      return retried ? 'The account of the issuer is being linked: try again' : linkedUser(name, token, true)
+    }
+    return user
+  }
 
   /**
    * An external issuer's token: its subject is no user of ours, so only routes that take
@@ -212,8 +244,23 @@ export function setupAuth (app: FastifyInstance, config: UsersConfig, store: Use
       }
       return deny(request, reply, 401, 'invalid_token', err instanceof InvalidTokenError ? err.message : 'The access token is invalid', need.scopes)
     }
-    if (!need.clients) return deny(request, reply, 403, 'insufficient_scope', `This route acts for a user of this server; the token is ${verified.issuer}'s`)
     const granted = new Set(verified.scopes)
+    const users = issuerOptions.get(verified.issuer)?.users
+    if (users?.mode === 'link') {
+      let user: StoredUser | string
+      try {
+        user = await linkedUser(users.name, verified)
+      } catch (err) {
+        if (!(err instanceof StoreUnavailableError)) throw err
+        return reply.code(503).header('retry-after', String(err.retryAfter)).type('application/problem+json')
+          .send(problem(request, 503, err.message, 'STORE_UNAVAILABLE'))
+      }
+      if (typeof user === 'string') return deny(request, reply, 403, 'insufficient_scope', user)
+      if (!user.isActive) return deny(request, reply, 401, 'invalid_token', 'The user of this token is inactive', need.scopes)
+      const claims = { ...verified.claims, client_id: verified.clientId ?? verified.subject } as AccessTokenClaims
+      return admit(request, reply, need, claims, granted, user, false)
+    }
+    if (!need.clients) return deny(request, reply, 403, 'insufficient_scope', `This route acts for a user of this server; the token is ${verified.issuer}'s`)
     const missing = need.scopes.filter((s) => !granted.has(s))
     if (missing.length > 0) return deny(request, reply, 403, 'insufficient_scope', `Missing scope: ${missing.join(' ')}`, need.scopes)
     request.auth = {

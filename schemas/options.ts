@@ -188,6 +188,13 @@ export const FastifyUsersOptionsSchema = Type.Object({
       }, { additionalProperties: false, description: 'Credentials to introspect opaque tokens (RFC 7662)' })),
       scopeClaim: Type.Optional(fn<(claims: Record<string, unknown>) => string[]>('(claims) => scopes: where the issuer puts them (default scope, else scp)')),
       requireTyp: Type.Optional(Type.Boolean({ description: 'Refuse JWTs not typed at+jwt (RFC 9068); default false' })),
+      users: Type.Optional(Type.Union([
+        Type.Object({ mode: Type.Literal('claims') }, { additionalProperties: false }),
+        Type.Object({
+          mode: Type.Literal('link'),
+          name: Type.String({ pattern: '^[a-z0-9][a-z0-9-]{0,39}$', description: 'The provider name its users are linked under (oauth accounts)' })
+        }, { additionalProperties: false })
+      ], { description: 'claims (default): the token alone, no user of ours; link: a user of ours for each subject, found or created (from its email claim) and linked as a provider account named `name`' })),
       cache: Type.Optional(Type.Object({
         maxEntries: Type.Optional(Type.Integer({ minimum: 1, maximum: 1_000_000 })),
         maxSeconds: Type.Optional(Type.Integer({ minimum: 0, maximum: 3600 }))

@@ -24,6 +24,11 @@ export interface ExternalIssuerOptions {
   requireTyp?: boolean
   /** Introspection answers: at most maxEntries tokens (default 10 000), each for at most maxSeconds (default 60). */
   cache?: { maxEntries?: number, maxSeconds?: number }
+  /**
+   * Whose tokens these are to us: the token alone (claims, the default), or a user of ours for
+   * each subject (link), linked as a provider account named `name`. Read by the guard.
+   */
+  users?: { mode: 'claims' } | { mode: 'link', name: string }
 }
 
 export interface ExternalToken {

@@ -3,7 +3,7 @@
 import { test, type TestContext } from 'node:test'
 import assert from 'node:assert/strict'
 import { build, passwordToken, register } from './support/app.js'
-import { API, OTHER_API, startExternalIssuer, type ExternalIssuer } from './support/external-issuer.js'
+import { API, OTHER_API, startExternalIssuer, startKeyIssuer, type ExternalIssuer } from './support/external-issuer.js'
 
 async function issuer (t: TestContext, format: 'jwt' | 'opaque') {
   const external = await startExternalIssuer({ format })
@@ -112,4 +112,49 @@ test('the demo takes the external issuer from EXTERNAL_ISSUER and EXTERNAL_AUDIE
   assert.equal(res.statusCode, 200, res.body)
   const write = await demo.inject({ method: 'POST', url: '/items', headers: bearer(await external.token({ scope: 'items:read items:write' })), payload: { name: 'x' } })
   assert.equal(write.statusCode, 403, 'creating items acts for a user of ours')
+})
+
+test('users: link makes a user of ours for each external subject, found again later, never taking over an existing one', async (t) => {
+  const keys = await startKeyIssuer()
+  t.after(() => keys.close())
+  const app = await build(t, {
+    resourceServer: { issuers: [{ issuer: keys.issuer, audience: API, users: { mode: 'link', name: 'corp' } }] },
+    routes: (app) => {
+      app.get('/mine', { config: { auth: { scopes: ['items:read'] } } }, async (request) => ({ email: request.auth?.user?.email, issuer: request.auth?.issuer }))
+      app.get('/admin', { config: { auth: { superuser: true } } }, async () => ({ ok: true }))
+    }
+  })
+  const token = await keys.sign({ sub: 'ext-1', email: 'ext@example.com', email_verified: true, scope: 'items:read', client_id: 'corp-portal' })
+  const first = await app.inject({ url: '/mine', headers: bearer(token) })
+  assert.equal(first.statusCode, 200, first.body)
+  assert.deepEqual(first.json(), { email: 'ext@example.com', issuer: keys.issuer })
+  const user = await app.users.store.getUserByEmail('ext@example.com')
+  assert.equal(user?.isVerified, true)
+  assert.equal(user?.hashedPassword, null)
+  assert.equal((await app.users.store.getOAuthAccount('corp', 'ext-1'))?.userId, user?.id)
+  // Again, and at once: the same user, no second one.
+  const again = await Promise.all([1, 2, 3].map(async () => app.inject({ url: '/mine', headers: bearer(await keys.sign({ sub: 'ext-1', email: 'ext@example.com', scope: 'items:read' })) })))
+  assert.deepEqual(again.map((r) => r.statusCode), [200, 200, 200])
+  assert.equal((await app.users.store.listUsers({ limit: 10 })).users.length, 1)
+
+  assert.equal((await app.inject({ url: '/admin', headers: bearer(token) })).statusCode, 403, 'the rules of our users apply')
+  const noScope = await app.inject({ url: '/mine', headers: bearer(await keys.sign({ sub: 'ext-1', scope: 'other' })) })
+  assert.equal(noScope.statusCode, 403)
+
+  // An address that is a user of ours already is not taken over through the issuer.
+  await register(app, 'ada@example.com')
+  const takeover = await app.inject({ url: '/mine', headers: bearer(await keys.sign({ sub: 'ext-2', email: 'ADA@example.com', email_verified: true, scope: 'items:read' })) })
+  assert.equal(takeover.statusCode, 403, takeover.body)
+  assert.equal(await app.users.store.getOAuthAccount('corp', 'ext-2'), null)
+  const noEmail = await app.inject({ url: '/mine', headers: bearer(await keys.sign({ sub: 'ext-3', scope: 'items:read' })) })
+  assert.equal(noEmail.statusCode, 403)
+
+  // Three first requests of a new subject at once: one user, linked once.
+  const concurrent = await Promise.all([1, 2, 3].map(async () => app.inject({ url: '/mine', headers: bearer(await keys.sign({ sub: 'ext-9', email: 'nine@example.com', scope: 'items:read' })) })))
+  assert.deepEqual(concurrent.map((r) => r.statusCode), [200, 200, 200], concurrent.map((r) => r.body).join('\n'))
+  assert.equal((await app.users.store.listUsers({ limit: 10, email: 'nine@example.com' })).users.length, 1)
+
+  // Deactivated here, the user's tokens of the issuer stop working here.
+  await app.users.store.updateUser(user?.id as string, { isActive: false })
+  assert.equal((await app.inject({ url: '/mine', headers: bearer(token) })).statusCode, 401)
 })
