@@ -209,3 +209,12 @@ const OAUTH_EXAMPLES: Record<OAuthErrorCode, string> = {
   temporarily_unavailable: 'The user store is unavailable for a moment; try again shortly',
   slow_down: 'Too many requests; try again later'
 }
+
+/** The answers of deleting one thing by its id: done (204, no body), a bad request, not found. */
+export const deletionResponses = (done: string, notFound: ReturnType<typeof problemResponse>) => ({
+  204: Type.Null({ description: done }),
+  400: problemResponse('An invalid request', REQUEST_400),
+  404: notFound,
+  ...jsonBodyProblems(),
+  ...unexpected()
+})

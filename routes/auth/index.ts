@@ -2,7 +2,7 @@ import formbody from '@fastify/formbody'
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import type { UsersContext } from '../../plugins/context.js'
 import { Type } from '@sinclair/typebox'
-import { jsonBodyProblems, problemResponse, REQUEST_400, unavailable, unexpected } from '../../schemas/problem.js'
+import { deletionResponses, jsonBodyProblems, problemResponse, REQUEST_400, unavailable, unexpected } from '../../schemas/problem.js'
 import { EmailSchema, UserCreateSchema, UserSchema, type User } from '../../schemas/user.js'
 import { COOKIES } from '../../plugins/cookies.js'
 import { CrossOriginRequestError, SessionNotFoundError } from '../../errors.js'
@@ -171,13 +171,7 @@ const authRoutes: FastifyPluginAsyncTypebox<{ ctx: UsersContext }> = async (app,
       operationId: 'endSession',
       summary: 'End one of the user\'s browser sessions',
       params: Type.Object({ id: Type.String({ minLength: 1, maxLength: 128 }) }),
-      response: {
-        204: Type.Null({ description: 'Ended, with what was authorized from it' }),
-        400: problemResponse('An invalid request', REQUEST_400),
-        404: problemResponse('No live session of this user has this id', ['SESSION_NOT_FOUND']),
-        ...jsonBodyProblems(),
-        ...unexpected()
-      }
+      response: deletionResponses('Ended, with what was authorized from it', problemResponse('No live session of this user has this id', ['SESSION_NOT_FOUND']))
     }
   }, async (request, reply) => {
     const sessions = await ctx.sessions.list((request.auth?.user as User).id)

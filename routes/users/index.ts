@@ -1,7 +1,7 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import type { UsersContext } from '../../plugins/context.js'
 import { Type } from '@sinclair/typebox'
-import { jsonBodyProblems, problemResponse, REQUEST_400, unavailable, unexpected } from '../../schemas/problem.js'
+import { deletionResponses, jsonBodyProblems, problemResponse, REQUEST_400, unavailable, unexpected } from '../../schemas/problem.js'
 import { ClientAuthorizationSchema, OAuthAccountSchema, UserAdminUpdateSchema, UserPageSchema, UserSchema, UserUpdateSchema, type User } from '../../schemas/user.js'
 import { SUPERUSER_SCOPE } from '../../services/scopes.js'
 import { ClientAuthorizationNotFoundError, UserNotFoundError } from '../../errors.js'
@@ -114,13 +114,7 @@ const clientAuthorizationRoutes: FastifyPluginAsyncTypebox<{ ctx: UsersContext }
       summary: 'Revoke what the current user authorized a client to do',
       description: 'The client asks for consent again next time, and every refresh token it holds for this user stops working at once.',
       params: Type.Object({ clientId: Type.String({ minLength: 1, maxLength: 128 }) }),
-      response: {
-        204: Type.Null({ description: 'Revoked' }),
-        400: problemResponse('An invalid request', REQUEST_400),
-        404: problemResponse('The user has not authorized this client', ['CLIENT_AUTHORIZATION_NOT_FOUND']),
-        ...jsonBodyProblems(),
-        ...unexpected()
-      }
+      response: deletionResponses('Revoked', problemResponse('The user has not authorized this client', ['CLIENT_AUTHORIZATION_NOT_FOUND']))
     }
   }, async (request, reply) => {
     const userId = (request.auth?.user as User).id
@@ -208,12 +202,8 @@ const adminRoutes: FastifyPluginAsyncTypebox<{ ctx: UsersContext }> = async (app
       description: 'With everything of theirs: provider accounts, authorizations (refresh tokens), sessions. The last superuser cannot be deleted.',
       params: idParams,
       response: {
-        204: Type.Null({ description: 'Deleted' }),
-        400: problemResponse('An invalid id or body', REQUEST_400),
-        404: notFound,
-        409: problemResponse('The last superuser cannot be deleted, or a beforeUserDelete listener of the app refused', ['ADMIN_LAST_SUPERUSER', 'ADMIN_DELETE_REFUSED']),
-        ...jsonBodyProblems(),
-        ...unexpected()
+        ...deletionResponses('Deleted', notFound),
+        409: problemResponse('The last superuser cannot be deleted, or a beforeUserDelete listener of the app refused', ['ADMIN_LAST_SUPERUSER', 'ADMIN_DELETE_REFUSED'])
       }
     }
   }, async (request, reply) => {
