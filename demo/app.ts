@@ -71,7 +71,7 @@ const DEMO_SCOPES = ['openid', 'email', 'profile', 'items:read', 'items:write']
 /**
  * An external authorization server whose access tokens the demo accepts too (resource-server
  * mode), from EXTERNAL_ISSUER and EXTERNAL_AUDIENCE; opaque tokens need
- * EXTERNAL_INTROSPECTION_CLIENT_ID and _SECRET.
+ * EXTERNAL_INTROSPECTION_CLIENT_ID and _SECRET; EXTERNAL_CLIENT_ID is Swagger UI's client there.
  */
 function externalIssuerFromEnv (env: NodeJS.ProcessEnv) {
   const issuer = env.EXTERNAL_ISSUER
@@ -82,7 +82,9 @@ function externalIssuerFromEnv (env: NodeJS.ProcessEnv) {
     issuers: [{
       issuer,
       audience: env.EXTERNAL_AUDIENCE ?? issuer,
-      ...(id && secret ? { introspection: { clientId: id, clientSecret: secret } } : {})
+      ...(id && secret ? { introspection: { clientId: id, clientSecret: secret } } : {}),
+      // The public client Swagger UI uses at that issuer: the document gets a scheme signing in there.
+      ...(env.EXTERNAL_CLIENT_ID ? { swaggerUiClientId: env.EXTERNAL_CLIENT_ID } : {})
     }]
   }
 }

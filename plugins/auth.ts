@@ -5,6 +5,7 @@ import type { AccessTokenClaims, TokenService } from '../services/tokens.js'
 import { signedInWithin } from '../services/tokens.js'
 import { CrossOriginRequestError, EmailAlreadyExistsError, InvalidTokenError, OAuthAccountExistsError, ServiceBusyError, StoreUnavailableError } from '../errors.js'
 import { COOKIES, type UsersCookies } from './cookies.js'
+import { externalSchemeName } from './openapi.js'
 import type { SessionService } from '../services/sessions.js'
 import type { ScopePolicy } from '../services/scopes.js'
 import { createExternalTokenVerifier, type ExternalToken, type ExternalTokenVerifier } from '../services/external-tokens.js'
@@ -416,7 +417,13 @@ export function setupAuth (app: FastifyInstance, config: UsersConfig, store: Use
       ...(needs.length > 0 && { description: [schema.description, `Needs ${needs.join(', ')}.`].filter(Boolean).join(' ') }),
       // Machine-readable, for tools and generated clients (an OpenAPI extension).
       ...(need.permissions.length > 0 && { 'x-permissions': need.permissions }),
-      security: schema.security ?? [{ oauth2: need.scopes }, ...(need.session ? [{ sessionCookie: [] }] : [])],
+      security: schema.security ?? [
+        { oauth2: need.scopes },
+        ...(need.session ? [{ sessionCookie: [] }] : []),
+        // The external issuers Swagger UI signs in at, where their tokens are taken (without a user, only with clients).
+        ...(config.resourceServer?.issuers ?? []).flatMap((issuer, index) =>
+          issuer.swaggerUiClientId !== undefined && (need.clients || issuer.users?.mode === 'link') ? [{ [externalSchemeName(index)]: need.scopes }] : [])
+      ],
       response: { ...guardResponses(need, external !== undefined), ...(schema.response as object | undefined) }
     }
   })

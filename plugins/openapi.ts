@@ -24,6 +24,24 @@ const TAGS = [
   { name: 'admin', description: 'User administration: superusers, with a first-party token and the users:admin scope' }
 ]
 
+/**
+ * A scheme per external issuer Swagger UI may sign in at (resourceServer): OpenID Connect
+ * discovery, read by Swagger UI itself, so that nothing of the issuer is needed at start.
+ */
+function externalSchemes (config: Pick<UsersConfig, 'resourceServer'>) {
+  return Object.fromEntries((config.resourceServer?.issuers ?? [])
+    .map((issuer, index) => [issuer, externalSchemeName(index)] as const)
+    .filter(([issuer]) => issuer.swaggerUiClientId !== undefined)
+    .map(([issuer, name]) => [name, {
+      type: 'openIdConnect' as const,
+      openIdConnectUrl: `${issuer.issuer}/.well-known/openid-configuration`,
+      description: `Sign in at ${issuer.issuer}. Swagger UI's client id there is "${String(issuer.swaggerUiClientId)}" (public, PKCE): type it in the dialog.`
+    }]))
+}
+
+/** The name of the security scheme of resourceServer.issuers[index]. */
+export const externalSchemeName = (index: number) => index === 0 ? 'external' : `external${index + 1}`
+
 /** Our oauth2 scheme: both flows at our endpoints, every scope options and routes declare. */
 function oauth2Scheme (config: UsersConfig) {
   return {
@@ -49,6 +67,7 @@ function oauth2Scheme (config: UsersConfig) {
  */
 function securitySchemes (config: UsersConfig) {
   return {
+    ...externalSchemes(config),
     oauth2: oauth2Scheme(config),
     clientBasic: { type: 'http' as const, scheme: 'basic', description: 'Client authentication (RFC 6749 §2.3.1, client_secret_basic): client id and secret. Public clients send their client_id in the form instead.' },
     // Routes with config.auth.session: a browser signed in at /login (the cookie is HttpOnly: browsers send it themselves).

@@ -188,6 +188,7 @@ export const FastifyUsersOptionsSchema = Type.Object({
       }, { additionalProperties: false, description: 'Credentials to introspect opaque tokens (RFC 7662)' })),
       scopeClaim: Type.Optional(fn<(claims: Record<string, unknown>) => string[]>('(claims) => scopes: where the issuer puts them (default scope, else scp)')),
       requireTyp: Type.Optional(Type.Boolean({ description: 'Refuse JWTs not typed at+jwt (RFC 9068); default false' })),
+      swaggerUiClientId: Type.Optional(Type.String({ minLength: 1, maxLength: 256, description: 'A public client registered at that issuer for Swagger UI (PKCE, redirect URI <our issuer><docs path>/static/oauth2-redirect.html): adds a security scheme signing in there' })),
       users: Type.Optional(Type.Union([
         Type.Object({ mode: Type.Literal('claims') }, { additionalProperties: false }),
         Type.Object({

@@ -29,6 +29,8 @@ export interface ExternalIssuerOptions {
    * each subject (link), linked as a provider account named `name`. Read by the guard.
    */
   users?: { mode: 'claims' } | { mode: 'link', name: string }
+  /** A public client registered there for Swagger UI: the OpenAPI document gets a scheme signing in at this issuer. */
+  swaggerUiClientId?: string
 }
 
 export interface ExternalToken {

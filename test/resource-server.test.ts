@@ -158,3 +158,28 @@ test('users: link makes a user of ours for each external subject, found again la
   await app.users.store.updateUser(user?.id as string, { isActive: false })
   assert.equal((await app.inject({ url: '/mine', headers: bearer(token) })).statusCode, 401)
 })
+
+test('with swaggerUiClientId the document gets an OpenID Connect scheme of the issuer, on the operations that take its tokens', async (t) => {
+  const keys = await startKeyIssuer()
+  t.after(() => keys.close())
+  const app = await build(t, {
+    resourceServer: { issuers: [{ issuer: keys.issuer, audience: API, swaggerUiClientId: 'api-docs' }] },
+    routes: (app) => {
+      app.get('/items', { config: { auth: { scopes: ['items:read'], clients: true } }, schema: { operationId: 'listItems' } }, async () => [])
+      app.get('/mine', { config: { auth: true }, schema: { operationId: 'mine' } }, async () => ({}))
+    }
+  })
+  const doc = (await app.inject({ url: '/docs/json' })).json<{
+    components: { securitySchemes: Record<string, { type: string, openIdConnectUrl?: string, description?: string }> }
+    paths: Record<string, Record<string, { security?: Record<string, string[]>[] }>>
+  }>()
+  const scheme = doc.components.securitySchemes.external
+  assert.equal(scheme?.type, 'openIdConnect')
+  assert.equal(scheme?.openIdConnectUrl, `${keys.issuer}/.well-known/openid-configuration`)
+  assert.match(scheme?.description ?? '', /"api-docs"/)
+  assert.deepEqual(doc.paths['/items']?.get?.security, [{ oauth2: ['items:read'] }, { external: ['items:read'] }])
+  assert.deepEqual(doc.paths['/mine']?.get?.security, [{ oauth2: [] }], 'a route that wants a user of ours: not with claims-only tokens')
+  const { Validator } = await import('@seriousme/openapi-schema-validator')
+  const result = await new Validator().validate(doc as never)
+  assert.equal(result.valid, true, JSON.stringify(result.errors))
+})
