@@ -152,6 +152,12 @@ export function resolveConfig (raw: unknown): UsersConfig {
       clientId: 'swagger-ui',
       name: 'Swagger UI',
       firstParty: true,
+      // Pressing Authorize is a sign-in: with a browser session older than a recent sign-in the
+      // login page asks again, so that the token can make sensitive account changes (and a
+      // step-up challenge is answered by logging out and authorizing again in its dialog).
+      // Not a query parameter of initOAuth: Swagger UI would send that to every scheme's
+      // issuer, and an external one may refuse max_age (oidc-provider does, without openid).
+      defaultMaxAge: options.recentSignInMaxAge ?? 300,
       grantTypes: ['authorization_code', 'refresh_token', 'password'],
       redirectUris: [`${issuer}${paths.docs(docs.path).oauth2Redirect}`]
     })

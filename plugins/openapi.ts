@@ -125,11 +125,8 @@ export async function setupOpenapi (app: FastifyInstance, config: UsersConfig) {
       routePrefix: config.paths.docs(docs.path).ui,
       initOAuth: {
         clientId: SWAGGER_UI_CLIENT_ID,
-        usePkceWithAuthorizationCodeGrant: true,
-        // Pressing Authorize is a sign-in: with a browser session older than a recent sign-in
-        // the login page asks again, so that the token can make sensitive account changes
-        // (and a step-up challenge is answered by logging out and authorizing again in its dialog).
-        additionalQueryStringParams: { max_age: String(config.recentSignInMaxAge) }
+        // The swagger-ui client's defaultMaxAge asks for a recent sign-in (see config).
+        usePkceWithAuthorizationCodeGrant: true
       },
       uiConfig: { persistAuthorization: false }
     })

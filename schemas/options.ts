@@ -80,6 +80,11 @@ export const ClientOptionSchema = Type.Object({
   idTokenSigningAlg: Type.Optional(Type.Union([Type.Literal('RS256'), Type.Literal('ES256'), Type.Literal('EdDSA')], {
     description: 'The algorithm of its id_tokens (OpenID Connect id_token_signed_response_alg); default RS256'
   })),
+  defaultMaxAge: Type.Optional(Type.Integer({
+    minimum: 0,
+    maximum: 9_999_999_999,
+    description: 'Seconds: an authorization request of this client without max_age is treated as if it sent this one (OpenID Connect default_max_age)'
+  })),
   scopes: Type.Optional(Type.Array(ScopeName, { uniqueItems: true, description: 'Scopes the client may obtain; default all' })),
   redirectUris: Type.Optional(Type.Array(Type.String({ pattern: '^[A-Za-z][A-Za-z0-9+.-]*:[^#]+$', maxLength: 2048 }), {
     uniqueItems: true,

@@ -120,7 +120,8 @@ export function validateAuthorizeRequest (clients: ReadonlyMap<string, Client>, 
   // Narrowed, not refused: the client learns what it got from the token response's scope.
   const requested = scopes.requestable(client, parseScope(query.scope))
 
-  let maxAge: number | undefined
+  // OIDC Core §3.1.2.1: the request's max_age overrides the client's default_max_age.
+  let maxAge = client.defaultMaxAge
   if (query.max_age !== undefined) {
     if (!/^\d{1,10}$/.test(query.max_age)) throw fail('invalid_request', 'max_age must be a number of seconds')
     maxAge = Number(query.max_age)

@@ -19,6 +19,8 @@ export interface Client {
   redirectUris: readonly string[]
   /** The algorithm of its id_tokens (id_token_signed_response_alg); undefined: RS256. */
   idTokenAlg?: 'RS256' | 'ES256' | 'EdDSA'
+  /** max_age for its authorization requests that send none (default_max_age). */
+  defaultMaxAge?: number
 }
 
 const sha256 = (value: string) => createHash('sha256').update(value).digest()
@@ -48,6 +50,7 @@ export function createClientRegistry (clients: ClientOption[]): Map<string, Clie
       firstParty: c.firstParty ?? false,
       requirePkce: c.requirePkce ?? true,
       ...(c.idTokenSigningAlg !== undefined && { idTokenAlg: c.idTokenSigningAlg }),
+      ...(c.defaultMaxAge !== undefined && { defaultMaxAge: c.defaultMaxAge }),
       introspection: c.introspection ?? false,
       grantTypes: new Set(grantTypes),
       scopes: c.scopes,

@@ -432,3 +432,17 @@ test('max_age: a sign-in older than max_age asks again, a fresh one does not; a 
 
   assert.equal(redirectParams(await a.browser.get(codeRequest('swagger-ui', SWAGGER_REDIRECT, { max_age: 'soon' }).path), SWAGGER_REDIRECT).get('error'), 'invalid_request')
 })
+
+test('a client\'s defaultMaxAge applies to its requests without max_age; a request\'s own max_age overrides it', async (t) => {
+  t.mock.timers.enable({ apis: ['Date'], now: Date.now() })
+  // The built-in swagger-ui client asks for a recent sign-in (recentSignInMaxAge, 300 s here)
+  // without a max_age in the URL, which Swagger UI would also send to other issuers.
+  const app = await build(t, { recentSignInMaxAge: 300 })
+  await register(app, 'ada@example.com')
+  const a = await authorizeCode(app, { scope: 'openid' })
+  assert.ok(redirectParams(await a.browser.get(codeRequest('swagger-ui', SWAGGER_REDIRECT).path), SWAGGER_REDIRECT).get('code'), 'fresh enough')
+
+  t.mock.timers.tick(301_000)
+  onlyForm(await a.browser.get(codeRequest('swagger-ui', SWAGGER_REDIRECT).path), '/oauth/login')
+  assert.ok(redirectParams(await a.browser.get(codeRequest('swagger-ui', SWAGGER_REDIRECT, { max_age: '600' }).path), SWAGGER_REDIRECT).get('code'), 'the request\'s max_age wins')
+})

@@ -10,7 +10,7 @@ import {
 
 // Swagger UI answering a step-up challenge (RFC 9470) in a real browser: a change of email
 // with a sign-in grown old gets 401 insufficient_user_authentication; Logout and Authorize
-// again in the dialog signs in anew (Authorize always sends max_age), and the change passes.
+// again in the dialog signs in anew (the swagger-ui client's default max_age), and the change passes.
 
 const MAX_AGE = 2
 const SCOPES = ['items:read']
@@ -35,7 +35,7 @@ test('Swagger UI answers a step-up challenge: Logout, Authorize, sign in again, 
   const { issuer } = await listenDemo(t, { recentSignInMaxAge: MAX_AGE })
   const page = await openDocs(t, browser, issuer)
 
-  const first = await startCodeFlow(page, issuer, SCOPES, String(MAX_AGE))
+  const first = await startCodeFlow(page, issuer, SCOPES)
   await signInInPopup(page, first.popup, issuer)
   await closeAuthorizedDialog(page, authFlow(page, 'authorizationCode'))
 
@@ -51,7 +51,7 @@ test('Swagger UI answers a step-up challenge: Logout, Authorize, sign in again, 
   const flow = authFlow(page, 'authorizationCode')
   await flow.locator('button', { hasText: 'Logout' }).click()
   assert.equal(await flow.locator('input[data-name="clientId"]').inputValue(), 'swagger-ui', 'the form is back, client_id preset')
-  const second = await authorizeInDialog(page, flow, issuer, SCOPES, String(MAX_AGE))
+  const second = await authorizeInDialog(page, flow, issuer, SCOPES)
   await signInInPopup(page, second.popup, issuer)
   await closeAuthorizedDialog(page, flow)
 
