@@ -103,7 +103,7 @@ const MAX_FORM_BYTES = 16 * 1024
  * In-memory storage of oidc-provider's models (sessions, interactions, codes, tokens, grants),
  * one per IdP, so that the provider's "development-only in-memory adapter" warning does not apply.
  */
-function memoryAdapter () {
+export function memoryAdapter () {
   const store = new Map<string, { payload: Record<string, unknown>, expiresAt: number }>()
   const sessionsByUid = new Map<string, string>()
   const byGrant = new Map<string, Set<string>>()

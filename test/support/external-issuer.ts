@@ -5,6 +5,7 @@ import { generateKeyPairSync, randomBytes, randomUUID } from 'node:crypto'
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import { exportJWK, generateKeyPair, SignJWT } from 'jose'
+import { memoryAdapter } from '../../demo/idp.js'
 
 export const API = 'https://api.example.test'
 /** A resource server of the same issuer that is not us. */
@@ -21,6 +22,11 @@ export interface ExternalIssuerSetup {
   alg?: 'ES256' | 'EdDSA'
   /** Access token lifetime in seconds; default 600. */
   ttl?: number
+  /**
+   * A public client (PKCE, no secret) for a browser app such as Swagger UI, signing people in
+   * through oidc-provider's own login and consent pages (any login name and password pass).
+   */
+  publicClient?: { clientId: string, redirectUri: string }
 }
 
 export interface ExternalIssuer {
@@ -51,6 +57,7 @@ export async function startExternalIssuer (options: ExternalIssuerSetup = {}): P
     accessTokenFormat: options.format ?? 'jwt',
     jwt: { sign: { alg: options.alg ?? 'ES256' } }
   })
+  const { publicClient } = options
   const provider = new Provider(issuer, {
     adapter: memoryAdapter(),
     jwks: { keys: [signingKey('ec', 'ES256'), signingKey('ed25519', 'EdDSA')] },
@@ -58,17 +65,33 @@ export async function startExternalIssuer (options: ExternalIssuerSetup = {}): P
     clientDefaults: { id_token_signed_response_alg: 'ES256' },
     // The client metadata below may only name scopes the server knows.
     scopes: ['openid', 'items:read', 'items:write'],
-    clients: [CLIENT, INTROSPECTOR].map((c) => ({
-      client_id: c.clientId,
-      client_secret: c.clientSecret,
-      grant_types: ['client_credentials'],
-      response_types: [],
-      redirect_uris: [],
-      scope: 'items:read items:write',
-      token_endpoint_auth_method: 'client_secret_basic'
-    })),
+    clients: [
+      ...[CLIENT, INTROSPECTOR].map((c) => ({
+        client_id: c.clientId,
+        client_secret: c.clientSecret,
+        grant_types: ['client_credentials'],
+        response_types: [],
+        redirect_uris: [],
+        scope: 'items:read items:write',
+        token_endpoint_auth_method: 'client_secret_basic'
+      })),
+      ...(publicClient
+        ? [{
+            client_id: publicClient.clientId,
+            grant_types: ['authorization_code'],
+            response_types: ['code'],
+            redirect_uris: [publicClient.redirectUri],
+            scope: 'openid items:read items:write',
+            token_endpoint_auth_method: 'none'
+          }]
+        : [])
+    ],
+    // The browser app posts to the token endpoint from its own origin: that of its redirect URI.
+    clientBasedCORS: (_ctx: unknown, origin: string) => publicClient !== undefined && origin === new URL(publicClient.redirectUri).origin,
+    findAccount: async (_ctx: unknown, sub: string) => ({ accountId: sub, claims: async () => ({ sub }) }),
     features: {
-      devInteractions: { enabled: false },
+      // Its login and consent pages: only the public client's people ever see them.
+      devInteractions: { enabled: publicClient !== undefined },
       clientCredentials: { enabled: true },
       introspection: { enabled: true, allowedPolicy: async () => true },
       revocation: { enabled: true, allowedPolicy: async () => true },
@@ -79,7 +102,7 @@ export async function startExternalIssuer (options: ExternalIssuerSetup = {}): P
         getResourceServerInfo: async (_ctx: unknown, indicator: string) => resourceServer(indicator === OTHER_API ? OTHER_API : API)
       }
     },
-    ttl: { ClientCredentials: options.ttl ?? 600 }
+    ttl: { ClientCredentials: options.ttl ?? 600, AccessToken: options.ttl ?? 600, AuthorizationCode: 60, IdToken: 600, Interaction: 600, Session: 3600, Grant: 3600 }
   })
   server.on('request', provider.callback())
 
@@ -126,34 +149,6 @@ async function dpopProof (htu: string): Promise<string> {
     .setProtectedHeader({ alg: 'ES256', typ: 'dpop+jwt', jwk })
     .setIssuedAt()
     .sign(privateKey)
-}
-
-/** oidc-provider's models in a Map, so that its "development-only adapter" warning does not apply. */
-function memoryAdapter () {
-  const store = new Map<string, { payload: Record<string, unknown>, expiresAt: number }>()
-  return (model: string) => {
-    const key = (id: string) => `${model}:${id}`
-    const live = (id: string) => {
-      const entry = store.get(key(id))
-      return entry && entry.expiresAt > Date.now() ? entry.payload : undefined
-    }
-    return {
-      async upsert (id: string, payload: Record<string, unknown>, expiresIn?: number) {
-        store.set(key(id), { payload, expiresAt: expiresIn ? Date.now() + expiresIn * 1000 : Infinity })
-      },
-      async find (id: string) { return live(id) },
-      async findByUid () { return undefined },
-      async findByUserCode () { return undefined },
-      async consume (id: string) {
-        const payload = live(id)
-        if (payload) payload.consumed = Math.floor(Date.now() / 1000)
-      },
-      async destroy (id: string) { store.delete(key(id)) },
-      async revokeByGrantId (grantId: string) {
-        for (const [k, entry] of store) if (entry.payload.grantId === grantId) store.delete(k)
-      }
-    }
-  }
 }
 
 export interface KeyIssuer {
