@@ -102,7 +102,7 @@ const fastifyUsers: FastifyPluginAsync<FastifyUsersOptions> = async (app, option
   const scopes = createScopePolicy({ known: config.scopes, superuserScopes: config.superuserScopes, defaults: config.defaultScopes, allowedFor: config.allowedScopes })
   const { grants, sessions } = setupGrants(config, tokens, events, scopes)
   const cookies = await setupCookies(app, config, tokens)
-  const guard = setupAuth(app, config, store, tokens, { cookies, sessions, scopes })
+  const guard = setupAuth(app, config, store, tokens, { cookies, sessions, scopes }, events)
   await setupOpenapi(app, config)
   const { providers, oauth, loginProviders, logins } = await setupProviders(config, events)
 

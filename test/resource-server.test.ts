@@ -4,6 +4,7 @@ import { test, type TestContext } from 'node:test'
 import assert from 'node:assert/strict'
 import { build, passwordToken, register } from './support/app.js'
 import { API, OTHER_API, startExternalIssuer, startKeyIssuer, type ExternalIssuer } from './support/external-issuer.js'
+import { recordEvents } from './support/events.js'
 
 async function issuer (t: TestContext, format: 'jwt' | 'opaque') {
   const external = await startExternalIssuer({ format })
@@ -117,17 +118,26 @@ test('the demo takes the external issuer from EXTERNAL_ISSUER and EXTERNAL_AUDIE
 test('users: link makes a user of ours for each external subject, found again later, never taking over an existing one', async (t) => {
   const keys = await startKeyIssuer()
   t.after(() => keys.close())
+  const registered: string[] = []
   const app = await build(t, {
     resourceServer: { issuers: [{ issuer: keys.issuer, audience: API, users: { mode: 'link', name: 'corp' } }] },
+    onAfterRegister: (user) => { registered.push(user.email) },
     routes: (app) => {
       app.get('/mine', { config: { auth: { scopes: ['items:read'] } } }, async (request) => ({ email: request.auth?.user?.email, issuer: request.auth?.issuer }))
       app.get('/admin', { config: { auth: { superuser: true } } }, async () => ({ ok: true }))
     }
   })
+  const events = recordEvents(app)
   const token = await keys.sign({ sub: 'ext-1', email: 'ext@example.com', email_verified: true, scope: 'items:read', client_id: 'corp-portal' })
   const first = await app.inject({ url: '/mine', headers: bearer(token) })
   assert.equal(first.statusCode, 200, first.body)
   assert.deepEqual(first.json(), { email: 'ext@example.com', issuer: keys.issuer })
+  // The app hears of its new user as of one made by a provider login.
+  assert.deepEqual(events.map(([name, payload]) => [name, payload.user?.email, 'provider' in payload ? payload.provider : undefined]), [
+    ['userCreated', 'ext@example.com', 'corp'],
+    ['accountLinked', 'ext@example.com', 'corp']
+  ])
+  assert.deepEqual(registered, ['ext@example.com'])
   const user = await app.users.store.getUserByEmail('ext@example.com')
   assert.equal(user?.isVerified, true)
   assert.equal(user?.hashedPassword, null)
@@ -136,6 +146,7 @@ test('users: link makes a user of ours for each external subject, found again la
   const again = await Promise.all([1, 2, 3].map(async () => app.inject({ url: '/mine', headers: bearer(await keys.sign({ sub: 'ext-1', email: 'ext@example.com', scope: 'items:read' })) })))
   assert.deepEqual(again.map((r) => r.statusCode), [200, 200, 200])
   assert.equal((await app.users.store.listUsers({ limit: 10 })).users.length, 1)
+  assert.equal(events.filter(([name]) => name === 'userCreated').length, 1, 'made once, announced once')
 
   assert.equal((await app.inject({ url: '/admin', headers: bearer(token) })).statusCode, 403, 'the rules of our users apply')
   const noScope = await app.inject({ url: '/mine', headers: bearer(await keys.sign({ sub: 'ext-1', scope: 'other' })) })
@@ -153,6 +164,7 @@ test('users: link makes a user of ours for each external subject, found again la
   const concurrent = await Promise.all([1, 2, 3].map(async () => app.inject({ url: '/mine', headers: bearer(await keys.sign({ sub: 'ext-9', email: 'nine@example.com', scope: 'items:read' })) })))
   assert.deepEqual(concurrent.map((r) => r.statusCode), [200, 200, 200], concurrent.map((r) => r.body).join('\n'))
   assert.equal((await app.users.store.listUsers({ limit: 10, email: 'nine@example.com' })).users.length, 1)
+  assert.deepEqual(registered, ['ext@example.com', 'ada@example.com', 'nine@example.com'], 'ada by her registration; neither the refused subjects nor the repeated ones')
 
   // Deactivated here, the user's tokens of the issuer stop working here.
   await app.users.store.updateUser(user?.id as string, { isActive: false })
