@@ -133,7 +133,7 @@ test('users: link makes a user of ours for each external subject, found again la
   assert.equal(first.statusCode, 200, first.body)
   assert.deepEqual(first.json(), { email: 'ext@example.com', issuer: keys.issuer })
   // The app hears of its new user as of one made by a provider login.
-  assert.deepEqual(events.map(([name, payload]) => [name, payload.user?.email, 'provider' in payload ? payload.provider : undefined]), [
+  assert.deepEqual(events.map(([name, payload]) => [name, 'user' in payload ? payload.user.email : undefined, 'provider' in payload ? payload.provider : undefined]), [
     ['userCreated', 'ext@example.com', 'corp'],
     ['accountLinked', 'ext@example.com', 'corp']
   ])
