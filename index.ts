@@ -137,6 +137,8 @@ const fastifyUsers: FastifyPluginAsync<FastifyUsersOptions> = async (app, option
   } satisfies FastifyUsers)
 
   const { paths, bodyLimit } = config
+  // A resource server only: the external issuers sign people in, and nothing here issues tokens.
+  if (!config.authorizationServer) return
   await app.register(async function fastifyUsersRoutes (scope) {
     useStrictValidation(scope)
     // Our endpoints take JSON (and forms, under /oauth): a text body is a wrong content type (415).

@@ -411,6 +411,7 @@ export function setupAuth (app: FastifyInstance, config: UsersConfig, store: Use
     }
     if (requirement === undefined || requirement === false as unknown) return
     const need = normalize(requirement, where, config.recentSignInMaxAge)
+    if (need.session && !config.authorizationServer) throw new Error(`fastify-users: ${where}: config.auth.session needs our sign-in page; the authorization server is off (authorizationServer: false)`)
     // Fastify copies config (symbol keys included) into request.routeOptions.config.
     route.config = { ...route.config, [GUARDED]: true } as RouteOptions['config']
     for (const scope of need.scopes) config.scopes[scope] ??= ''
@@ -429,7 +430,8 @@ export function setupAuth (app: FastifyInstance, config: UsersConfig, store: Use
       // Machine-readable, for tools and generated clients (an OpenAPI extension).
       ...(need.permissions.length > 0 && { 'x-permissions': need.permissions }),
       security: schema.security ?? [
-        { oauth2: need.scopes },
+        // Without an authorization server of ours, a token of an external issuer pasted as is.
+        config.authorizationServer ? { oauth2: need.scopes } : { bearer: [] },
         ...(need.session ? [{ sessionCookie: [] }] : []),
         // The external issuers Swagger UI signs in at, where their tokens are taken (without a user, only with clients).
         ...(config.resourceServer?.issuers ?? []).flatMap((issuer, index) =>

@@ -44,6 +44,8 @@ export interface UsersConfig {
   mailer?: MailerOptions
   /** External issuers whose access tokens are accepted too. */
   resourceServer?: { issuers: ExternalIssuerOptions[] }
+  /** false: no routes of ours and no tokens of ours, only the external issuers' (resourceServer). */
+  authorizationServer: boolean
   verifyTokenTtl: number
   resetPasswordTokenTtl: number
   verifyOnRegister: boolean
@@ -115,6 +117,13 @@ export function resolveConfig (raw: unknown): UsersConfig {
   if (options.resourceServer?.issuers.some((i) => i.issuer.replace(/\/+$/, '') === issuer)) {
     throw new Error('fastify-users: resourceServer: an external issuer cannot be our own issuer')
   }
+  const authorizationServer = options.authorizationServer ?? true
+  if (!authorizationServer) {
+    if (options.resourceServer === undefined) throw new Error('fastify-users: authorizationServer: false needs resourceServer: whose tokens would the routes take?')
+    for (const field of ['clients', 'providers'] as const) {
+      if (options[field]?.length) throw new Error(`fastify-users: option "${field}" needs our authorization server; it is off (authorizationServer: false)`)
+    }
+  }
   const reserved = Object.keys(userFields.properties).filter((name) => RESERVED_USER_FIELDS.includes(name))
   if (reserved.length > 0) throw new Error(`fastify-users: userFields: ${reserved.join(', ')} ${reserved.length > 1 ? 'are names' : 'is a name'} of ours; name the field otherwise`)
   const docs = options.docs === undefined || options.docs === false
@@ -147,7 +156,7 @@ export function resolveConfig (raw: unknown): UsersConfig {
   }
 
   // Swagger UI is a built-in public, first-party client: it runs on our own origin.
-  if (docs && !clientOptions.some((c) => c.clientId === 'swagger-ui')) {
+  if (docs && authorizationServer && !clientOptions.some((c) => c.clientId === 'swagger-ui')) {
     clientOptions.push({
       clientId: 'swagger-ui',
       name: 'Swagger UI',
@@ -182,6 +191,7 @@ export function resolveConfig (raw: unknown): UsersConfig {
     recentSignInMaxAge: options.recentSignInMaxAge ?? 300,
     ...(options.mailer !== undefined && { mailer: options.mailer }),
     ...(options.resourceServer !== undefined && { resourceServer: options.resourceServer as { issuers: ExternalIssuerOptions[] } }),
+    authorizationServer,
     verifyTokenTtl: options.verifyTokenTtl ?? 86400,
     resetPasswordTokenTtl: options.resetPasswordTokenTtl ?? 1800,
     verifyOnRegister: options.verifyOnRegister ?? true,

@@ -15,6 +15,9 @@ const HOW_TO_AUTHORIZE = `**Authorize** (top right) signs you in through this se
 In both, ticking no scope gives the default scopes, and scopes your user may not have are left out of the token (the token response's \`scope\` says what you got).
 Open this page at the server's own address (its issuer): the sign-in page sends the code back only there.`
 
+// The same, for a resource server only (authorizationServer: false).
+const HOW_TO_AUTHORIZE_EXTERNAL = '**Authorize** (top right): sign in at the token issuer through its scheme (its client id for this page is in the scheme\'s description), or paste one of its access tokens under `bearer`.'
+
 /** Our tags, described; the app's own routes may add theirs. */
 const TAGS = [
   { name: 'oauth', description: 'The OAuth 2 / OpenID Connect authorization server: authorize, token, revocation, introspection, userinfo' },
@@ -66,6 +69,12 @@ function oauth2Scheme (config: UsersConfig) {
  * introspection endpoints, where clients authenticate.
  */
 function securitySchemes (config: UsersConfig) {
+  if (!config.authorizationServer) {
+    return {
+      ...externalSchemes(config),
+      bearer: { type: 'http' as const, scheme: 'bearer', description: `An access token of ${(config.resourceServer?.issuers ?? []).map((i) => i.issuer).join(', ')}` }
+    }
+  }
   return {
     ...externalSchemes(config),
     oauth2: oauth2Scheme(config),
@@ -124,7 +133,8 @@ export async function setupOpenapi (app: FastifyInstance, config: UsersConfig) {
     await scope.register(swaggerUi, {
       routePrefix: config.paths.docs(docs.path).ui,
       initOAuth: {
-        clientId: SWAGGER_UI_CLIENT_ID,
+        // Prefilled in every scheme's dialog: ours, or else the first external issuer's.
+        clientId: config.authorizationServer ? SWAGGER_UI_CLIENT_ID : config.resourceServer?.issuers.find((i) => i.swaggerUiClientId !== undefined)?.swaggerUiClientId ?? '',
         // The swagger-ui client's defaultMaxAge asks for a recent sign-in (see config).
         usePkceWithAuthorizationCodeGrant: true
       },
@@ -136,17 +146,18 @@ export async function setupOpenapi (app: FastifyInstance, config: UsersConfig) {
 type SecuritySchemes = () => ReturnType<typeof securitySchemes>
 type Docs = Exclude<UsersConfig['docs'], false>
 
-async function registerSwagger (app: FastifyInstance, config: Pick<UsersConfig, 'issuer'>, docs: Docs, schemes: SecuritySchemes) {
+async function registerSwagger (app: FastifyInstance, config: Pick<UsersConfig, 'issuer' | 'authorizationServer'>, docs: Docs, schemes: SecuritySchemes) {
   await app.register(swagger, {
     openapi: {
       openapi: '3.1.0',
       info: {
         title: docs.title,
         version: docs.version,
-        description: [docs.description, HOW_TO_AUTHORIZE].filter(Boolean).join('\n\n'),
+        description: [docs.description, config.authorizationServer ? HOW_TO_AUTHORIZE : HOW_TO_AUTHORIZE_EXTERNAL].filter(Boolean).join('\n\n'),
         ...(docs.license && { license: docs.license })
       },
-      tags: TAGS,
+      // Without an authorization server none of our routes is there to carry them.
+      tags: config.authorizationServer ? TAGS : [],
       // The issuer is where the app's root is served: paths (the prefix included) follow it as they are.
       servers: [{ url: config.issuer, description: 'This server' }],
       components: { securitySchemes: schemes() }

@@ -182,6 +182,9 @@ export const FastifyUsersOptionsSchema = Type.Object({
   validatePassword: Type.Optional(fn<(password: string, user: { email: string }) => string | undefined | Promise<string | undefined>>('Returns a message when the password is refused')),
   onAfterRegister: Type.Optional(fn<(user: User) => void | Promise<void>>('Called after a user registered')),
   registration: Type.Optional(Type.Boolean({ description: 'Expose POST /auth/register (default true)' })),
+  authorizationServer: Type.Optional(Type.Boolean({
+    description: 'Our own authorization server, login pages and account routes (default true); false: a resource server only, taking the tokens of resourceServer\'s issuers'
+  })),
   resourceServer: Type.Optional(Type.Object({
     issuers: Type.Array(Type.Object({
       issuer: Type.String({ pattern: '^https?://[^?#]+$', description: 'The external issuer\'s exact iss; its metadata comes from discovery' }),

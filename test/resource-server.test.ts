@@ -195,3 +195,48 @@ test('with swaggerUiClientId the document gets an OpenID Connect scheme of the i
   const result = await new Validator().validate(doc as never)
   assert.equal(result.valid, true, JSON.stringify(result.errors))
 })
+
+test('authorizationServer: false makes a resource server only: none of our routes, the issuer\'s tokens on the app\'s routes, a document of its schemes', async (t) => {
+  const external = await issuer(t, 'jwt')
+  const resourceServer = { issuers: [{ issuer: external.issuer, audience: API, swaggerUiClientId: 'api-docs' }] }
+  const app = await build(t, {
+    authorizationServer: false,
+    resourceServer,
+    routes: (app) => {
+      app.get('/items', { config: { auth: { scopes: ['items:read'], clients: true } }, schema: { operationId: 'listItems', response: { 200: { type: 'array', description: 'The items' } } } }, async () => [])
+    }
+  })
+  // Nothing of ours issues, shows or takes tokens, pages or accounts.
+  for (const [method, url] of [['POST', '/oauth/token'], ['GET', '/oauth/authorize'], ['GET', '/.well-known/openid-configuration'], ['GET', '/.well-known/jwks.json'], ['POST', '/auth/register'], ['GET', '/users/me'], ['GET', '/login'], ['GET', '/account/register']] as const) {
+    assert.equal((await app.inject({ method, url })).statusCode, 404, `${method} ${url}`)
+  }
+  assert.equal((await app.inject({ url: '/items', headers: bearer(await external.token({ scope: 'items:read' })) })).statusCode, 200)
+  assert.equal((await app.inject({ url: '/items', headers: bearer(await external.token({ scope: 'items:write' })) })).statusCode, 403)
+  assert.equal((await app.inject({ url: '/items' })).statusCode, 401)
+
+  const doc = (await app.inject({ url: '/docs/json' })).json<{
+    tags?: { name: string }[]
+    components: { securitySchemes: Record<string, { type: string, scheme?: string }> }
+    paths: Record<string, Record<string, { security?: Record<string, string[]>[] }>>
+  }>()
+  assert.deepEqual(Object.keys(doc.components.securitySchemes).sort(), ['bearer', 'external'])
+  assert.equal(doc.components.securitySchemes.bearer?.scheme, 'bearer')
+  assert.deepEqual(Object.keys(doc.paths), ['/items'])
+  assert.deepEqual(doc.paths['/items']?.get?.security, [{ bearer: [] }, { external: ['items:read'] }])
+  assert.deepEqual((doc.tags ?? []).map((tag) => tag.name), [], 'none of our tags without our routes')
+  const { Validator } = await import('@seriousme/openapi-schema-validator')
+  const result = await new Validator().validate(doc as never)
+  assert.equal(result.valid, true, JSON.stringify(result.errors))
+  // Swagger UI's dialog is prefilled with the issuer's client for it, not with ours.
+  const initializer = (await app.inject({ url: '/docs/static/swagger-initializer.js' })).body
+  assert.match(initializer, /"clientId":"api-docs"/)
+
+  // What needs our authorization server is refused at start-up.
+  await assert.rejects(build(t, { authorizationServer: false }), /authorizationServer: false needs resourceServer/)
+  await assert.rejects(build(t, { authorizationServer: false, resourceServer, clients: [{ clientId: 'web', redirectUris: ['https://app.example.com/cb'] }] }), /"clients" needs our authorization server/)
+  await assert.rejects(build(t, {
+    authorizationServer: false,
+    resourceServer,
+    routes: (app) => { app.get('/page', { config: { auth: { session: true } } }, async () => ({})) }
+  }), /config.auth.session needs our sign-in page/)
+})
