@@ -101,7 +101,7 @@ const fastifyUsers: FastifyPluginAsync<FastifyUsersOptions> = async (app, option
   await setupJwt(app, config, tokens)
   const scopes = createScopePolicy({ known: config.scopes, superuserScopes: config.superuserScopes, defaults: config.defaultScopes, allowedFor: config.allowedScopes })
   const { grants, sessions } = setupGrants(config, tokens, events, scopes)
-  const cookies = await setupCookies(app, config, tokens)
+  const cookies = setupCookies(config, tokens)
   const guard = setupAuth(app, config, store, tokens, { cookies, sessions, scopes }, events)
   await setupOpenapi(app, config)
   const { providers, oauth, loginProviders, logins } = await setupProviders(config, events)
@@ -144,6 +144,7 @@ const fastifyUsers: FastifyPluginAsync<FastifyUsersOptions> = async (app, option
     // Our endpoints take JSON (and forms, under /oauth): a text body is a wrong content type (415).
     scope.removeContentTypeParser('text/plain')
     scope.setErrorHandler(problemErrorHandler)
+    await cookies.registerIn(scope)
     const limits = await setupRateLimit(scope, config.rateLimit)
     const authorization = createAuthorization({ store, sessions, grants, scopes, issuer: config.issuer })
     const ctx: UsersContext = { config, store, manager, tokens, keys, grants, sessions, cookies, providers, oauth, loginProviders, limits, scopes, authorization, logins }

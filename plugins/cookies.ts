@@ -1,4 +1,4 @@
-import cookie, { signerFactory } from '@fastify/cookie'
+import cookie, { fastifyCookie, signerFactory } from '@fastify/cookie'
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import type { TokenService } from '../services/tokens.js'
 import type { UsersConfig } from './config.js'
@@ -11,6 +11,8 @@ export interface UsersCookies {
   clear (reply: FastifyReply, name: string): void
   /** Secrets of our own (CSRF tokens), first one current. */
   secrets: Buffer[]
+  /** @fastify/cookie for our routes, unless the app has it: the app's other routes pay nothing for it. */
+  registerIn (scope: FastifyInstance): Promise<void>
   /**
    * Whether an unsafe request, which our cookies would authenticate, may come from where it
    * says it comes from: our own origin. Browsers say so with Sec-Fetch-Site, or else Origin;
@@ -29,16 +31,18 @@ export const COOKIES = {
  * Our cookies are signed with our own secrets, whatever @fastify/cookie's secret is:
  * the app may have registered it already, with its own or none.
  */
-export async function setupCookies (app: FastifyInstance, config: UsersConfig, tokens: TokenService): Promise<UsersCookies> {
+export function setupCookies (config: UsersConfig, tokens: TokenService): UsersCookies {
   const issuerOrigin = new URL(config.issuer).origin
-  if (!app.hasRequestDecorator('cookies')) await app.register(cookie)
   const secrets = config.cookieSecret?.map((s) => Buffer.from(s)) ?? tokens.deriveSecrets('cookies')
   const signer = signerFactory(secrets)
   const path = config.prefix || '/'
 
   return {
     read (request, name) {
-      const raw = request.cookies[name]
+      // The app's routes (a guard taking the session) may have no @fastify/cookie, or one
+      // registered with hook: false: the header is read here then.
+      const jar = (request.cookies as FastifyRequest['cookies'] | null | undefined) ?? (request.headers.cookie === undefined ? {} : fastifyCookie.parse(request.headers.cookie))
+      const raw = jar[name]
       if (raw === undefined) return undefined
       const result = signer.unsign(raw)
       return result.valid && result.value !== null ? result.value : undefined
@@ -50,6 +54,9 @@ export async function setupCookies (app: FastifyInstance, config: UsersConfig, t
       reply.clearCookie(name, { path, httpOnly: true, sameSite: 'lax', secure: config.secureCookies })
     },
     secrets,
+    async registerIn (scope) {
+      if (!scope.hasRequestDecorator('cookies')) await scope.register(cookie)
+    },
     fromOwnOrigin (request) {
       // SameSite=Lax lets a page on another port of the same host (same site) send our
       // cookies with a POST; only the origin tells it apart.

@@ -119,6 +119,45 @@ test('routes declared right after register, without await, are guarded too', asy
   assert.equal((await app.inject({ url: '/late' })).statusCode, 401)
 })
 
+test('routes declared before the plugin loaded, before register or right after an un-awaited one, are guarded at request time', async (t) => {
+  const app = Fastify()
+  t.after(() => app.close())
+  app.get('/before', { config: { auth: true } }, async () => ({ ok: true }))
+  app.register(fastifyUsers, { issuer: ISSUER, store: memoryStore() })
+  app.get('/right-after', { config: { auth: true } }, async () => ({ ok: true }))
+  app.get('/open', async () => ({ ok: true }))
+  await app.ready()
+  assert.equal((await app.inject({ url: '/before' })).statusCode, 401)
+  assert.equal((await app.inject({ url: '/right-after' })).statusCode, 401)
+  assert.equal((await app.inject({ url: '/open' })).statusCode, 200)
+})
+
+/** The hooks Fastify runs for a route, by lifecycle stage, as printRoutes shows them (but the conformance check's). */
+function routeHooks (app: ReturnType<typeof Fastify>, path: string): string[] {
+  const lines = app.printRoutes({ includeHooks: true, commonPrefix: false }).split('\n')
+  const at = lines.findIndex((line) => line.includes(`${path} (GET)`))
+  assert.ok(at >= 0, `${path} is routed`)
+  const hooks: string[] = []
+  for (const line of lines.slice(at + 1) as string[]) {
+    const hook = /• \((\w+)\) (.*)$/.exec(line)
+    if (!hook) break
+    if (!/^\["openapiConformance\w+\(\)"\]$/.test(hook[2] ?? '')) hooks.push(`${hook[1]} ${hook[2]}`)
+  }
+  return hooks
+}
+
+test('registered first, the plugin adds no hook to the app\'s other routes, and only the guard to a guarded one', async (t) => {
+  const app = Fastify()
+  t.after(() => app.close())
+  await app.register(fastifyUsers, { issuer: ISSUER, store: memoryStore() })
+  app.get('/open', async () => ({ ok: true }))
+  app.get('/guarded', { config: { auth: true } }, async () => ({ ok: true }))
+  await app.ready()
+  // Our cookie parsing and the late-route check would run on every request of the app.
+  assert.deepEqual(routeHooks(app, '/open'), [])
+  assert.deepEqual(routeHooks(app, '/guarded'), ['onRequest ["fastifyUsersGuard()"]'])
+})
+
 test('a bad config.auth fails at start-up with a message naming the route', async (t) => {
   const app = Fastify()
   t.after(() => app.close())

@@ -74,11 +74,12 @@ function check (request: FastifyRequest, reply: FastifyReply) {
 
 subscribe('fastify.initialization', (message) => {
   const app = (message as { fastify: FastifyInstance }).fastify
-  app.addHook('onSend', async (request, _reply, payload) => {
+  // Named, so that a test of which hooks the plugin adds can tell these apart.
+  app.addHook('onSend', async function openapiConformanceCapture (request, _reply, payload) {
     payloads.set(request, payload)
     return payload
   })
-  app.addHook('onResponse', async (request, reply) => { check(request, reply) })
+  app.addHook('onResponse', async function openapiConformanceCheck (request, reply) { check(request, reply) })
 })
 
 process.on('exit', () => {
