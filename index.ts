@@ -107,7 +107,7 @@ const fastifyUsers: FastifyPluginAsync<FastifyUsersOptions> = async (app, option
   const { providers, oauth, loginProviders, logins } = await setupProviders(config, events)
 
   // The mailer's transport may hold SMTP credentials.
-  const { cookieSecret: _cookieSecret, oauthTokenKey: _oauthTokenKey, signingKeys: _signingKeys, mailer: _mailer, resourceServer, ...rest } = config
+  const { cookieSecret: _cookieSecret, oauthTokenKey: _oauthTokenKey, signingKeys: _signingKeys, mailer: _mailer, userCache: _userCache, resourceServer, ...rest } = config
   const publicConfig: PublicUsersConfig = {
     ...rest,
     providers: config.providers.map(({ clientSecret: _secret, ...provider }) => provider),

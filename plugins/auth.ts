@@ -194,6 +194,9 @@ export function setupAuth (app: FastifyInstance, config: UsersConfig, store: Use
       .send(problem(request, status, detail, error === undefined ? 'AUTHENTICATION_REQUIRED' : CODES[error]))
   }
 
+  // The user of each request: from the app's cache (userCacheTtl), or else from the store.
+  const readUser = config.userCache?.getUserById ?? ((id: string) => store.getUserById(id))
+
   // Tokens of external issuers (resourceServer): verified against their keys or by introspection.
   const external = config.resourceServer && createExternalTokenVerifier(config.resourceServer.issuers)
   const issuerOptions = new Map((config.resourceServer?.issuers ?? []).map((i) => [i.issuer, i]))
@@ -318,7 +321,7 @@ export function setupAuth (app: FastifyInstance, config: UsersConfig, store: Use
       }
       let user: StoredUser | null
       try {
-        user = await store.getUserById(claims.sub)
+        user = await readUser(claims.sub)
       } catch (err) {
         // The same answer on the app's routes as on ours, whatever the app's error handler does.
         if (!(err instanceof StoreUnavailableError)) throw err
@@ -365,7 +368,7 @@ export function setupAuth (app: FastifyInstance, config: UsersConfig, store: Use
   async function admitSession (request: FastifyRequest, reply: FastifyReply, need: Need) {
     const id = browser.cookies.read(request, COOKIES.session)
     const session = id === undefined ? null : await browser.sessions.find(id)
-    const user = session ? await store.getUserById(session.userId) : null
+    const user = session ? await readUser(session.userId) : null
     if (!session || !user?.isActive) return deny(request, reply, 401, undefined, 'Authentication required: sign in, or send a bearer token', need.scopes)
     if (!SAFE_METHODS.has(request.method) && !browser.cookies.fromOwnOrigin(request)) {
       return reply.code(403).type('application/problem+json').send(problem(request, 403, new CrossOriginRequestError().message, 'CROSS_ORIGIN_REQUEST'))

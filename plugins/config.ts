@@ -1,5 +1,5 @@
 import { Value } from '@sinclair/typebox/value'
-import { FastifyUsersOptionsSchema, type DocsOptions, type FastifyUsersOptions, type PasswordHashingOptions, type RateLimitOptions } from '../schemas/options.js'
+import { FastifyUsersOptionsSchema, STORE_METHODS, type DocsOptions, type FastifyUsersOptions, type PasswordHashingOptions, type RateLimitOptions } from '../schemas/options.js'
 import { RESERVED_USER_FIELDS, userSchemas, type User } from '../schemas/user.js'
 
 type UserModels = ReturnType<typeof userSchemas>
@@ -10,6 +10,7 @@ import { createClientRegistry, type Client } from '../services/clients.js'
 import type { PasswordPolicy } from '../services/password.js'
 import { ACCOUNT_SCOPE, OIDC_SCOPES, SUPERUSER_SCOPE } from '../services/scopes.js'
 import type { UserStore } from '../stores/types.js'
+import { createUserCache, type UserCache } from '../services/user-cache.js'
 import type { ProviderOption } from '../schemas/providers.js'
 import type { AccessTokenClaimsHook, OAuthLoginInfo } from '../schemas/hooks.js'
 import { routePaths, type RoutePaths } from '../services/paths.js'
@@ -35,6 +36,10 @@ export interface UsersConfig {
   /** Cookies get Secure when the issuer is https. */
   secureCookies: boolean
   store: UserStore
+  /** The guard's cache of users (userCacheTtl); `store` is then its store, whose user writes reach it. */
+  userCache?: UserCache
+  /** Seconds; 0: no cache. */
+  userCacheTtl: number
   /** scope → description: declared ones, superuser ones, and those routes require (added as routes appear) */
   scopes: Record<string, string>
   rateLimit: RateLimitOptions | false
@@ -103,6 +108,13 @@ function checkUrl (name: string, value: string): URL {
   } catch {
     throw new Error(`fastify-users: invalid option "${name}": not a URL`)
   }
+}
+
+/** The store as every part of ours uses it, and the guard's cache of users when the app wants one. */
+function storeWithCache (options: FastifyUsersOptions): Pick<UsersConfig, 'store' | 'userCache'> {
+  if (!options.userCacheTtl) return { store: options.store }
+  const userCache = createUserCache(options.store, STORE_METHODS, { ttl: options.userCacheTtl * 1000, maxEntries: options.userCacheMaxEntries ?? 10_000 })
+  return { store: userCache.store, userCache }
 }
 
 export function resolveConfig (raw: unknown): UsersConfig {
@@ -184,7 +196,8 @@ export function resolveConfig (raw: unknown): UsersConfig {
     sessionTtl: options.sessionTtl ?? 7 * 86400,
     cookieSecret: options.cookieSecret === undefined ? undefined : [options.cookieSecret].flat(),
     secureCookies: issuer.startsWith('https:'),
-    store: options.store,
+    ...storeWithCache(options),
+    userCacheTtl: options.userCacheTtl ?? 0,
     scopes,
     // OpenID scopes and the account scope are a client's to ask for: never granted unasked.
     defaultScopes: (allowed) => options.defaultScopes?.filter((s) => allowed.includes(s)) ?? allowed.filter((s) => !Object.hasOwn(OIDC_SCOPES, s) && s !== ACCOUNT_SCOPE),

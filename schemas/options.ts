@@ -9,7 +9,7 @@ const ScopeName = Type.String({ pattern: '^[\\x21\\x23-\\x5B\\x5D-\\x7E]+$', max
 
 // Checked at registration so that a wrong object fails early with a clear message.
 // Every method of the contract, and only those: the compiler says when one is added.
-const storeMethods = Object.keys({
+export const STORE_METHODS = Object.keys({
   init: true,
   close: true,
   createUser: true,
@@ -45,7 +45,7 @@ const storeMethods = Object.keys({
   deleteOAuthAccount: true,
   createUpstreamState: true,
   consumeUpstreamState: true
-} satisfies Record<keyof UserStore, true>)
+} satisfies Record<keyof UserStore, true>) as (keyof UserStore)[]
 
 const fn = <T>(description: string) => Type.Unsafe<T>(Type.Function([], Type.Unknown(), { description }))
 
@@ -145,9 +145,15 @@ export type DocsOptions = Static<typeof DocsOptionSchema>
 export const FastifyUsersOptionsSchema = Type.Object({
   issuer: Type.String({ pattern: '^https?://[^?#]+$', description: 'Our issuer URL (RFC 8414); no query or fragment' }),
   store: Type.Unsafe<UserStore>(Type.Object(
-    Object.fromEntries(storeMethods.map((m) => [m, Type.Function([], Type.Unknown())])),
+    Object.fromEntries(STORE_METHODS.map((m) => [m, Type.Function([], Type.Unknown())])),
     { description: 'A UserStore, e.g. memoryStore() or mongoStore({ url })' }
   )),
+  userCacheTtl: Type.Optional(Type.Number({
+    minimum: 0,
+    maximum: 3600,
+    description: 'Seconds the guard may answer from a user it read before (default 0: it reads the store every request). Changes made through this instance apply at once; those of other instances within this time'
+  })),
+  userCacheMaxEntries: Type.Optional(Type.Integer({ minimum: 1, maximum: 10_000_000, description: 'Users the guard\'s cache holds at most (default 10 000)' })),
   audience: Type.Optional(Type.String({ minLength: 1, description: 'aud of access tokens; default: the issuer' })),
   prefix: Type.Optional(Type.String({ pattern: '^(/[A-Za-z0-9._~-]+)*$', description: 'URL prefix of every route of ours' })),
   accessTokenTtl: Type.Optional(Type.Integer({ minimum: 30, maximum: 86400, description: 'Seconds (default 900)' })),
