@@ -21,7 +21,21 @@ import {
   type UserStore
 } from './types.js'
 
-const copy = <T>(value: T): T => structuredClone(value)
+/**
+ * Callers never share our objects. Records are plain data (dates, arrays, plain objects),
+ * copied by hand: structuredClone cost every token exchange and guarded request more than
+ * the rest of the store's work. Anything else (a Buffer in a key) goes to structuredClone.
+ */
+function copy<T> (value: T): T {
+  if (typeof value !== 'object' || value === null) return value
+  if (value instanceof Date) return new Date(value.getTime()) as T
+  if (Array.isArray(value)) return value.map(copy) as T
+  const proto: unknown = Object.getPrototypeOf(value)
+  if (proto !== Object.prototype && proto !== null) return structuredClone(value)
+  const out: Record<string, unknown> = {}
+  for (const key of Object.keys(value)) out[key] = copy((value as Record<string, unknown>)[key])
+  return out as T
+}
 
 /**
  * Records under a unique key that expire: a collection with a unique index and a TTL
@@ -90,13 +104,12 @@ export function memoryStore (): UserStore {
   const consentKey = (userId: string, clientId: string) => JSON.stringify([userId, clientId])
   const copyConsent = (c: StoredConsent): StoredConsent => ({ ...c, scopes: [...c.scopes], createdAt: new Date(c.createdAt), updatedAt: new Date(c.updatedAt) })
 
-  // Callers never share our objects. Users are read on every guarded request, so they
-  // get a hand-made copy, cheaper than structuredClone of the whole user; only the app's
-  // fields, which may nest, are cloned. Keys are rare and nested, and get structuredClone.
+  // Users are read on every guarded request: the known shape is copied directly, the
+  // app's fields (which may nest) by copy().
   const copyUser = (u: StoredUser): StoredUser => ({
     ...u,
     permissions: [...u.permissions],
-    fields: structuredClone(u.fields),
+    fields: copy(u.fields),
     createdAt: new Date(u.createdAt),
     updatedAt: new Date(u.updatedAt)
   })
@@ -117,7 +130,7 @@ export function memoryStore (): UserStore {
         isVerified: input.isVerified ?? false,
         isSuperuser: input.isSuperuser ?? false,
         permissions: [...(input.permissions ?? [])],
-        fields: structuredClone(input.fields ?? {}),
+        fields: copy(input.fields ?? {}),
         createdAt: now,
         updatedAt: now
       }
