@@ -1,6 +1,6 @@
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
-import Fastify from 'fastify'
+import Fastify, { type FastifyInstance } from 'fastify'
 import fastifyUsers, { memoryStore } from '../index.js'
 import { build, ISSUER, passwordToken, register } from './support/app.js'
 
@@ -133,12 +133,12 @@ test('routes declared before the plugin loaded, before register or right after a
 })
 
 /** The hooks Fastify runs for a route, by lifecycle stage, as printRoutes shows them (but the conformance check's). */
-function routeHooks (app: ReturnType<typeof Fastify>, path: string): string[] {
-  const lines = app.printRoutes({ includeHooks: true, commonPrefix: false }).split('\n')
+function routeHooks (app: FastifyInstance, path: string): string[] {
+  const lines: string[] = app.printRoutes({ includeHooks: true, commonPrefix: false }).split('\n')
   const at = lines.findIndex((line) => line.includes(`${path} (GET)`))
   assert.ok(at >= 0, `${path} is routed`)
   const hooks: string[] = []
-  for (const line of lines.slice(at + 1) as string[]) {
+  for (const line of lines.slice(at + 1)) {
     const hook = /• \((\w+)\) (.*)$/.exec(line)
     if (!hook) break
     if (!/^\["openapiConformance\w+\(\)"\]$/.test(hook[2] ?? '')) hooks.push(`${hook[1]} ${hook[2]}`)
