@@ -1,4 +1,4 @@
-import { createHash } from 'node:crypto'
+import { hash } from 'node:crypto'
 import { safeEqual } from './secrets.js'
 
 // RFC 7636 §4.1: 43 to 128 unreserved characters.
@@ -9,7 +9,7 @@ const S256_CHALLENGE = /^[A-Za-z0-9\-_]{43}$/
 export const isS256Challenge = (challenge: string): boolean => S256_CHALLENGE.test(challenge)
 
 /** RFC 7636 §4.2: the S256 challenge of a verifier. */
-export const s256Challenge = (verifier: string): string => createHash('sha256').update(verifier).digest('base64url')
+export const s256Challenge = (verifier: string): string => hash('sha256', verifier, 'base64url')
 
 /** RFC 7636 §4.6 with the S256 method, the only one we accept. */
 export function verifyS256 (verifier: string, challenge: string): boolean {
