@@ -125,12 +125,16 @@ export function createTokenService (options: TokenServiceOptions): TokenService 
   // Verified tokens, keyed by the token itself, until they expire: the hot path then skips
   // the signature check. fast-jwt's own cache hashes every token with SHA-512 to make its
   // key, which cost a guarded route a third of its throughput (bench/RESULTS.md); the
-  // token as its own key is exact and cheap. Cleared when the keys change.
-  const verified = new Map<string, VerifiedAccessToken>()
+  // token itself is exact and cheap. Keyed by its signature, the last 86 characters of an
+  // EdDSA token: a Map hashes its key on every lookup, and hashing the whole token (some 600
+  // characters) was the guard's largest cost; the whole token is then compared. Cleared when
+  // the keys change.
+  const verified = new Map<string, { token: string, entry: VerifiedAccessToken }>()
+  const signatureOf = (token: string) => token.slice(token.lastIndexOf('.') + 1)
 
   function known (token: string): VerifiedAccessToken | undefined {
-    const entry = verified.get(token)
-    return entry !== undefined && entry.claims.exp * 1000 > Date.now() ? entry : undefined
+    const hit = verified.get(signatureOf(token))
+    return hit !== undefined && hit.token === token && hit.entry.claims.exp * 1000 > Date.now() ? hit.entry : undefined
   }
   const ttlMs = options.accessTokenTtl * 1000
 
@@ -203,7 +207,7 @@ export function createTokenService (options: TokenServiceOptions): TokenService 
         if (verified.size >= VERIFIED_CACHE_SIZE) verified.delete(verified.keys().next().value as string)
         // Frozen: one entry serves every request that carries this token.
         const entry = Object.freeze({ claims: Object.freeze(claims), scopes: new Set(claims.scope.split(' ')) })
-        verified.set(token, entry)
+        verified.set(signatureOf(token), { token, entry })
         return entry
       } catch (err) {
         if (err instanceof InvalidTokenError) throw err
