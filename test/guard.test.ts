@@ -240,3 +240,17 @@ test('the guard factory handed to Fastify uncalled fails at start-up, naming the
   await app.register(fastifyUsers, { issuer: ISSUER, store: memoryStore() })
   assert.throws(() => app.users.guard({ raw: {}, routeOptions: {} } as never), /app\.users\.guard is a factory/)
 })
+
+test('a token known to the guard does not vouch for another one with the same signature', async (t) => {
+  const app = await build(t, {
+    routes: (app) => { app.get('/write', { config: { auth: { scopes: ['items:write'] } } }, async () => ({ ok: true })) }
+  })
+  await register(app, 'ada@example.com')
+  const { access_token: token } = await passwordToken(app, 'ada@example.com', undefined, 'items:read')
+  const [header, payload, signature] = token.split('.') as [string, string, string]
+  assert.equal((await app.inject({ url: '/write', headers: { authorization: `Bearer ${token}` } })).statusCode, 403, 'seen, and cached')
+  // The same signature over claims that grant more.
+  const claims = JSON.parse(Buffer.from(payload, 'base64url').toString())
+  const forged = `${header}.${Buffer.from(JSON.stringify({ ...claims, scope: 'items:read items:write' })).toString('base64url')}.${signature}`
+  assert.equal((await app.inject({ url: '/write', headers: { authorization: `Bearer ${forged}` } })).statusCode, 401)
+})
