@@ -43,13 +43,16 @@ function copy<T> (value: T): T {
  */
 class ExpiringTable<T extends { expiresAt: Date }> {
   readonly rows = new Map<string, T>()
-  private writes = 0
+  private nextSweep = 0
   constructor (private readonly what: string) {}
 
   create (key: string, value: T) {
     if (this.rows.has(key)) throw new Error(`memoryStore: duplicate ${this.what}`)
-    if (++this.writes % 1000 === 0) {
-      const now = Date.now()
+    // At most once a minute: a sweep walks every row, and refresh tokens pile up by the
+    // hundred thousand under load (every exchange and refresh writes one that lives for days).
+    const now = Date.now()
+    if (now >= this.nextSweep) {
+      this.nextSweep = now + 60_000
       for (const [k, v] of this.rows) if (v.expiresAt.getTime() <= now) this.rows.delete(k)
     }
     this.rows.set(key, copy(value))
