@@ -1,5 +1,4 @@
-import { hash } from 'node:crypto'
-import { safeEqual } from './secrets.js'
+import { hash, timingSafeEqual } from 'node:crypto'
 
 // RFC 7636 §4.1: 43 to 128 unreserved characters.
 const VERIFIER = /^[A-Za-z0-9\-._~]{43,128}$/
@@ -13,6 +12,7 @@ export const s256Challenge = (verifier: string): string => hash('sha256', verifi
 
 /** RFC 7636 §4.6 with the S256 method, the only one we accept. */
 export function verifyS256 (verifier: string, challenge: string): boolean {
-  if (!VERIFIER.test(verifier)) return false
-  return safeEqual(s256Challenge(verifier), challenge)
+  if (!VERIFIER.test(verifier) || !isS256Challenge(challenge)) return false
+  // Both are 43 characters here: compared as they are, in constant time, without hashing them again.
+  return timingSafeEqual(Buffer.from(s256Challenge(verifier)), Buffer.from(challenge))
 }
