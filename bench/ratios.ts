@@ -63,7 +63,7 @@ type CaseKey =
   | 'plain' | 'plugin-bare' | 'guarded-memory' | 'jwt-verify'
   | 'guarded-mongo' | 'guarded-mongo-cached'
   | 'code-exchange' | 'refresh-grant'
-  | 'password-grant' | 'argon2-verify'
+  | 'password-grant' | 'argon2-verify' | 'password-floor'
 
 interface CaseInfo { server: ServerCase, what: string, connections: number }
 
@@ -78,7 +78,8 @@ const CASES: Record<CaseKey, CaseInfo> = {
   'code-exchange': { server: 'grants', what: '`POST /oauth/token` authorization_code + PKCE, a fresh code each, memoryStore', connections: CONNECTIONS },
   'refresh-grant': { server: 'grants', what: '`POST /oauth/token` refresh_token, a fresh token each, memoryStore', connections: CONNECTIONS },
   'password-grant': { server: 'password', what: '`POST /oauth/token` password grant, login limiters on (with room)', connections: PASSWORD_CONNECTIONS },
-  'argon2-verify': { server: 'password', what: 'argon2id verifies in the same server process, no HTTP', connections: PASSWORD_CONNECTIONS }
+  'argon2-verify': { server: 'password', what: 'argon2id verifies in the same server process, no HTTP', connections: PASSWORD_CONNECTIONS },
+  'password-floor': { server: 'password', what: '`POST /floor` in the same process: the same form parsed and verified with argon2id, nothing of ours', connections: PASSWORD_CONNECTIONS }
 }
 
 /** One kept run: req/s, server CPU µs per request, and the CPU other processes on the machine took meanwhile (cores). */
@@ -192,6 +193,11 @@ try {
     async (round: number) => {
       const child = server('password')
       if (!child) return
+      await measure('password-floor', round, child, () => load('password-floor', { url: child.url, path: '/floor', connections: PASSWORD_CONNECTIONS, duration: duration(round), body: passwordBody }))
+    },
+    async (round: number) => {
+      const child = server('password')
+      if (!child) return
       await measure('argon2-verify', round, child, async () => {
         const { done, ms } = await child.ask<RawVerifies>({ cmd: 'raw', seconds: duration(round), concurrency: PASSWORD_CONNECTIONS })
         return { requests: done, seconds: ms / 1000, rps: done / (ms / 1000) }
@@ -239,7 +245,9 @@ const comparisons: Comparison[] = [
   { subject: 'guarded-mongo-cached', reference: 'guarded-mongo', label: 'guarded-mongo-cached vs guarded-mongo (the user cache)' },
   { subject: 'code-exchange', reference: 'plain', label: 'code exchange vs plain bare', goal: 0.15, metric: 'rps' },
   { subject: 'refresh-grant', reference: 'plain', label: 'refresh grant vs plain bare', goal: 0.15, metric: 'rps' },
-  { subject: 'password-grant', reference: 'argon2-verify', label: 'password grant vs raw argon2id verify', goal: 0.95, metric: 'rps' }
+  { subject: 'password-grant', reference: 'argon2-verify', label: 'password grant vs raw argon2id verify', goal: 0.95, metric: 'rps' },
+  { subject: 'password-floor', reference: 'argon2-verify', label: 'HTTP floor (form + argon2id, nothing of ours) vs raw argon2id verify', metric: 'rps' },
+  { subject: 'password-grant', reference: 'password-floor', label: 'password grant vs that floor (what our code costs)', metric: 'rps' }
 ]
 
 const cpuOf = (key: CaseKey) => median((samples.get(key) ?? []).map((s) => s.cpu))
@@ -269,7 +277,7 @@ lines.push(`Each server in a child process of its own, autocannon in the parent;
   `${PROCESSES} server processes per case one after another (fresh ones every ${fmt(ROUNDS / PROCESSES, 1)} rounds), each warmed up by a ${WARMUP_DURATION} s run: ` +
   `${ROUNDS} rounds of the route cases (${CONNECTIONS} connections), ${MONGO_ROUNDS} of the Mongo cases (${MONGO_CONNECTIONS} connections, ${mongoWhere}${process.env.MONGODB_URL ? '' : ' in the parent process'}), ` +
   `${GRANT_ROUNDS} of the grants (${CONNECTIONS} connections, ${GRANT_AMOUNT ? `${GRANT_AMOUNT} requests` : `as many requests as the previous run's rate fits in ${DURATION} s`}), ` +
-  `${PASSWORD_ROUNDS} of the password grant and the raw verifies (${PASSWORD_CONNECTIONS} in flight). ` +
+  `${PASSWORD_ROUNDS} of the password grant, its HTTP floor and the raw verifies (${PASSWORD_CONNECTIONS} in flight). ` +
   'CPU µs/request: the server process\'s user + system time over the run (all its threads) / responses; ' +
   '"others": CPU time of the other processes on the machine during the run, median, in cores (not the server, not autocannon). All runs all 2xx.', '')
 

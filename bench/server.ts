@@ -6,6 +6,7 @@
 // process, no HTTP), close. The cases are listed in bench/lib/protocol.ts.
 import type { AddressInfo } from 'node:net'
 import Fastify, { type FastifyInstance } from 'fastify'
+import formbody from '@fastify/formbody'
 import { MongoClient } from 'mongodb'
 import fastifyUsers, { memoryStore, mongoStore, type FastifyUsersOptions, type UserStore } from '../index.js'
 import { hashPassword, verifyPassword } from '../services/password.js'
@@ -124,11 +125,24 @@ async function passwordApp (): Promise<Served> {
     store: memoryStore(),
     scopes: { 'items:read': 'Read items' },
     clients: [{ clientId: 'bench', firstParty: true }],
-    rateLimit: { loginAddress: ROOMY, loginAccountAddress: ROOMY }
+    rateLimit: { loginAddress: ROOMY, loginAccountAddress: ROOMY },
+    // BENCH_HASH_CONCURRENCY: argon2 computations at once (default: libuv's pool size - 1).
+    ...(process.env.BENCH_HASH_CONCURRENCY ? { passwordHashing: { concurrency: Number(process.env.BENCH_HASH_CONCURRENCY) } } : {})
+  })
+  const hashed = await hashPassword(PASSWORD)
+  // The floor under any password sign-in over HTTP: the same form parsed, the same verify,
+  // an answer of the token response's size; nothing of ours (no limiter, store or token).
+  const answer = { access_token: 'x'.repeat(600), token_type: 'Bearer', expires_in: 900, scope: 'items:read' }
+  await app.register(async (scope) => {
+    await scope.register(formbody)
+    scope.post('/floor', async (request) => {
+      const { password } = request.body as { password?: string }
+      if (!await verifyPassword(hashed, password ?? '')) throw new Error('verify failed')
+      return answer
+    })
   })
   await app.ready()
   await app.users.manager.register({ email: GRANT_USER, password: PASSWORD })
-  const hashed = await hashPassword(PASSWORD)
   return {
     app,
     commands: {
