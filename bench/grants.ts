@@ -1,14 +1,13 @@
 // Token-endpoint throughput for the authorization-code exchange and the refresh grant,
 // side by side with a bare route in the same process, on the memory store and on the
 // MongoDB-wire test server. Run: npx tsx bench/grants.ts
-import { createHash, randomBytes } from 'node:crypto'
 import type { AddressInfo } from 'node:net'
 import autocannon from 'autocannon'
-import Fastify, { type FastifyInstance } from 'fastify'
+import Fastify from 'fastify'
 import { MongoClient } from 'mongodb'
 import fastifyUsers, { memoryStore, mongoStore, type UserStore } from '../index.js'
 import { startMongoWireServer } from '../test/support/mongo-wire-server.js'
-import { grantsOf } from '../test/support/grants.js'
+import { codeBodies, refreshBodies } from './lib/grant-bodies.js'
 
 // Codes and refresh tokens are single use, so those runs are a fixed number of requests,
 // sized to last about 10 s: autocannon's clock ticks in whole seconds.
@@ -17,7 +16,6 @@ const AMOUNT = Number(process.env.BENCH_AMOUNT ?? 20000)
 const AMOUNT_WIRE = Number(process.env.BENCH_AMOUNT_WIRE ?? 1000)
 const DURATION = Number(process.env.BENCH_DURATION ?? 10)
 const CONNECTIONS = Number(process.env.BENCH_CONNECTIONS ?? 20)
-const REDIRECT = 'http://127.0.0.1/docs/static/oauth2-redirect.html'
 const FORM = { 'content-type': 'application/x-www-form-urlencoded' }
 
 interface Row { name: string, rps: number, p50: number, p99: number }
@@ -37,43 +35,6 @@ async function start (store: UserStore) {
   await app.users.manager.register({ email: 'bench@example.com', password: 'correct horse battery' })
   await app.listen({ port: 0, host: '127.0.0.1' })
   return { app, url: `http://127.0.0.1:${(app.server.address() as AddressInfo).port}` }
-}
-
-/** Codes as /oauth/authorize issues them, each with its PKCE verifier, ready to be exchanged once. */
-async function codes (app: FastifyInstance, n: number) {
-  const user = await app.users.store.getUserByEmail('bench@example.com')
-  const client = app.users.config.clients.get('swagger-ui')
-  if (!user || !client) throw new Error('bench setup')
-  return inBatches(n, async () => {
-    const verifier = randomBytes(32).toString('base64url')
-    const code = await (await grantsOf(app)).issueCode({
-      client,
-      user,
-      scopes: ['items:read'],
-      redirectUri: REDIRECT,
-      codeChallenge: createHash('sha256').update(verifier).digest('base64url'),
-      authTime: new Date()
-    })
-    return new URLSearchParams({ grant_type: 'authorization_code', code, code_verifier: verifier, redirect_uri: REDIRECT, client_id: 'swagger-ui' }).toString()
-  })
-}
-
-async function inBatches (n: number, make: () => Promise<string>): Promise<string[]> {
-  const out: string[] = []
-  while (out.length < n) out.push(...await Promise.all(Array.from({ length: Math.min(50, n - out.length) }, make)))
-  return out
-}
-
-async function refreshTokens (app: FastifyInstance, n: number) {
-  const client = app.users.config.clients.get('swagger-ui')
-  if (!client) throw new Error('bench setup')
-  const pending = await codes(app, n)
-  let i = 0
-  return inBatches(n, async () => {
-    const params = new URLSearchParams(pending[i++])
-    const set = await (await grantsOf(app)).exchangeCode(client, { code: params.get('code') ?? '', redirectUri: REDIRECT, codeVerifier: params.get('code_verifier') ?? '' })
-    return new URLSearchParams({ grant_type: 'refresh_token', refresh_token: set.refresh_token ?? '', client_id: 'swagger-ui' }).toString()
-  })
 }
 
 async function run (name: string, url: string, opts: { path: string, bodies?: string[] }): Promise<Row> {
@@ -109,9 +70,9 @@ async function suite (label: string, store: () => UserStore, amount: number) {
     await run('warm-up', url, { path: '/bare' })
     const rows: Row[] = []
     rows.push(await run('bare GET', url, { path: '/bare' }))
-    const refresh = await refreshTokens(app, amount)
+    const refresh = await refreshBodies(app, amount)
     // Codes live 60 s: made right before their run.
-    rows.push(await run('authorization_code exchange', url, { path: '/oauth/token', bodies: await codes(app, amount) }))
+    rows.push(await run('authorization_code exchange', url, { path: '/oauth/token', bodies: await codeBodies(app, amount) }))
     rows.push(await run('refresh_token grant', url, { path: '/oauth/token', bodies: refresh }))
     rows.push(await run('bare GET (again)', url, { path: '/bare' }))
     const bare = ((rows[0]?.rps ?? 0) + (rows[3]?.rps ?? 0)) / 2
