@@ -45,19 +45,26 @@ export function launchChromium (): Promise<Browser> {
   })
 }
 
-/** A port that was free a moment ago, from the OS: the issuer has to be known before the demo is built. */
-export function freePort (): Promise<number> {
-  return new Promise((resolve, reject) => {
+/**
+ * A port that was free a moment ago: the issuer has to be known before the app is built, so
+ * the port is chosen, then listened on. Chosen below Linux's ephemeral range (32768–60999),
+ * from which the OS hands out ports to every listen(0) and outgoing connection of every test
+ * process meanwhile: one of those took a port the OS had just given us, now and then.
+ */
+export async function freePort (): Promise<number> {
+  for (let attempt = 0; attempt < 50; attempt++) {
+    const port = 20000 + Math.floor(Math.random() * 12000)
+    if (await bindable(port)) return port
+  }
+  throw new Error('no free port between 20000 and 32000')
+}
+
+function bindable (port: number): Promise<boolean> {
+  return new Promise((resolve) => {
     const server = createServer()
     server.unref()
-    server.once('error', reject)
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address()
-      server.close(() => {
-        if (address !== null && typeof address === 'object') resolve(address.port)
-        else reject(new Error('no port from the OS'))
-      })
-    })
+    server.once('error', () => resolve(false))
+    server.listen(port, '127.0.0.1', () => server.close(() => resolve(true)))
   })
 }
 
