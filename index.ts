@@ -104,7 +104,7 @@ const fastifyUsers: FastifyPluginAsync<FastifyUsersOptions> = async (app, option
   const cookies = setupCookies(config, tokens)
   const guard = setupAuth(app, config, store, tokens, { cookies, sessions, scopes }, events)
   await setupOpenapi(app, config)
-  const { providers, oauth, loginProviders, logins } = await setupProviders(config, events)
+  const { providers, oauth, loginProviders, logins } = await setupProviders(config, events, app.log)
 
   // The mailer's transport may hold SMTP credentials.
   const { cookieSecret: _cookieSecret, oauthTokenKey: _oauthTokenKey, signingKeys: _signingKeys, mailer: _mailer, userCache: _userCache, resourceServer, ...rest } = config

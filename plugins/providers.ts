@@ -4,9 +4,10 @@ import { createProviderLogin, type ProviderLogin } from '../services/provider-lo
 import type { ProviderButton } from '../views/pages.js'
 import type { UsersConfig } from './config.js'
 import type { UsersEventBus } from '../services/events.js'
+import type { FastifyBaseLogger } from 'fastify'
 
 /** The upstream providers by name, linked accounts, and the login page's provider buttons. */
-export async function setupProviders (config: UsersConfig, events: UsersEventBus) {
+export async function setupProviders (config: UsersConfig, events: UsersEventBus, log: FastifyBaseLogger) {
   // OpenID Connect providers are discovered here: a wrong issuer fails start-up with its name.
   const providers = await Promise.all(config.providers.map((p) => createUpstreamProvider(p)))
   const byName = new Map(providers.map((p) => [p.name, p]))
@@ -15,7 +16,8 @@ export async function setupProviders (config: UsersConfig, events: UsersEventBus
     tokenKey: config.oauthTokenKey,
     onAfterRegister: config.onAfterRegister,
     onOAuthLogin: config.onOAuthLogin,
-    events
+    events,
+    reportFailure: (err, what) => { log.error({ err }, `fastify-users: ${what} failed; the change it followed stands`) }
   })
   /** The login page's buttons, carrying the pending authorization request, or (sign-in without a client) where to go back. */
   const loginProviders = (authorizeQuery: string, carried: 'authorize_query' | 'return_to' = 'authorize_query'): ProviderButton[] => providers.map((p) => ({

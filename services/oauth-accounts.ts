@@ -30,6 +30,8 @@ export interface OAuthAccountServiceOptions {
   onAfterRegister?: (user: User) => void | Promise<void>
   onOAuthLogin?: (user: User, info: OAuthLoginInfo) => void | Promise<void>
   events: Pick<UsersEventBus, 'emit'>
+  /** Reports what failed after the user was made (an onAfterRegister hook that threw): the login goes on. */
+  reportFailure: (err: unknown, what: string) => void
   now?: () => Date
 }
 
@@ -187,7 +189,12 @@ export function createOAuthAccountService (options: OAuthAccountServiceOptions) 
     options.events.emit('userCreated', { user: publicUser, method: 'provider', provider: provider.name })
     options.events.emit('accountLinked', { user: publicUser, provider: provider.name, accountId: profile.accountId })
     options.events.emit('login', { user: publicUser, method: 'provider', provider: provider.name })
-    await options.onAfterRegister?.(publicUser)
+    try {
+      await options.onAfterRegister?.(publicUser)
+    } catch (err) {
+      // The user is made and linked: failing the login would not undo that, as for a registration.
+      options.reportFailure(err, 'onAfterRegister')
+    }
     await options.onOAuthLogin?.(publicUser, { provider: provider.name, accountId: profile.accountId, created: true, linked: false })
     return user
   }

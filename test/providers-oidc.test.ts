@@ -28,7 +28,7 @@ interface Setup {
 }
 
 /** Our app on a real port with provider "idp": oidc-provider (the Demo IdP) on another. */
-async function setup (t: TestContext, options: { provider?: Partial<ProviderOption>, idp?: Partial<DemoIdpOptions>, proxy?: boolean, key?: string, log?: string[], prefix?: string, rateLimit?: FastifyUsersOptions['rateLimit'], store?: UserStore } = {}): Promise<Setup> {
+async function setup (t: TestContext, options: { onAfterRegister?: (user: User) => void, provider?: Partial<ProviderOption>, idp?: Partial<DemoIdpOptions>, proxy?: boolean, key?: string, log?: string[], prefix?: string, rateLimit?: FastifyUsersOptions['rateLimit'], store?: UserStore } = {}): Promise<Setup> {
   const prefix = options.prefix ?? ''
   const port = await freePort()
   const issuer = `http://127.0.0.1:${port}`
@@ -61,7 +61,7 @@ async function setup (t: TestContext, options: { provider?: Partial<ProviderOpti
     onOAuthLogin: (user, info) => { logins.push({ user, info }) },
     ...(options.key ? { oauthTokenKey: options.key } : {}),
     prefix,
-    onAfterRegister: (user) => { registered.push(user) },
+    onAfterRegister: options.onAfterRegister ?? ((user) => { registered.push(user) }),
     ...(options.rateLimit !== undefined ? { rateLimit: options.rateLimit } : {})
   })
   await app.listen({ port, host: '127.0.0.1' })
@@ -149,6 +149,17 @@ test('a first login through the provider creates the user and links the account;
   // A user made by a provider has no password: the password grant cannot sign it in.
   const stored = await s.app.users.store.getUserById(user.id)
   assert.equal(stored?.hashedPassword, null)
+})
+
+test('an onAfterRegister hook that throws is logged; the login through the provider goes on, and the next one too', async (t) => {
+  const log: string[] = []
+  const s = await setup(t, { log, onAfterRegister: () => { throw new Error('CRM down') } })
+  const first = await providerLogin(s, new WebBrowser(), 'crm@example.org')
+  const user = (await me(s, first.access_token)).json() as User
+  assert.equal(user.email, 'crm@example.org')
+  assert.ok(log.some((line) => line.includes('fastify-users: onAfterRegister failed; the change it followed stands')), 'reported')
+  const second = await providerLogin(s, new WebBrowser(), 'crm@example.org')
+  assert.equal((await me(s, second.access_token)).json().id, user.id)
 })
 
 test('isVerifiedByDefault: a user created through a provider that verified the email starts verified', async (t) => {
