@@ -9,7 +9,7 @@ import { externalSchemeName } from './openapi.js'
 import type { SessionService } from '../services/sessions.js'
 import type { ScopePolicy } from '../services/scopes.js'
 import { createExternalTokenVerifier, type ExternalToken, type ExternalTokenVerifier } from '../services/external-tokens.js'
-import { toPublicUser } from '../services/users.js'
+import { defaultFields, toPublicUser } from '../services/users.js'
 import { ACCOUNT_SCOPE } from '../services/scopes.js'
 import type { UsersConfig } from './config.js'
 import type { UsersEventBus } from '../services/events.js'
@@ -214,7 +214,7 @@ export function setupAuth (app: FastifyInstance, config: UsersConfig, store: Use
     if (email === undefined) return 'The token names no email: no user of ours can be made for it'
     let user: StoredUser
     try {
-      user = await store.createUser({ email, hashedPassword: null, isVerified: token.claims.email_verified === true })
+      user = await store.createUser({ email, hashedPassword: null, isVerified: token.claims.email_verified === true, fields: defaultFields(config.userFields) })
     } catch (err) {
       if (!(err instanceof EmailAlreadyExistsError)) throw err
       // A request of the same subject may have made it a moment ago; else it is someone else's.

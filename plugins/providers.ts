@@ -1,4 +1,5 @@
 import { createOAuthAccountService } from '../services/oauth-accounts.js'
+import { defaultFields } from '../services/users.js'
 import { createUpstreamProvider } from '../services/providers/index.js'
 import { createProviderLogin, type ProviderLogin } from '../services/provider-login.js'
 import type { ProviderButton } from '../views/pages.js'
@@ -17,6 +18,7 @@ export async function setupProviders (config: UsersConfig, events: UsersEventBus
     onAfterRegister: config.onAfterRegister,
     onOAuthLogin: config.onOAuthLogin,
     events,
+    newUserFields: () => defaultFields(config.userFields),
     reportFailure: (err, what) => { log.error({ err }, `fastify-users: ${what} failed; the change it followed stands`) }
   })
   /** The login page's buttons, carrying the pending authorization request, or (sign-in without a client) where to go back. */

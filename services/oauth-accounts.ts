@@ -30,6 +30,8 @@ export interface OAuthAccountServiceOptions {
   onAfterRegister?: (user: User) => void | Promise<void>
   onOAuthLogin?: (user: User, info: OAuthLoginInfo) => void | Promise<void>
   events: Pick<UsersEventBus, 'emit'>
+  /** The app's fields of a user made by a first login (its schema's defaults). */
+  newUserFields: () => Record<string, unknown>
   /** Reports what failed after the user was made (an onAfterRegister hook that threw): the login goes on. */
   reportFailure: (err: unknown, what: string) => void
   now?: () => Date
@@ -164,7 +166,7 @@ export function createOAuthAccountService (options: OAuthAccountServiceOptions) 
 
     let user: StoredUser
     try {
-      user = await store.createUser({ email, hashedPassword: null, isVerified: verifiedBy(provider, profile) })
+      user = await store.createUser({ email, hashedPassword: null, isVerified: verifiedBy(provider, profile), fields: options.newUserFields() })
     } catch (err) {
       if (err instanceof EmailAlreadyExistsError && attempt === 0) return login(provider, profile, token, 1)
       if (err instanceof EmailAlreadyExistsError) throw taken(provider)

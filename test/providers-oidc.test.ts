@@ -1,5 +1,6 @@
 import { test, type TestContext } from 'node:test'
 import assert from 'node:assert/strict'
+import { Type } from '@sinclair/typebox'
 import { randomBytes } from 'node:crypto'
 import { Writable } from 'node:stream'
 import Fastify, { type FastifyInstance } from 'fastify'
@@ -28,7 +29,7 @@ interface Setup {
 }
 
 /** Our app on a real port with provider "idp": oidc-provider (the Demo IdP) on another. */
-async function setup (t: TestContext, options: { onAfterRegister?: (user: User) => void, provider?: Partial<ProviderOption>, idp?: Partial<DemoIdpOptions>, proxy?: boolean, key?: string, log?: string[], prefix?: string, rateLimit?: FastifyUsersOptions['rateLimit'], store?: UserStore } = {}): Promise<Setup> {
+async function setup (t: TestContext, options: { userFields?: FastifyUsersOptions['userFields'], onAfterRegister?: (user: User) => void, provider?: Partial<ProviderOption>, idp?: Partial<DemoIdpOptions>, proxy?: boolean, key?: string, log?: string[], prefix?: string, rateLimit?: FastifyUsersOptions['rateLimit'], store?: UserStore } = {}): Promise<Setup> {
   const prefix = options.prefix ?? ''
   const port = await freePort()
   const issuer = `http://127.0.0.1:${port}`
@@ -62,6 +63,7 @@ async function setup (t: TestContext, options: { onAfterRegister?: (user: User) 
     ...(options.key ? { oauthTokenKey: options.key } : {}),
     prefix,
     onAfterRegister: options.onAfterRegister ?? ((user) => { registered.push(user) }),
+    ...(options.userFields ? { userFields: options.userFields } : {}),
     ...(options.rateLimit !== undefined ? { rateLimit: options.rateLimit } : {})
   })
   await app.listen({ port, host: '127.0.0.1' })
@@ -160,6 +162,14 @@ test('an onAfterRegister hook that throws is logged; the login through the provi
   assert.ok(log.some((line) => line.includes('fastify-users: onAfterRegister failed; the change it followed stands')), 'reported')
   const second = await providerLogin(s, new WebBrowser(), 'crm@example.org')
   assert.equal((await me(s, second.access_token)).json().id, user.id)
+})
+
+test('a user made by a first login through a provider gets the defaults of the app\'s fields', async (t) => {
+  const s = await setup(t, { userFields: Type.Object({ plan: Type.String({ default: 'free' }), nickname: Type.Optional(Type.String()) }) })
+  const tokens = await providerLogin(s, new WebBrowser(), 'fields@example.org')
+  const user = (await me(s, tokens.access_token)).json() as User
+  // Stored with the user (an answer's serializer would write a schema default by itself).
+  assert.deepEqual((await s.app.users.store.getUserById(user.id))?.fields, { plan: 'free' })
 })
 
 test('isVerifiedByDefault: a user created through a provider that verified the email starts verified', async (t) => {

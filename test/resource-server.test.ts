@@ -2,6 +2,7 @@
 // loopback), JWTs by its keys and opaque ones by introspection, with our scopes and answers.
 import { test, type TestContext } from 'node:test'
 import assert from 'node:assert/strict'
+import { Type } from '@sinclair/typebox'
 import { build, passwordToken, register } from './support/app.js'
 import { API, OTHER_API, startExternalIssuer, startKeyIssuer, type ExternalIssuer } from './support/external-issuer.js'
 import { recordEvents } from './support/events.js'
@@ -239,4 +240,19 @@ test('authorizationServer: false makes a resource server only: none of our route
     resourceServer,
     routes: (app) => { app.get('/page', { config: { auth: { session: true } } }, async () => ({})) }
   }), /config.auth.session needs our sign-in page/)
+})
+
+test('users: link gives a user made for an external subject the defaults of the app\'s fields', async (t) => {
+  const keys = await startKeyIssuer()
+  t.after(() => keys.close())
+  const app = await build(t, {
+    resourceServer: { issuers: [{ issuer: keys.issuer, audience: API, users: { mode: 'link', name: 'corp' } }] },
+    userFields: Type.Object({ plan: Type.String({ default: 'free' }) }),
+    routes: (app) => {
+      app.get('/mine', { config: { auth: true }, schema: { response: { 200: { type: 'object', additionalProperties: true, description: 'The caller' } } } }, async (request) => ({ plan: (request.auth?.user as Record<string, unknown> | null)?.plan }))
+    }
+  })
+  const res = await app.inject({ url: '/mine', headers: bearer(await keys.sign({ sub: 'ext-f', email: 'f@example.com' })) })
+  assert.equal(res.statusCode, 200, res.body)
+  assert.deepEqual(res.json(), { plan: 'free' })
 })
