@@ -102,9 +102,9 @@ const fastifyUsers: FastifyPluginAsync<FastifyUsersOptions> = async (app, option
   const scopes = createScopePolicy({ known: config.scopes, superuserScopes: config.superuserScopes, defaults: config.defaultScopes, allowedFor: config.allowedScopes })
   const { grants, sessions } = setupGrants(config, tokens, events, scopes)
   const cookies = setupCookies(config, tokens)
-  const guard = setupAuth(app, config, store, tokens, { cookies, sessions, scopes }, events)
-  await setupOpenapi(app, config)
   const { providers, oauth, loginProviders, logins } = await setupProviders(config, events, app.log)
+  const guard = setupAuth(app, config, store, tokens, { cookies, sessions, scopes }, oauth)
+  await setupOpenapi(app, config)
 
   // The mailer's transport may hold SMTP credentials.
   const { cookieSecret: _cookieSecret, oauthTokenKey: _oauthTokenKey, signingKeys: _signingKeys, mailer: _mailer, userCache: _userCache, resourceServer, ...rest } = config

@@ -12,7 +12,7 @@ import { createExternalTokenVerifier, type ExternalToken, type ExternalTokenVeri
 import { defaultFields, toPublicUser } from '../services/users.js'
 import { ACCOUNT_SCOPE } from '../services/scopes.js'
 import type { UsersConfig } from './config.js'
-import type { UsersEventBus } from '../services/events.js'
+import type { OAuthAccountService } from '../services/oauth-accounts.js'
 import { problemResponse, unavailable } from '../schemas/problem.js'
 import { bearerChallenge, problem } from './errors.js'
 
@@ -179,7 +179,7 @@ export interface BrowserSessions {
 /** request.auth.clientId of a request authenticated by our session cookie. */
 export const SESSION_CLIENT = 'session'
 
-export function setupAuth (app: FastifyInstance, config: UsersConfig, store: UserStore, tokens: TokenService, browser: BrowserSessions, events: Pick<UsersEventBus, 'emit'>) {
+export function setupAuth (app: FastifyInstance, config: UsersConfig, store: UserStore, tokens: TokenService, browser: BrowserSessions, accounts: Pick<OAuthAccountService, 'announceCreated' | 'afterRegister'>) {
   if (app.hasRequestDecorator('auth')) throw new Error('fastify-users: request.auth is taken by another plugin; fastify-users keeps the verified token and its user there')
   app.decorateRequest('auth', null)
 
@@ -207,7 +207,7 @@ export function setupAuth (app: FastifyInstance, config: UsersConfig, store: Use
    * whoever controls an account at the issuer would take the local account over. A string
    * says why there is none.
    */
-  async function linkedUser (request: FastifyRequest, name: string, token: ExternalToken, retried = false): Promise<StoredUser | string> {
+  async function linkedUser (name: string, token: ExternalToken, retried = false): Promise<StoredUser | string> {
     const account = await store.getOAuthAccount(name, token.subject)
     if (account) return await store.getUserById(account.userId) ?? 'The user linked to this token is gone'
     const email = typeof token.claims.email === 'string' ? token.claims.email : undefined
@@ -218,7 +218,7 @@ export function setupAuth (app: FastifyInstance, config: UsersConfig, store: Use
     } catch (err) {
       if (!(err instanceof EmailAlreadyExistsError)) throw err
       // A request of the same subject may have made it a moment ago; else it is someone else's.
-      if (!retried) return linkedUser(request, name, token, true)
+      if (!retried) return linkedUser(name, token, true)
       return 'A user of ours has this email already, not linked to this account of the issuer'
     }
     const now = new Date()
@@ -227,18 +227,10 @@ export function setupAuth (app: FastifyInstance, config: UsersConfig, store: Use
     } catch (err) {
       if (!(err instanceof OAuthAccountExistsError)) throw err
       await store.deleteUser(user.id)
-      return retried ? 'The account of the issuer is being linked: try again' : linkedUser(request, name, token, true)
+      return retried ? 'The account of the issuer is being linked: try again' : linkedUser(name, token, true)
     }
     // As a first login through a provider: the app learns of its new user the same way.
-    const publicUser = toPublicUser(user)
-    events.emit('userCreated', { user: publicUser, method: 'provider', provider: name })
-    events.emit('accountLinked', { user: publicUser, provider: name, accountId: token.subject })
-    try {
-      await config.onAfterRegister?.(publicUser)
-    } catch (err) {
-      // The user is made and linked: failing the request would not undo that.
-      request.log.error({ err }, 'fastify-users: onAfterRegister failed; the change it followed stands')
-    }
+    await accounts.afterRegister(accounts.announceCreated(user, name, token.subject))
     return user
   }
 
@@ -264,7 +256,7 @@ export function setupAuth (app: FastifyInstance, config: UsersConfig, store: Use
     if (users?.mode === 'link') {
       let user: StoredUser | string
       try {
-        user = await linkedUser(request, users.name, verified)
+        user = await linkedUser(users.name, verified)
       } catch (err) {
         if (!(err instanceof StoreUnavailableError)) throw err
         return reply.code(503).header('retry-after', String(err.retryAfter)).type('application/problem+json')

@@ -6,6 +6,7 @@ import type { ProviderButton } from '../views/pages.js'
 import type { UsersConfig } from './config.js'
 import type { UsersEventBus } from '../services/events.js'
 import type { FastifyBaseLogger } from 'fastify'
+import { failureReporter } from './store.js'
 
 /** The upstream providers by name, linked accounts, and the login page's provider buttons. */
 export async function setupProviders (config: UsersConfig, events: UsersEventBus, log: FastifyBaseLogger) {
@@ -19,7 +20,7 @@ export async function setupProviders (config: UsersConfig, events: UsersEventBus
     onOAuthLogin: config.onOAuthLogin,
     events,
     newUserFields: () => defaultFields(config.userFields),
-    reportFailure: (err, what) => { log.error({ err }, `fastify-users: ${what} failed; the change it followed stands`) }
+    reportFailure: failureReporter(log)
   })
   /** The login page's buttons, carrying the pending authorization request, or (sign-in without a client) where to go back. */
   const loginProviders = (authorizeQuery: string, carried: 'authorize_query' | 'return_to' = 'authorize_query'): ProviderButton[] => providers.map((p) => ({

@@ -1,4 +1,4 @@
-import type { FastifyInstance } from 'fastify'
+import type { FastifyBaseLogger, FastifyInstance } from 'fastify'
 import { StoreUnavailableError } from '../stores/types.js'
 import { createUserService, type AccountNotifier } from '../services/users.js'
 import { createActionTokens } from '../services/action-tokens.js'
@@ -28,6 +28,11 @@ export async function setupStore (app: FastifyInstance, config: UsersConfig) {
   return { store, ready }
 }
 
+/** Reports what failed after a change was made (an onAfterRegister hook that threw): the change stands. */
+export const failureReporter = (log: FastifyBaseLogger) => (err: unknown, what: string): void => {
+  log.error({ err }, `fastify-users: ${what} failed; the change it followed stands`)
+}
+
 /** The user service on the store: passwords, mailed links (with a notifier), events. */
 export function setupUserService (app: FastifyInstance, config: UsersConfig, events: UsersEventBus, tokens: TokenService, notify?: AccountNotifier) {
   const { store, passwordPolicy, onAfterRegister, recentSignInMaxAge, passwordHashing, issuer, paths } = config
@@ -51,7 +56,7 @@ export function setupUserService (app: FastifyInstance, config: UsersConfig, eve
     notify,
     verifyOnRegister: config.verifyOnRegister,
     userFields: config.userFields,
-    reportFailure: (err, what) => { app.log.error({ err }, `fastify-users: ${what} failed; the change it followed stands`) },
+    reportFailure: failureReporter(app.log),
     async signOutEverywhere (userId) {
       const now = new Date()
       await store.revokeGrantFamilies({ userId }, now)

@@ -186,17 +186,28 @@ export function createOAuthAccountService (options: OAuthAccountServiceOptions) 
 
   const verifiedBy = (provider: LinkingProvider, profile: UpstreamProfile) => provider.isVerifiedByDefault && profile.emailVerified
 
-  async function created (provider: LinkingProvider, user: StoredUser, profile: UpstreamProfile): Promise<StoredUser> {
+  /** A user just made for an account elsewhere (a provider's, an external issuer's subject), and linked to it. */
+  function announceCreated (user: StoredUser, provider: string, accountId: string): User {
     const publicUser = toPublicUser(user)
-    options.events.emit('userCreated', { user: publicUser, method: 'provider', provider: provider.name })
-    options.events.emit('accountLinked', { user: publicUser, provider: provider.name, accountId: profile.accountId })
-    options.events.emit('login', { user: publicUser, method: 'provider', provider: provider.name })
+    options.events.emit('userCreated', { user: publicUser, method: 'provider', provider })
+    options.events.emit('accountLinked', { user: publicUser, provider, accountId })
+    return publicUser
+  }
+
+  /** The app's onAfterRegister for such a user. */
+  async function afterRegister (user: User): Promise<void> {
     try {
-      await options.onAfterRegister?.(publicUser)
+      await options.onAfterRegister?.(user)
     } catch (err) {
       // The user is made and linked: failing the login would not undo that, as for a registration.
       options.reportFailure(err, 'onAfterRegister')
     }
+  }
+
+  async function created (provider: LinkingProvider, user: StoredUser, profile: UpstreamProfile): Promise<StoredUser> {
+    const publicUser = announceCreated(user, provider.name, profile.accountId)
+    options.events.emit('login', { user: publicUser, method: 'provider', provider: provider.name })
+    await afterRegister(publicUser)
     await options.onOAuthLogin?.(publicUser, { provider: provider.name, accountId: profile.accountId, created: true, linked: false })
     return user
   }
@@ -228,6 +239,8 @@ export function createOAuthAccountService (options: OAuthAccountServiceOptions) 
 
   return {
     login,
+    announceCreated,
+    afterRegister,
 
     /** Links the provider account to a signed-in user (the associate flow). */
     async associate (provider: LinkingProvider, userId: string, profile: UpstreamProfile, token: UpstreamToken): Promise<{ user: StoredUser, account: StoredOAuthAccount }> {

@@ -110,7 +110,6 @@ export interface UserService {
   remove (actorId: string, userId: string): Promise<void>
 }
 
-/** The public view of a user: everything but secrets, dates as ISO strings. */
 /**
  * The app's fields of a user made without a body (a first login through a provider or an
  * external issuer): the schema's defaults. A required field without a default stays absent.
@@ -119,6 +118,7 @@ export function defaultFields (userFields: TObject): Record<string, unknown> {
   return structuredClone(Value.Default(userFields, {})) as Record<string, unknown>
 }
 
+/** The public view of a user: everything but secrets, dates as ISO strings. */
 export function toPublicUser (user: StoredUser): User {
   return {
     // The app's own fields first, so that ours win whatever a store holds (stores return copies: no clone).

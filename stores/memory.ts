@@ -105,7 +105,6 @@ export function memoryStore (): UserStore {
   // Keyed by user and client, as the unique index of the MongoDB collection.
   const consents = new Map<string, StoredConsent>()
   const consentKey = (userId: string, clientId: string) => JSON.stringify([userId, clientId])
-  const copyConsent = (c: StoredConsent): StoredConsent => ({ ...c, scopes: [...c.scopes], createdAt: new Date(c.createdAt), updatedAt: new Date(c.updatedAt) })
 
   // Users are read on every guarded request: the known shape is copied directly, the
   // app's fields (which may nest) by copy().
@@ -267,7 +266,7 @@ export function memoryStore (): UserStore {
 
     async getConsent (userId, clientId) {
       const consent = consents.get(consentKey(userId, clientId))
-      return consent ? copyConsent(consent) : null
+      return consent ? copy(consent) : null
     },
 
     async grantConsent (userId, clientId, scopes, now) {
@@ -277,11 +276,11 @@ export function memoryStore (): UserStore {
         ? { ...current, scopes: [...new Set([...current.scopes, ...scopes])], updatedAt: new Date(now) }
         : { userId, clientId, scopes: [...new Set(scopes)], createdAt: new Date(now), updatedAt: new Date(now) }
       consents.set(key, next)
-      return copyConsent(next)
+      return copy(next)
     },
 
     async listConsents (userId) {
-      return [...consents.values()].filter((c) => c.userId === userId).sort((a, b) => a.createdAt.getTime() - b.createdAt.getTime()).map(copyConsent)
+      return [...consents.values()].filter((c) => c.userId === userId).sort((a, b) => a.createdAt.getTime() - b.createdAt.getTime()).map(copy)
     },
 
     async deleteConsent (userId, clientId) {
